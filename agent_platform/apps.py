@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AgentPlatformConfig(AppConfig):
+    name = "agent_platform"
+    verbose_name = "Tenancy"

@@ -1,0 +1,29 @@
+"""The one application error type, and how the API reports it."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.views import exception_handler
+
+
+class ApplicationError(Exception):
+    """A request the service refuses for a reason the caller can fix.
+
+    `field` names the input that was wrong (`model_id`, `agents[2].max_tokens`),
+    so the API can answer `{"field": ["message"]}` like DRF's own validation.
+    """
+
+    def __init__(self, message: str, *, field: str = "non_field_errors", status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        exc = exceptions.ValidationError({exc.field: [exc.message]})
+        if exc.status != 400:
+            exc.status_code = exc.status
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    return exception_handler(exc, context)

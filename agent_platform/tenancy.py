@@ -1,0 +1,172 @@
+"""Tenant resolution, once per request, for the API and the admin.
+
+API: `Authorization: Api-Key <key>` resolves to one tenant and a role;
+`request.tenant` is then the only tenant any view may read or write.
+Admin: a staff user sees the tenants of their memberships; superusers see all.
+Viewers read; members and admins write; tenant-wide settings need admin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.throttling import SimpleRateThrottle
+
+from agent_platform.models import Membership, Role, Tenant, TenantAPIKey
+
+WRITE_ROLES = (Role.ADMIN, Role.MEMBER)
+
+
+# --- API ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyPrincipal:
+    """Who is calling the API: an API key of one tenant, with its role."""
+
+    tenant: Tenant
+    role: str
+    key_prefix: str
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def pk(self):
+        return f"api-key:{self.key_prefix}"
+
+    def __str__(self):
+        return f"API key {self.key_prefix} ({self.tenant.slug})"
+
+
+class TenantAPIKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        keyword, _, key = header.partition(" ")
+        if keyword != self.keyword:
+            return None
+        key = key.strip()
+        try:
+            api_key = TenantAPIKey.objects.select_related("tenant").get_from_key(key)
+        except TenantAPIKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+        if not api_key.is_valid(key):
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        request.tenant = api_key.tenant
+        request.tenant_role = api_key.role
+        return KeyPrincipal(tenant=api_key.tenant, role=api_key.role, key_prefix=api_key.prefix), api_key
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class TenantRolePermission(permissions.BasePermission):
+    """Reads for every role; writes for members and admins; `required_role = Role.ADMIN` on a view for more."""
+
+    message = "Your API key's role does not allow this."
+
+    def has_permission(self, request, view):
+        principal = request.user
+        if not isinstance(principal, KeyPrincipal):
+            return False
+        required = getattr(view, "required_role", None)
+        if required == Role.ADMIN and request.method not in permissions.SAFE_METHODS:
+            return principal.role == Role.ADMIN
+        return request.method in permissions.SAFE_METHODS or principal.role in WRITE_ROLES
+
+
+class TenantRateThrottle(SimpleRateThrottle):
+    """Rate limit per tenant; the view sets `throttle_scope` to pick the rate."""
+
+    def get_cache_key(self, request, view):
+        tenant = getattr(request, "tenant", None)
+        if tenant is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": tenant.pk}
+
+    def allow_request(self, request, view):
+        self.scope = getattr(view, "throttle_scope", None)
+        if not self.scope or request.method in permissions.SAFE_METHODS:
+            return True
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
+# --- Admin -------------------------------------------------------------------------------------
+
+
+def user_tenants(user) -> QuerySet[Tenant]:
+    if user.is_superuser:
+        return Tenant.objects.all()
+    return Tenant.objects.filter(memberships__user=user)
+
+
+def user_role(user, tenant_id) -> str | None:
+    if user.is_superuser:
+        return Role.ADMIN
+    return Membership.objects.filter(user=user, tenant_id=tenant_id).values_list("role", flat=True).first()
+
+
+def user_write_tenants(user) -> QuerySet[Tenant]:
+    if user.is_superuser:
+        return Tenant.objects.all()
+    return Tenant.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES)
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """The single place the admin scopes a tenant-owned model to the user's tenants.
+
+    `get_queryset` feeds change, delete, history, actions and autocomplete; the
+    foreign-key choices are scoped too, since Django uses the related model's
+    unscoped manager for them. Permissions come from tenant roles, not Django's
+    per-model permissions: viewers see, members and admins change.
+    """
+
+    tenant_path = "tenant"
+
+    def _tenant_filter(self, tenants):
+        return {f"{self.tenant_path}__in": tenants}
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**self._tenant_filter(user_tenants(request.user)))
+
+    def object_tenant_id(self, obj):
+        for part in self.tenant_path.split("__"):
+            obj = getattr(obj, part)
+        return obj.pk
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff and user_tenants(request.user).exists()
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return self.has_module_permission(request)
+        return user_role(request.user, self.object_tenant_id(obj)) is not None
+
+    def has_add_permission(self, request):
+        return user_write_tenants(request.user).exists()
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return user_write_tenants(request.user).exists()
+        return user_role(request.user, self.object_tenant_id(obj)) in WRITE_ROLES
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if related is Tenant:
+            kwargs["queryset"] = user_write_tenants(request.user)
+        elif not request.user.is_superuser and any(f.name == "tenant" for f in related._meta.fields):
+            kwargs["queryset"] = related._default_manager.filter(tenant__in=user_tenants(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -1,0 +1,215 @@
+"""Agents, the model catalog, deployments, sessions and invocations."""
+
+from django.conf import settings
+from django.db import models
+
+from agent_platform.models import Tenant
+
+# --- Model catalog (global, edited by superusers) ------------------------------------------------
+
+
+class ModelFamily(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    provider = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "model families"
+
+    def __str__(self):
+        return self.name
+
+
+class FoundationModel(models.Model):
+    """A Bedrock model (or inference profile) agents may use, with the platform's caching policy for it.
+
+    `supports_prompt_caching` is policy: the runtime sends checkpoints only when
+    it is on, and only in `cache_fields`. The values are seeded from
+    `caching.bedrock_facts` and may be changed here by a platform admin.
+    """
+
+    model_id = models.CharField(max_length=200, unique=True)
+    display_name = models.CharField(max_length=200)
+    family = models.ForeignKey(ModelFamily, on_delete=models.PROTECT, related_name="models")
+    max_tokens = models.PositiveIntegerField(help_text="Largest max_tokens an agent on this model may ask for.")
+    supports_prompt_caching = models.BooleanField(default=False)
+    cache_min_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Minimum tokens before a cache checkpoint for it to take effect."
+    )
+    cache_max_checkpoints = models.PositiveSmallIntegerField(default=4)
+    cache_fields = models.JSONField(
+        default=list, blank=True, help_text='Request fields that accept a checkpoint: "tools", "system", "messages".'
+    )
+    supports_tool_use = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["family__name", "display_name", "model_id"]
+
+    def __str__(self):
+        return f"{self.display_name} ({self.model_id})"
+
+
+# --- Agents ---------------------------------------------------------------------------------------
+
+
+class CacheStrategy(models.TextChoices):
+    EXPLICIT = "explicit", "Explicit: checkpoints after the system prompt and tools, cached from the first call"
+    AUTOMATIC = "automatic", "Automatic: a moving checkpoint on the conversation, cached from the second turn"
+    COMBINED = "combined", "Combined: both, the largest savings on multi-turn conversations"
+
+
+class FamilyCachingDefault(models.Model):
+    """A tenant's caching default for one model family, followed by agents whose own setting is unset."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="family_caching_defaults")
+    family = models.ForeignKey(ModelFamily, on_delete=models.CASCADE, related_name="tenant_defaults")
+    prompt_caching_enabled = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "family"], name="unique_family_default")]
+
+    def __str__(self):
+        return f"{self.family}: caching {'on' if self.prompt_caching_enabled else 'off'}"
+
+
+class Agent(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    system_prompt = models.TextField()
+    model = models.ForeignKey(FoundationModel, on_delete=models.PROTECT, related_name="agents")
+    max_tokens = models.PositiveIntegerField(default=4096)
+    integrations = models.JSONField(default=list, blank=True)
+    # None: follow the tenant's default for the model's family.
+    prompt_caching_enabled = models.BooleanField(null=True, blank=True)
+    cache_strategy = models.CharField(max_length=10, choices=CacheStrategy.choices, default=CacheStrategy.COMBINED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="unique_agent_name_per_tenant")]
+
+    def __str__(self):
+        return self.name
+
+
+# --- Deployments ----------------------------------------------------------------------------------
+
+
+class Deployment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DEPLOYING = "deploying"
+        DEPLOYED = "deployed"
+        FAILED = "failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deployments")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="deployments")
+    version = models.PositiveIntegerField()
+    config = models.JSONField(help_text="The exact AGENT_CONFIG_JSON pushed to the runtime.")
+    backend = models.CharField(max_length=20)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=200, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    runtime_arn = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["agent", "version"], name="unique_deployment_version")]
+
+    def __str__(self):
+        return f"{self.agent} v{self.version} ({self.status})"
+
+
+# --- Sessions and invocations ---------------------------------------------------------------------
+
+
+class AgentSession(models.Model):
+    """A conversation with an agent. `messages` is the Strands conversation, stored without cache points."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sessions")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="sessions")
+    session_id = models.CharField(max_length=100)
+    messages = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_invoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["agent", "session_id"], name="unique_session_per_agent")]
+
+    def __str__(self):
+        return self.session_id
+
+
+MONEY = {"max_digits": 20, "decimal_places": 12, "default": 0}
+
+
+class Invocation(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invocations")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="invocations")
+    session = models.ForeignKey(AgentSession, on_delete=models.CASCADE, related_name="invocations")
+    deployment = models.ForeignKey(Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    deployment_version = models.PositiveIntegerField(null=True, blank=True)
+    model_id = models.CharField(max_length=200, blank=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    prompt = models.TextField()
+    response = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    # Bedrock's usage, summed over the model calls of the invocation.
+    # `input_tokens` is input neither read from nor written to the cache.
+    caching_enabled = models.BooleanField(default=False)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    cache_write_1h_tokens = models.PositiveIntegerField(default=0, help_text="Part of cache_write_tokens with 1h TTL.")
+    # None when caching was off for this invocation.
+    cache_hit = models.BooleanField(null=True, blank=True)
+    model_calls = models.JSONField(default=list, blank=True, help_text="Usage of each model call of a tool loop.")
+
+    # Costs in USD with the prices in force when it ran (`prices`, per million tokens).
+    prices = models.JSONField(default=dict, blank=True)
+    cost_with_cache = models.DecimalField(**MONEY)
+    cost_without_cache = models.DecimalField(**MONEY)
+    gross_savings = models.DecimalField(**MONEY)
+    write_premium = models.DecimalField(**MONEY)
+    net_savings = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [
+            models.Index(fields=["agent", "queued_at"]),
+            models.Index(fields=["tenant", "queued_at"]),
+            models.Index(fields=["session", "queued_at"]),
+        ]
+
+    def __str__(self):
+        return f"Invocation {self.pk} ({self.status})"

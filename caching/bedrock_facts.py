@@ -1,0 +1,176 @@
+"""What Amazon Bedrock does, as data: models, their limits and their prompt-cache rules.
+
+These are facts about AWS, not platform policy. The local Bedrock emulator
+follows them exactly; the catalog migration seeds `FoundationModel` rows from
+them, and a platform admin may then change the *policy* (for instance whether
+Nova agents get checkpoints) in admin without touching these facts.
+
+Sources: the Bedrock user guide's prompt-caching page, as summarised in the
+project's reference notes (minimum tokens per checkpoint, cacheable fields,
+at most four checkpoints, 5-minute TTL, 1-hour TTL on recent Claude models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Request fields that may hold a `cachePoint` block, in prefix order.
+TOOLS = "tools"
+SYSTEM = "system"
+MESSAGES = "messages"
+CACHE_FIELD_ORDER = (TOOLS, SYSTEM, MESSAGES)
+
+MAX_CHECKPOINTS = 4
+DEFAULT_TTL_SECONDS = 5 * 60
+TTL_SECONDS = {"5m": 5 * 60, "1h": 60 * 60}
+
+# Cross-region inference-profile prefixes: `us.anthropic.claude-...` resolves
+# to the base model `anthropic.claude-...`.
+INFERENCE_PROFILE_PREFIXES = ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global")
+
+UNSUPPORTED_CACHING_MESSAGE = (
+    "You invoked an unsupported model or your request did not allow prompt caching. "
+    "See the documentation for more information."
+)
+
+# Model families. `caches_by_default` is the catalog's shipped policy
+# (seed 000: Claude caches, Nova does not), not a Bedrock fact.
+ANTHROPIC_CLAUDE = "anthropic-claude"
+AMAZON_NOVA = "amazon-nova"
+META_LLAMA = "meta-llama"
+
+
+@dataclass(frozen=True)
+class FamilyFacts:
+    slug: str
+    name: str
+    provider: str
+    caches_by_default: bool
+
+
+FAMILIES: dict[str, FamilyFacts] = {
+    f.slug: f
+    for f in (
+        FamilyFacts(ANTHROPIC_CLAUDE, "Anthropic Claude", "Anthropic", caches_by_default=True),
+        FamilyFacts(AMAZON_NOVA, "Amazon Nova", "Amazon", caches_by_default=False),
+        FamilyFacts(META_LLAMA, "Meta Llama", "Meta", caches_by_default=False),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """One Bedrock foundation model, by its base model id."""
+
+    model_id: str
+    display_name: str
+    family: str
+    max_output_tokens: int
+    # None: Bedrock rejects any request that carries a checkpoint.
+    cache_min_tokens: int | None = None
+    cache_fields: tuple[str, ...] = ()
+    max_checkpoints: int = MAX_CHECKPOINTS
+    supports_1h_ttl: bool = False
+    # Nova caches at most 32K tokens of prefix.
+    max_cached_tokens: int | None = None
+    # Claude's simplified caching looks back about 20 content blocks for an
+    # earlier cached prefix when a request has one checkpoint in messages.
+    lookback_blocks: int = 0
+    supports_tool_use: bool = True
+
+    @property
+    def supports_caching(self) -> bool:
+        return self.cache_min_tokens is not None
+
+
+def _claude(model_id, name, max_output, min_tokens, *, one_hour=False):
+    return ModelFacts(
+        model_id=model_id,
+        display_name=name,
+        family=ANTHROPIC_CLAUDE,
+        max_output_tokens=max_output,
+        cache_min_tokens=min_tokens,
+        cache_fields=(TOOLS, SYSTEM, MESSAGES),
+        supports_1h_ttl=one_hour,
+        lookback_blocks=20,
+    )
+
+
+def _nova(model_id, name, max_output):
+    return ModelFacts(
+        model_id=model_id,
+        display_name=name,
+        family=AMAZON_NOVA,
+        max_output_tokens=max_output,
+        cache_min_tokens=1_000,
+        cache_fields=(SYSTEM, MESSAGES),
+        max_cached_tokens=32_000,
+    )
+
+
+def _llama(model_id, name, max_output):
+    return ModelFacts(model_id=model_id, display_name=name, family=META_LLAMA, max_output_tokens=max_output)
+
+
+MODELS: dict[str, ModelFacts] = {
+    m.model_id: m
+    for m in (
+        _claude("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6", 128_000, 4_096, one_hour=True),
+        _claude("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", 64_000, 2_048, one_hour=True),
+        _claude("anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", 64_000, 4_096, one_hour=True),
+        _claude("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", 64_000, 4_096, one_hour=True),
+        _claude("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", 64_000, 1_024, one_hour=True),
+        _claude("anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1", 32_000, 1_024),
+        _claude("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", 64_000, 1_024),
+        _claude("anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet", 64_000, 1_024),
+        _claude("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", 8_192, 2_048),
+        _nova("amazon.nova-micro-v1:0", "Nova Micro", 10_000),
+        _nova("amazon.nova-lite-v1:0", "Nova Lite", 10_000),
+        _nova("amazon.nova-pro-v1:0", "Nova Pro", 10_000),
+        _nova("amazon.nova-premier-v1:0", "Nova Premier", 32_000),
+        _nova("amazon.nova-2-lite-v1:0", "Nova 2 Lite", 65_536),
+        _llama("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", 8_192),
+        _llama("meta.llama4-maverick-17b-instruct-v1:0", "Llama 4 Maverick 17B Instruct", 8_192),
+    )
+}
+
+# The model ids the catalog ships (inference-profile ids where AWS requires
+# or recommends them). Each resolves to one entry of MODELS.
+CATALOG_MODEL_IDS = (
+    "us.anthropic.claude-sonnet-4-6",
+    "global.anthropic.claude-sonnet-4-6",
+    "us.anthropic.claude-opus-4-6-v1",
+    "us.anthropic.claude-opus-4-5-20251101-v1:0",
+    "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "us.anthropic.claude-sonnet-4-20250514-v1:0",
+    "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+    "us.amazon.nova-micro-v1:0",
+    "us.amazon.nova-lite-v1:0",
+    "us.amazon.nova-pro-v1:0",
+    "us.amazon.nova-premier-v1:0",
+    "us.amazon.nova-2-lite-v1:0",
+    "us.meta.llama3-3-70b-instruct-v1:0",
+    "us.meta.llama4-maverick-17b-instruct-v1:0",
+)
+
+
+def base_model_id(model_id: str) -> str:
+    """Strip a cross-region inference-profile prefix: `us.amazon.nova-pro-v1:0` → `amazon.nova-pro-v1:0`."""
+    prefix, _, rest = model_id.partition(".")
+    if rest and prefix in INFERENCE_PROFILE_PREFIXES:
+        return rest
+    return model_id
+
+
+def resolve_model(model_id: str) -> ModelFacts | None:
+    """The facts for a model id or inference-profile id, or None when Bedrock would not know it."""
+    return MODELS.get(base_model_id(model_id))
+
+
+def profile_label(model_id: str) -> str:
+    """A short label for the routing of an id: `US cross-region`, `Global`, or `In-region`."""
+    prefix, _, rest = model_id.partition(".")
+    if not rest or prefix not in INFERENCE_PROFILE_PREFIXES:
+        return "In-region"
+    return "Global" if prefix == "global" else f"{prefix.upper()} cross-region"
