@@ -1,0 +1,5 @@
+"""`python -m caching.emulator --port N`: the emulator without Django."""
+
+from caching.emulator.server import main
+
+main()

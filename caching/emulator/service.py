@@ -1,0 +1,257 @@
+"""What the emulator does with one Bedrock Runtime call, without HTTP: validate, cache, answer, count.
+
+``EmulatorState`` is everything the server keeps between requests; the HTTP
+layer (``server.py``) only parses, draws faults, sleeps for latency and
+encodes. Benchmarks call ``converse`` directly to measure the emulator's own
+handling time.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from caching import bedrock_facts as facts
+from caching.emulator.cache import CacheUsage, Clock, PromptCache
+from caching.emulator.errors import validation
+from caching.emulator.faults import Faults, Latency
+from caching.emulator.model import Reply, generate
+from caching.emulator.prefix import build_prefix, check_checkpoints
+from caching.emulator.tokenizer import canonical_json, count_request, count_text, split_tokens
+
+INVALID_MODEL_MESSAGE = "The provided model identifier is invalid."
+DEFAULT_MAX_TOKENS = 4096
+LOG_SIZE = 200
+
+
+@dataclass
+class Stats:
+    requests: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+    tokens: dict = field(default_factory=lambda: dict.fromkeys(("input", "output", "cacheRead", "cacheWrite"), 0))
+    handled: int = 0
+    handling_seconds: float = 0.0
+    handling_max_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def count(self, operation: str, error: str | None = None) -> None:
+        with self._lock:
+            self.requests[operation] = self.requests.get(operation, 0) + 1
+            if error:
+                self.errors[error] = self.errors.get(error, 0) + 1
+
+    def record(self, usage: dict, seconds: float) -> None:
+        with self._lock:
+            self.tokens["input"] += usage["inputTokens"]
+            self.tokens["output"] += usage["outputTokens"]
+            self.tokens["cacheRead"] += usage.get("cacheReadInputTokens", 0)
+            self.tokens["cacheWrite"] += usage.get("cacheWriteInputTokens", 0)
+            self.handled += 1
+            self.handling_seconds += seconds
+            self.handling_max_seconds = max(self.handling_max_seconds, seconds)
+
+    def to_dict(self) -> dict:
+        with self._lock:
+            mean = self.handling_seconds / self.handled if self.handled else 0.0
+            return {
+                "requests": dict(self.requests),
+                "errors": dict(self.errors),
+                "tokens": dict(self.tokens),
+                "handling_ms": {
+                    "count": self.handled,
+                    "mean": round(mean * 1000, 3),
+                    "max": round(self.handling_max_seconds * 1000, 3),
+                },
+            }
+
+
+@dataclass
+class EmulatorState:
+    clock: Clock = field(default_factory=Clock)
+    faults: Faults = field(default_factory=Faults)
+    latency: Latency = field(default_factory=Latency)
+    stats: Stats = field(default_factory=Stats)
+    log: deque = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
+    cache: PromptCache = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.cache is None:
+            self.cache = PromptCache(self.clock)
+        self._initial = (self.faults.to_dict(), self.latency.to_dict())
+
+    def reset(self) -> None:
+        """Empty the cache, stats and log; clock, faults and latency back to how the server started."""
+        self.cache.clear()
+        self.clock.reset()
+        self.stats = Stats()
+        self.log.clear()
+        faults, latency = self._initial
+        self.faults.configure(**{**faults, "fail_next": list(faults["fail_next"])})
+        self.latency = Latency(**latency)
+
+    def snapshot(self) -> dict:
+        return {
+            **self.stats.to_dict(),
+            "cache_entries": len(self.cache),
+            "clock_offset_seconds": self.clock.offset,
+            "faults": self.faults.to_dict(),
+            "latency": self.latency.to_dict(),
+        }
+
+
+@dataclass
+class Outcome:
+    model: facts.ModelFacts
+    reply: Reply
+    cache: CacheUsage
+    usage: dict
+    handling_seconds: float
+
+
+def resolve(model_id: str) -> facts.ModelFacts:
+    """Model facts for a path's (URL-encoded) model id, inference-profile id or ARN."""
+    model_id = unquote(model_id)
+    if model_id.startswith("arn:"):
+        model_id = model_id.rsplit("/", 1)[-1]
+    model = facts.resolve_model(model_id)
+    if model is None:
+        raise validation(INVALID_MODEL_MESSAGE)
+    return model
+
+
+def check_messages(request: dict) -> None:
+    """The conversation rules Bedrock enforces before a model sees the request."""
+    messages = request.get("messages") or []
+    if not messages or messages[0].get("role") != "user":
+        raise validation(
+            "A conversation must start with a user message. "
+            "Try again with a conversation that starts with a user message."
+        )
+    has_tools = bool((request.get("toolConfig") or {}).get("tools"))
+    for index, message in enumerate(messages):
+        content = message.get("content") or []
+        if not content:
+            raise validation(
+                f"The content field in the Message object at messages.{index} is empty. "
+                "Add a ContentBlock object to the content field and try again."
+            )
+        uses = [b["toolUse"].get("toolUseId") for b in content if "toolUse" in b]
+        results = [b["toolResult"].get("toolUseId") for b in content if "toolResult" in b]
+        if (uses or results) and not has_tools:
+            raise validation("The toolConfig field must be defined when using toolUse and toolResult content blocks.")
+        if results:
+            previous = messages[index - 1].get("content") or [] if index else []
+            asked = {b["toolUse"].get("toolUseId") for b in previous if "toolUse" in b}
+            unexpected = [r for r in results if r not in asked]
+            if unexpected:
+                raise validation(
+                    f"messages.{index}.content: unexpected toolUseId found in toolResult blocks: {unexpected[0]}. "
+                    "Each toolResult block must have a corresponding toolUse block in the previous message."
+                )
+        if uses and index + 1 < len(messages):
+            answered = {
+                b["toolResult"].get("toolUseId") for b in messages[index + 1].get("content") or [] if "toolResult" in b
+            }
+            missing = [u for u in uses if u not in answered]
+            if missing:
+                raise validation(
+                    f"Expected toolResult blocks at messages.{index + 1}.content for the following Ids: "
+                    + ", ".join(missing)
+                )
+
+
+def converse(state: EmulatorState, model_id: str, request: dict) -> Outcome:
+    """One Converse/ConverseStream call: validation, the cache, the reply and the usage."""
+    started = time.perf_counter()
+    model = resolve(model_id)
+    check_messages(request)
+    max_tokens = (request.get("inferenceConfig") or {}).get("maxTokens")
+    if max_tokens is not None and max_tokens > model.max_output_tokens:
+        raise validation(
+            f"The maximum tokens you requested exceeds the model limit of {model.max_output_tokens}. "
+            f"Try again with a maximum tokens value that is lower than {model.max_output_tokens}."
+        )
+    prefix = build_prefix(request, model.model_id)
+    check_checkpoints(prefix, model)
+    cache = state.cache.apply(prefix, model)
+    reply = generate(request, prefix.request_hash, max_tokens or min(DEFAULT_MAX_TOKENS, model.max_output_tokens))
+    usage = {
+        "inputTokens": prefix.total_tokens - cache.read - cache.write,
+        "outputTokens": reply.output_tokens,
+        # Bedrock's totalTokens includes the cache tokens.
+        "totalTokens": prefix.total_tokens + reply.output_tokens,
+    }
+    if model.supports_caching:
+        usage["cacheReadInputTokens"] = cache.read
+        usage["cacheWriteInputTokens"] = cache.write
+        if cache.write:
+            usage["cacheDetails"] = cache.details()
+    elapsed = time.perf_counter() - started
+    state.stats.record(usage, elapsed)
+    state.log.append(
+        {
+            "modelId": unquote(model_id),
+            "checkpoints": [
+                {"field": p.field, "ttl": p.ttl, "tokens": p.tokens, "where": p.where} for p in prefix.checkpoints
+            ],
+            "usage": usage,
+            "stopReason": reply.stop_reason,
+            "request": request,
+        }
+    )
+    return Outcome(model, reply, cache, usage, elapsed)
+
+
+def count_tokens(model_id: str, body: dict) -> dict:
+    """CountTokens: the same tokenizer as Converse, so the counts always agree."""
+    resolve(model_id)
+    given = body.get("input") or {}
+    if "converse" in given:
+        return {"inputTokens": count_request(given["converse"] or {})}
+    if "invokeModel" in given:
+        raw = given["invokeModel"].get("body") or ""
+        text = base64.b64decode(raw).decode("utf-8", "replace") if isinstance(raw, str) else canonical_json(raw)
+        return {"inputTokens": count_text(text)}
+    raise validation("The input field must contain either converse or invokeModel.")
+
+
+def converse_response(outcome: Outcome, latency_ms: int) -> dict:
+    return {
+        "output": {"message": {"role": "assistant", "content": outcome.reply.content}},
+        "stopReason": outcome.reply.stop_reason,
+        "usage": outcome.usage,
+        "metrics": {"latencyMs": latency_ms},
+    }
+
+
+def stream_events(outcome: Outcome, tokens_per_delta: int = 8) -> list[tuple[str, dict, int]]:
+    """ConverseStream's events before ``metadata``, as (event type, payload, output tokens it carries)."""
+    events: list[tuple[str, dict, int]] = [("messageStart", {"role": "assistant"}, 0)]
+    for index, block in enumerate(outcome.reply.content):
+        if "toolUse" in block:
+            tool = block["toolUse"]
+            start = {"toolUse": {"toolUseId": tool["toolUseId"], "name": tool["name"]}}
+            events.append(("contentBlockStart", {"start": start, "contentBlockIndex": index}, 0))
+            raw = canonical_json(tool["input"])
+            # Bedrock streams tool input as partial JSON strings; two pieces exercise the client's joining.
+            half = len(raw) // 2
+            for piece in (raw[:half], raw[half:]):
+                if piece:
+                    delta = {"delta": {"toolUse": {"input": piece}}, "contentBlockIndex": index}
+                    events.append(("contentBlockDelta", delta, count_text(piece)))
+        else:
+            for piece, tokens in split_tokens(block.get("text", ""), tokens_per_delta):
+                events.append(("contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": index}, tokens))
+        events.append(("contentBlockStop", {"contentBlockIndex": index}, 0))
+    events.append(("messageStop", {"stopReason": outcome.reply.stop_reason}, 0))
+    return events
+
+
+def metadata_event(outcome: Outcome, latency_ms: int) -> dict:
+    return {"usage": outcome.usage, "metrics": {"latencyMs": latency_ms}}
