@@ -12,18 +12,27 @@ class ApplicationError(Exception):
     so the API can answer `{"field": ["message"]}` like DRF's own validation.
     """
 
-    def __init__(self, message: str, *, field: str = "non_field_errors", status: int = 400):
+    def __init__(self, message: str, field: str = "non_field_errors", *, status: int = 400):
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.errors = {field: [message]}
+
+    @classmethod
+    def from_errors(cls, errors: dict[str, list[str]]) -> "ApplicationError":
+        """Several fields at once (an import reports every bad agent, not only the first)."""
+        field, messages = next(iter(errors.items()))
+        error = cls(messages[0], field)
+        error.errors = errors
+        return error
 
 
 def api_exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        exc = exceptions.ValidationError({exc.field: [exc.message]})
-        if exc.status != 400:
-            exc.status_code = exc.status
+        status = exc.status
+        exc = exceptions.ValidationError(exc.errors)
+        exc.status_code = status
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     return exception_handler(exc, context)

@@ -52,11 +52,11 @@ class TenantAPIKeyAuthentication(authentication.BaseAuthentication):
             return None
         key = key.strip()
         try:
-            api_key = TenantAPIKey.objects.select_related("tenant").get_from_key(key)
+            api_key = TenantAPIKey.objects.get_from_key(key)  # checks the hash; revoked keys are not found
         except TenantAPIKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Invalid API key.") from None
-        if not api_key.is_valid(key):
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
+        if api_key.has_expired:
+            raise exceptions.AuthenticationFailed("This API key has expired.")
         request.tenant = api_key.tenant
         request.tenant_role = api_key.role
         return KeyPrincipal(tenant=api_key.tenant, role=api_key.role, key_prefix=api_key.prefix), api_key

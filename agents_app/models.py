@@ -195,13 +195,15 @@ class Invocation(models.Model):
     cache_hit = models.BooleanField(null=True, blank=True)
     model_calls = models.JSONField(default=list, blank=True, help_text="Usage of each model call of a tool loop.")
 
-    # Costs in USD with the prices in force when it ran (`prices`, per million tokens).
+    # Input-side costs in USD (see caching.costs) with the prices in force when it ran
+    # (`prices`, per million tokens), so later price changes never rewrite history.
     prices = models.JSONField(default=dict, blank=True)
     cost_with_cache = models.DecimalField(**MONEY)
     cost_without_cache = models.DecimalField(**MONEY)
     gross_savings = models.DecimalField(**MONEY)
     write_premium = models.DecimalField(**MONEY)
     net_savings = models.DecimalField(**MONEY)
+    output_cost = models.DecimalField(**MONEY)
 
     class Meta:
         ordering = ["-queued_at", "-id"]

@@ -1,0 +1,69 @@
+from django.contrib import admin
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
+
+from agent_platform.models import Membership, Role, Tenant, TenantAPIKey
+from agent_platform.tenancy import TenantScopedAdmin, user_role, user_tenants
+
+# Keys always belong to a tenant here; the package's tenant-less model stays out of the admin.
+admin.site.unregister(APIKey)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    """Superusers manage tenants; a staff user sees their own tenants and nothing else."""
+
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(pk__in=user_tenants(request.user))
+
+    def has_module_permission(self, request):
+        return request.user.is_staff and user_tenants(request.user).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+class TenantAdminOnly(TenantScopedAdmin):
+    """Tenant-wide settings: tenant admins change them, other members only look."""
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser or Membership.objects.filter(user=request.user, role=Role.ADMIN).exists()
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return self.has_add_permission(request)
+        return user_role(request.user, self.object_tenant_id(obj)) == Role.ADMIN
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tenant" and not request.user.is_superuser:
+            kwargs["queryset"] = Tenant.objects.filter(memberships__user=request.user, memberships__role=Role.ADMIN)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(TenantAPIKey)
+class TenantAPIKeyAdmin(TenantAdminOnly, APIKeyModelAdmin):
+    """The key is shown once, in a message, when it is created; only its hash is stored."""
+
+    list_display = ["prefix", "name", "tenant", "role", "created", "expiry_date", "revoked"]
+    list_filter = ["role", "revoked"]
+    fields = ["tenant", "name", "role", "expiry_date", "revoked", "prefix"]

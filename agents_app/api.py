@@ -1,0 +1,156 @@
+"""The agents API: thin views that validate input, call one service or selector, and shape the output."""
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agent_platform.errors import ApplicationError
+from agent_platform.models import Role
+from agent_platform.tenancy import TenantRateThrottle
+from agents_app import selectors, services
+from agents_app.models import Agent, FoundationModel
+from agents_app.serializers import (
+    AgentInputSerializer,
+    AgentOutputSerializer,
+    FamilyDefaultInputSerializer,
+    FamilyDefaultSerializer,
+    FoundationModelSerializer,
+)
+
+
+def tenant_agent(request, agent_id) -> Agent:
+    """The caller's agent or 404: another tenant's agent is indistinguishable from a missing one."""
+    try:
+        return selectors.agent_get(tenant=request.tenant, agent_id=agent_id)
+    except Agent.DoesNotExist:
+        raise Http404 from None
+
+
+def catalog_model(model_id: str) -> FoundationModel:
+    try:
+        return selectors.model_list().get(model_id=model_id)
+    except FoundationModel.DoesNotExist:
+        raise ApplicationError(f"Unknown model id {model_id!r}; see GET /api/models/.", "model_id") from None
+
+
+def agent_response(request, agent, *, notices=(), status_code=status.HTTP_200_OK):
+    context = {"notices": list(notices)}
+    return Response(AgentOutputSerializer(agent, context=context).data, status=status_code)
+
+
+class ModelListApi(APIView):
+    @extend_schema(responses=FoundationModelSerializer(many=True), summary="The model catalog with your prices")
+    def get(self, request):
+        models = list(selectors.model_list())
+        prices = selectors.model_prices_map(tenant=request.tenant, models=models)
+        return Response(FoundationModelSerializer(models, many=True, context={"prices": prices}).data)
+
+
+class AgentListApi(APIView):
+    @extend_schema(
+        responses=AgentOutputSerializer(many=True),
+        parameters=[
+            OpenApiParameter("family", str, description="Model family slug, e.g. anthropic-claude"),
+            OpenApiParameter("model_id", str),
+            OpenApiParameter("search", str, description="Part of the agent's name"),
+        ],
+    )
+    def get(self, request):
+        agents = selectors.agent_list(tenant=request.tenant)
+        if family := request.query_params.get("family"):
+            agents = agents.filter(model__family__slug=family)
+        if model_id := request.query_params.get("model_id"):
+            agents = agents.filter(model__model_id=model_id)
+        if search := request.query_params.get("search"):
+            agents = agents.filter(name__icontains=search)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(agents, request, view=self)
+        context = {"family_defaults": selectors.family_defaults(tenant=request.tenant)}
+        return paginator.get_paginated_response(AgentOutputSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request=AgentInputSerializer, responses={201: AgentOutputSerializer})
+    def post(self, request):
+        serializer = AgentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        model = catalog_model(data.pop("model_id"))
+        change = services.agent_create(tenant=request.tenant, model=model, actor=request.user, **data)
+        return agent_response(request, change.agent, notices=change.notices, status_code=status.HTTP_201_CREATED)
+
+
+class AgentDetailApi(APIView):
+    @extend_schema(responses=AgentOutputSerializer)
+    def get(self, request, agent_id):
+        return agent_response(request, tenant_agent(request, agent_id))
+
+    @extend_schema(request=AgentInputSerializer(partial=True), responses=AgentOutputSerializer)
+    def patch(self, request, agent_id):
+        agent = tenant_agent(request, agent_id)
+        serializer = AgentInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        if "model_id" in changes:
+            changes["model"] = catalog_model(changes.pop("model_id"))
+        change = services.agent_update(agent=agent, actor=request.user, **changes)
+        return agent_response(request, change.agent, notices=change.notices)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, agent_id):
+        services.agent_delete(agent=tenant_agent(request, agent_id), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AgentExportApi(APIView):
+    @extend_schema(responses=dict, summary="One agent as an importable JSON document")
+    def get(self, request, agent_id):
+        return Response(selectors.agents_export(agents=[tenant_agent(request, agent_id)]))
+
+
+class AgentsExportApi(APIView):
+    @extend_schema(responses=dict, summary="All of your agents as an importable JSON document")
+    def get(self, request):
+        return Response(selectors.agents_export(agents=selectors.agent_list(tenant=request.tenant)))
+
+
+class AgentsImportApi(APIView):
+    throttle_classes = [TenantRateThrottle]
+    throttle_scope = "imports"
+
+    @extend_schema(
+        request=dict,
+        responses={201: AgentOutputSerializer(many=True)},
+        summary="Create agents from an export document, all or none",
+    )
+    def post(self, request):
+        changes = services.agents_import(tenant=request.tenant, payload=request.data, actor=request.user)
+        data = [AgentOutputSerializer(c.agent, context={"notices": c.notices}).data for c in changes]
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class FamilyDefaultListApi(APIView):
+    @extend_schema(responses=FamilyDefaultSerializer(many=True), summary="Your caching default per model family")
+    def get(self, request):
+        context = {"defaults": selectors.family_defaults(tenant=request.tenant)}
+        return Response(FamilyDefaultSerializer(selectors.family_list(), many=True, context=context).data)
+
+
+class FamilyDefaultApi(APIView):
+    required_role = Role.ADMIN
+
+    @extend_schema(request=FamilyDefaultInputSerializer, responses=FamilyDefaultSerializer)
+    def put(self, request, family_slug):
+        family = get_object_or_404(selectors.family_list(), slug=family_slug)
+        serializer = FamilyDefaultInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.family_default_set(
+            tenant=request.tenant,
+            family=family,
+            enabled=serializer.validated_data["prompt_caching_enabled"],
+            actor=request.user,
+        )
+        context = {"defaults": selectors.family_defaults(tenant=request.tenant)}
+        return Response(FamilyDefaultSerializer(family, context=context).data)

@@ -1,0 +1,115 @@
+"""Shapes of the agents API: what comes in (validated) and what goes out."""
+
+from rest_framework import serializers
+
+from agents_app.models import CacheStrategy
+from agents_app.selectors import caching_state
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is a 400 naming it rather than a silent no-op."""
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return attrs
+
+
+class AgentInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    system_prompt = serializers.CharField(max_length=200_000, trim_whitespace=False)
+    model_id = serializers.CharField(max_length=200)
+    max_tokens = serializers.IntegerField(min_value=1, required=False, default=4096)
+    integrations = serializers.ListField(child=serializers.DictField(), required=False, default=list, max_length=50)
+    prompt_caching_enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
+    cache_strategy = serializers.ChoiceField(choices=CacheStrategy.values, required=False, default="combined")
+
+
+# An import document holds the same fields as a create request.
+AgentImportSerializer = AgentInputSerializer
+
+
+class ModelFamilySerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    provider = serializers.CharField()
+
+
+class PricesSerializer(serializers.Serializer):
+    input_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, source="input")
+    output_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, source="output")
+    cache_read_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, source="cache_read")
+    cache_write_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, source="cache_write")
+    cache_write_1h_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, source="cache_write_1h")
+    source = serializers.CharField()
+
+
+class CapabilitiesSerializer(serializers.Serializer):
+    cache_min_tokens = serializers.IntegerField(allow_null=True)
+    cache_max_checkpoints = serializers.IntegerField()
+    cache_fields = serializers.ListField(child=serializers.CharField())
+    supports_tool_use = serializers.BooleanField()
+
+
+class FoundationModelSerializer(serializers.Serializer):
+    model_id = serializers.CharField()
+    display_name = serializers.CharField()
+    family = ModelFamilySerializer()
+    max_tokens = serializers.IntegerField()
+    supports_prompt_caching = serializers.BooleanField()
+    capabilities = serializers.SerializerMethodField()
+    prices = serializers.SerializerMethodField()
+
+    def get_capabilities(self, model) -> CapabilitiesSerializer:
+        return CapabilitiesSerializer(model).data
+
+    def get_prices(self, model) -> PricesSerializer:
+        return PricesSerializer(self.context["prices"][model.pk]).data
+
+
+class CachingStateSerializer(serializers.Serializer):
+    requested = serializers.BooleanField()
+    effective = serializers.BooleanField()
+    source = serializers.ChoiceField(choices=["agent", "family default"])
+
+
+class AgentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    system_prompt = serializers.CharField()
+    model_id = serializers.CharField(source="model.model_id")
+    model_name = serializers.CharField(source="model.display_name")
+    family = serializers.CharField(source="model.family.slug")
+    max_tokens = serializers.IntegerField()
+    integrations = serializers.ListField(child=serializers.DictField())
+    prompt_caching_enabled = serializers.BooleanField(allow_null=True)
+    cache_strategy = serializers.CharField()
+    caching = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def _state(self, agent):
+        return caching_state(agent, self.context.get("family_defaults"))
+
+    def get_caching(self, agent) -> CachingStateSerializer:
+        return CachingStateSerializer(self._state(agent)).data
+
+    def get_warnings(self, agent) -> list[str]:
+        return self._state(agent).warnings + self.context.get("notices", [])
+
+
+class FamilyDefaultSerializer(serializers.Serializer):
+    family = serializers.CharField(source="slug")
+    name = serializers.CharField()
+    prompt_caching_enabled = serializers.SerializerMethodField()
+
+    def get_prompt_caching_enabled(self, family) -> bool:
+        return self.context["defaults"].get(family.pk, False)
+
+
+class FamilyDefaultInputSerializer(StrictSerializer):
+    prompt_caching_enabled = serializers.BooleanField()

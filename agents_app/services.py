@@ -1,0 +1,179 @@
+"""Writes: agents, family caching defaults, imports. Admin and API both come through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from agent_platform.errors import ApplicationError
+from agent_platform.models import Tenant
+from agents_app.models import Agent, CacheStrategy, FamilyCachingDefault, FoundationModel, ModelFamily
+from agents_app.selectors import EXPORT_FORMAT
+from agents_app.serializers import AgentImportSerializer
+
+AGENT_FIELDS = (
+    "name",
+    "description",
+    "system_prompt",
+    "model",
+    "max_tokens",
+    "integrations",
+    "prompt_caching_enabled",
+    "cache_strategy",
+)
+
+
+@dataclass
+class AgentChange:
+    agent: Agent
+    # What the service did that the caller did not ask for, e.g. caching turned off by a model switch.
+    notices: list[str] = field(default_factory=list)
+
+
+def _check_max_tokens(agent: Agent) -> None:
+    if agent.max_tokens < 1:
+        raise ApplicationError("max_tokens must be at least 1.", field="max_tokens")
+    if agent.max_tokens > agent.model.max_tokens:
+        raise ApplicationError(
+            f"max_tokens {agent.max_tokens} exceeds {agent.model.display_name}'s limit of {agent.model.max_tokens}.",
+            field="max_tokens",
+        )
+
+
+def _check_integrations(integrations) -> None:
+    if not integrations:
+        return
+    # The runtime owns the list of integrations it can run; importing it here keeps one source of truth.
+    from agents_app.runtime.config import ConfigError, parse_integrations
+
+    try:
+        parse_integrations(integrations)
+    except ConfigError as exc:
+        raise ApplicationError(exc.message, field="integrations") from None
+
+
+def _apply_caching_rules(agent: Agent, *, caching_asked: bool, model_switched: bool) -> list[str]:
+    """A model that cannot cache never gets caching turned on by request; a switch to one turns it off."""
+    if not agent.prompt_caching_enabled or agent.model.supports_prompt_caching:
+        return []
+    if model_switched and not caching_asked:
+        agent.prompt_caching_enabled = False
+        return [f"Prompt caching turned off: {agent.model.display_name} does not support prompt caching."]
+    raise ApplicationError(
+        f"{agent.model.display_name} ({agent.model.model_id}) does not support prompt caching.",
+        field="prompt_caching_enabled",
+    )
+
+
+def agent_check(agent: Agent, *, caching_asked: bool, model_switched: bool) -> list[str]:
+    """Validate an agent about to be saved; returns notices of what was adjusted (caching off on a switch)."""
+    if not agent.name.strip():
+        raise ApplicationError("name must not be blank.", field="name")
+    if not agent.system_prompt.strip():
+        raise ApplicationError("system_prompt must not be blank.", field="system_prompt")
+    if agent.cache_strategy not in CacheStrategy.values:
+        raise ApplicationError(f"cache_strategy must be one of {', '.join(CacheStrategy.values)}.", "cache_strategy")
+    if not agent.model.is_active:
+        raise ApplicationError(f"{agent.model.model_id} is not available.", field="model_id")
+    _check_max_tokens(agent)
+    _check_integrations(agent.integrations)
+    return _apply_caching_rules(agent, caching_asked=caching_asked, model_switched=model_switched)
+
+
+def _save(agent: Agent) -> None:
+    try:
+        with transaction.atomic():
+            agent.save()
+    except IntegrityError:
+        raise ApplicationError(f"An agent named {agent.name!r} already exists.", field="name") from None
+
+
+def agent_create(*, tenant: Tenant, model: FoundationModel, actor=None, **fields) -> AgentChange:
+    unknown = set(fields) - set(AGENT_FIELDS)
+    if unknown:
+        raise ApplicationError(f"Unknown field {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
+    agent = Agent(tenant=tenant, model=model, **fields)
+    notices = agent_check(agent, caching_asked=bool(fields.get("prompt_caching_enabled")), model_switched=False)
+    _save(agent)
+    return AgentChange(agent, notices)
+
+
+def agent_update(*, agent: Agent, actor=None, **changes) -> AgentChange:
+    unknown = set(changes) - set(AGENT_FIELDS)
+    if unknown:
+        raise ApplicationError(f"Unknown field {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
+    model_switched = "model" in changes and changes["model"].pk != agent.model_id
+    for name, value in changes.items():
+        setattr(agent, name, value)
+    notices = agent_check(
+        agent, caching_asked=bool(changes.get("prompt_caching_enabled")), model_switched=model_switched
+    )
+    _save(agent)
+    return AgentChange(agent, notices)
+
+
+def agent_delete(*, agent: Agent, actor=None) -> None:
+    agent.delete()
+
+
+def family_default_set(*, tenant: Tenant, family: ModelFamily, enabled: bool, actor=None) -> FamilyCachingDefault:
+    default, _ = FamilyCachingDefault.objects.update_or_create(
+        tenant=tenant, family=family, defaults={"prompt_caching_enabled": enabled}
+    )
+    return default
+
+
+# --- Import ---------------------------------------------------------------------------------------
+
+
+def agents_import(*, tenant: Tenant, payload, actor=None) -> list[AgentChange]:
+    """Create every agent of an export, or none: one bad agent fails the whole import.
+
+    Errors name the agent and its field, e.g. `agents[2].max_tokens`, and all
+    of them are reported at once.
+    """
+    if not isinstance(payload, dict):
+        raise ApplicationError("Expected a JSON object with an 'agents' list.", field="agents")
+    unknown = set(payload) - {"format", "agents"}
+    if unknown:
+        raise ApplicationError(f"Unknown field {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
+    if payload.get("format", EXPORT_FORMAT) != EXPORT_FORMAT:
+        raise ApplicationError(f"Unsupported format; expected {EXPORT_FORMAT!r}.", field="format")
+    items = payload.get("agents")
+    if not isinstance(items, list) or not items:
+        raise ApplicationError("'agents' must be a non-empty list.", field="agents")
+    if len(items) > settings.AGENT_IMPORT_MAX_AGENTS:
+        raise ApplicationError(
+            f"At most {settings.AGENT_IMPORT_MAX_AGENTS} agents per import; got {len(items)}.", field="agents"
+        )
+
+    models = {m.model_id: m for m in FoundationModel.objects.filter(is_active=True)}
+    errors: dict[str, list[str]] = {}
+    changes: list[AgentChange] = []
+    with transaction.atomic():
+        for index, item in enumerate(items):
+            label = f"agents[{index}]"
+            try:
+                changes.append(_import_one(tenant, item, models, actor))
+            except ApplicationError as exc:
+                name = item.get("name") if isinstance(item, dict) else None
+                who = f"Agent {name!r}" if name else f"Agent #{index}"
+                errors.setdefault(f"{label}.{exc.field}", []).append(f"{who}: {exc.message}")
+        if errors:
+            transaction.set_rollback(True)
+            raise ApplicationError.from_errors(errors)
+    return changes
+
+
+def _import_one(tenant, item, models, actor) -> AgentChange:
+    serializer = AgentImportSerializer(data=item)
+    if not serializer.is_valid():
+        field_name, messages = next(iter(serializer.errors.items()))
+        raise ApplicationError(str(messages[0]), field=field_name)
+    data = dict(serializer.validated_data)
+    model = models.get(data.pop("model_id"))
+    if model is None:
+        raise ApplicationError(f"Unknown model id {item.get('model_id')!r}.", field="model_id")
+    return agent_create(tenant=tenant, model=model, actor=actor, **data)

@@ -1,0 +1,79 @@
+"""Shared fixtures: two tenants with keys of every role, so every test can ask "and the other tenant?"."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from agent_platform.models import Role, Tenant
+from agent_platform.services import api_key_create, member_ensure
+from agents_app.models import Agent, FoundationModel
+
+# pytest_plugins: added once tests/emulator_plugin.py lands
+
+CLAUDE = "us.anthropic.claude-sonnet-4-6"
+NOVA = "us.amazon.nova-pro-v1:0"
+LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
+
+
+def key_client(tenant, role=Role.ADMIN) -> APIClient:
+    _, key = api_key_create(tenant=tenant, name=f"test {role}", role=role)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    client.tenant = tenant
+    return client
+
+
+@pytest.fixture
+def tenant(db):
+    return Tenant.objects.create(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return Tenant.objects.create(slug="globex", name="Globex")
+
+
+@pytest.fixture
+def api(tenant):
+    """An admin-role API client of `tenant`."""
+    return key_client(tenant, Role.ADMIN)
+
+
+@pytest.fixture
+def member_api(tenant):
+    return key_client(tenant, Role.MEMBER)
+
+
+@pytest.fixture
+def viewer_api(tenant):
+    return key_client(tenant, Role.VIEWER)
+
+
+@pytest.fixture
+def other_api(other_tenant):
+    return key_client(other_tenant, Role.ADMIN)
+
+
+@pytest.fixture
+def catalog(db):
+    return {m.model_id: m for m in FoundationModel.objects.all()}
+
+
+def make_agent(tenant, model_id=CLAUDE, **fields) -> Agent:
+    fields.setdefault("name", f"agent-{Agent.objects.count() + 1}")
+    fields.setdefault("system_prompt", "You are helpful.")
+    return Agent.objects.create(tenant=tenant, model=FoundationModel.objects.get(model_id=model_id), **fields)
+
+
+@pytest.fixture
+def agent(tenant):
+    return make_agent(tenant, name="Support", prompt_caching_enabled=True)
+
+
+@pytest.fixture
+def other_agent(other_tenant):
+    return make_agent(other_tenant, name="Globex support", prompt_caching_enabled=True)
+
+
+@pytest.fixture
+def staff_user(tenant):
+    return member_ensure(tenant=tenant, username="alice", password="pw-alice-123", role=Role.MEMBER).user
