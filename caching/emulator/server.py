@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -286,8 +287,13 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, latency=None, f
     server = make_server(host, port, latency=latency, faults=faults)
     bound_host, bound_port = server.server_address[:2]
     state = server.state
-    print(f"Bedrock emulator listening on http://{bound_host}:{bound_port}", file=out, flush=True)
-    print(f"faults={state.faults.to_dict()} latency={state.latency.to_dict()}", file=out, flush=True)
+    out = out or sys.stdout
+    for line in (
+        f"Bedrock emulator listening on http://{bound_host}:{bound_port}",
+        f"faults={state.faults.to_dict()} latency={state.latency.to_dict()}",
+    ):
+        out.write(line + "\n")
+        out.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
