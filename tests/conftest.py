@@ -7,7 +7,7 @@ from agent_platform.models import Role, Tenant
 from agent_platform.services import api_key_create, member_ensure
 from agents_app.models import Agent, FoundationModel
 
-# pytest_plugins: added once tests/emulator_plugin.py lands
+pytest_plugins = ["tests.emulator_plugin"]
 
 CLAUDE = "us.anthropic.claude-sonnet-4-6"
 NOVA = "us.amazon.nova-pro-v1:0"
