@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.contrib import admin
 from django.db.models import QuerySet
 from rest_framework import authentication, exceptions, permissions
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import ScopedRateThrottle
 
 from agent_platform.models import Membership, Role, Tenant, TenantAPIKey
 
@@ -80,22 +80,19 @@ class TenantRolePermission(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or principal.role in WRITE_ROLES
 
 
-class TenantRateThrottle(SimpleRateThrottle):
-    """Rate limit per tenant; the view sets `throttle_scope` to pick the rate."""
+class TenantRateThrottle(ScopedRateThrottle):
+    """Rate limit on writes, per tenant; the view's `throttle_scope` picks the rate in settings."""
+
+    def allow_request(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return super().allow_request(request, view)
 
     def get_cache_key(self, request, view):
         tenant = getattr(request, "tenant", None)
         if tenant is None:
             return None
         return self.cache_format % {"scope": self.scope, "ident": tenant.pk}
-
-    def allow_request(self, request, view):
-        self.scope = getattr(view, "throttle_scope", None)
-        if not self.scope or request.method in permissions.SAFE_METHODS:
-            return True
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
 
 
 # --- Admin -------------------------------------------------------------------------------------

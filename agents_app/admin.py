@@ -122,7 +122,8 @@ class AgentAdmin(TenantScopedAdmin):
             fields.pop("model")
             result = services.agent_create(tenant=obj.tenant, model=obj.model, actor=request.user, **fields)
             form.instance = result.agent
-        for notice in result.notices:
+        # The form already applied the rules (and may have switched caching off); show what it said.
+        for notice in dict.fromkeys(getattr(form, "notices", []) + result.notices):
             messages.warning(request, notice)
 
 

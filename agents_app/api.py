@@ -105,13 +105,15 @@ class AgentDetailApi(APIView):
 
 
 class AgentExportApi(APIView):
-    @extend_schema(responses=dict, summary="One agent as an importable JSON document")
+    @extend_schema(responses=dict, summary="One agent as an importable JSON document", operation_id="agent_export")
     def get(self, request, agent_id):
         return Response(selectors.agents_export(agents=[tenant_agent(request, agent_id)]))
 
 
 class AgentsExportApi(APIView):
-    @extend_schema(responses=dict, summary="All of your agents as an importable JSON document")
+    @extend_schema(
+        responses=dict, summary="All your agents as an importable JSON document", operation_id="agents_export"
+    )
     def get(self, request):
         return Response(selectors.agents_export(agents=selectors.agent_list(tenant=request.tenant)))
 

@@ -1,6 +1,7 @@
 """Shared fixtures: two tenants with keys of every role, so every test can ask "and the other tenant?"."""
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from agent_platform.models import Role, Tenant
@@ -12,6 +13,13 @@ pytest_plugins = ["tests.emulator_plugin"]
 CLAUDE = "us.anthropic.claude-sonnet-4-6"
 NOVA = "us.amazon.nova-pro-v1:0"
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; each test starts with none."""
+    cache.clear()
+    yield
 
 
 def key_client(tenant, role=Role.ADMIN) -> APIClient:
