@@ -39,15 +39,15 @@ def prompt_of(tokens: int, salt: str = "") -> str:
     return text
 
 
-def client(url: str, attempts: int = 1, mode: str = "standard"):
-    """A bedrock-runtime client for the emulator; botocore retries off unless asked for."""
+def client(url: str, retries: dict | None = None):
+    """A bedrock-runtime client for the emulator; botocore retries off unless `retries` is given."""
     return boto3.client(
         "bedrock-runtime",
         endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": attempts, "mode": mode}),
+        config=Config(retries=retries or {"total_max_attempts": 1, "mode": "standard"}),
     )
 
 
