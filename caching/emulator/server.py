@@ -277,7 +277,8 @@ def make_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, latency=N
 def start(host: str = DEFAULT_HOST, port: int = 0, *, latency=None, faults=None) -> EmulatorHandle:
     """Run the emulator on a background thread (port 0: a free port) and return its handle."""
     server = make_server(host, port, latency=latency, faults=faults)
-    thread = threading.Thread(target=server.serve_forever, name="bedrock-emulator", daemon=True)
+    # A short poll interval so stop() (shutdown) returns at once, not after up to half a second.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="bedrock-emulator", daemon=True)
     thread.start()
     return EmulatorHandle(server, thread)
 
