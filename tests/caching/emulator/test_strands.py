@@ -25,7 +25,11 @@ from caching import bedrock_facts as facts
 from tests.caching.emulator.support import SONNET_46, prompt_of, total_input
 
 SYSTEM = prompt_of(2500)
-QUESTIONS = ("Hello, I am {user}. What can you do?", "Please check lookup_order for order 42.", "Thanks. Anything else?")
+QUESTIONS = (
+    "Hello, I am {user}. What can you do?",
+    "Please check lookup_order for order 42.",
+    "Thanks. Anything else?",
+)
 # Seed 002's Claude Sonnet 4.6 prices, per million tokens.
 PRICE_INPUT, PRICE_READ, PRICE_WRITE = Decimal("3.00"), Decimal("0.30"), Decimal("3.75")
 
