@@ -22,9 +22,13 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     python3 -m venv "$VENV"
 fi
 
-say "Installing the project and its test extra into $VENV (from PyPI)"
+say "Installing the project's dependencies and its test extra into $VENV from PyPI (a minute or two the first time)"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e ".[test]"
+# -qq: errors only. pyproject.toml has `packages = []`, so this installs the
+# dependencies and an empty distribution; the code runs from the work tree.
+"$VENV/bin/python" -m pip install -qq --upgrade pip
+"$VENV/bin/python" -m pip install -qq ".[test]"
+# By-products of building that empty distribution, of no further use.
+rm -rf "$ROOT/build" "$ROOT"/*.egg-info
 touch "$STAMP"
 say "Virtualenv ready: $VENV"
