@@ -7,6 +7,7 @@ tool named in the user's text is called, with string input taken from the
 words after the tool's name.
 """
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -174,6 +175,24 @@ def test_tool_turn_reports_each_model_call_and_they_add_up(bedrock_emulator_env,
     assert result.model_calls[1]["cache_read_tokens"] >= result.model_calls[0]["cache_write_tokens"]
     assert [m["role"] for m in result.messages] == ["user", "assistant", "user", "assistant"]
     assert "toolResult" in result.messages[2]["content"][0]
+    # What the worker stores is plain JSON.
+    assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
+
+
+def test_checkpoints_in_a_stored_conversation_are_never_sent(bedrock_emulator_env, big_system_prompt):
+    config = make_config(CLAUDE, system_prompt=big_system_prompt, cache_strategy="explicit", integrations=TOOLS)
+    stale = {"cachePoint": {"type": "default"}}
+    history = [
+        {"role": "user", "content": [{"text": "first"}, stale]},
+        {"role": "assistant", "content": [{"text": "answer"}, stale]},
+        {"role": "user", "content": [{"text": "second"}, stale]},
+        {"role": "assistant", "content": [{"text": "answer"}, stale]},
+    ]
+    # Sent as stored, these four plus the system and tools checkpoints would be six: a ValidationException.
+    result = run_agent(config, "third", messages=history)
+    (request,) = converse(bedrock_emulator_env, 1)
+    assert [c["field"] for c in request["checkpoints"]] == ["tools", "system"]
+    assert count_cache_points(result.messages) == 0
 
 
 def test_streamed_usage_keeps_the_cache_counts(bedrock_emulator_env, big_system_prompt):
