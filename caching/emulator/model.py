@@ -21,15 +21,19 @@ their properties.
 
 Text answers are built from the request hash, ``maxTokens`` cuts them
 (stopReason ``max_tokens``) and a stop sequence ends them (``stop_sequence``).
+With ``outputConfig.textFormat`` of type ``json_schema`` (native structured
+output) the text is JSON generated from that schema by the same rules.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from caching.emulator.errors import validation
 from caching.emulator.tokenizer import canonical_json, count_text, first_tokens, tokenize
 
 _WORDS = [
@@ -206,6 +210,17 @@ def _answer_text(request_hash: str, text: str, turn: list[dict]) -> str:
     return f"{opening} Notes: {' '.join(words)}."
 
 
+def _output_schema(request: dict) -> dict | None:
+    text_format = (request.get("outputConfig") or {}).get("textFormat") or {}
+    if text_format.get("type") != "json_schema":
+        return None
+    raw = ((text_format.get("structure") or {}).get("jsonSchema") or {}).get("schema") or "{}"
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise validation(f"outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON: {error}") from error
+
+
 def _cut_at_stop_sequence(text: str, stops: list[str]) -> tuple[str, bool]:
     cut = min((text.find(s) for s in stops if s and s in text), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
@@ -227,7 +242,8 @@ def generate(request: dict, request_hash: str, max_tokens: int) -> Reply:
         cut = first_tokens(lead, max_tokens)
         return Reply([{"text": cut}] if cut else [], "max_tokens", len(tokenize(cut)))
 
-    answer = _answer_text(request_hash, text, turn)
+    schema = _output_schema(request)
+    answer = canonical_json(example_input(schema, text, "")) if schema else _answer_text(request_hash, text, turn)
     stop_reason = "end_turn"
     if len(tokenize(answer)) > max_tokens:
         answer, stop_reason = first_tokens(answer, max_tokens), "max_tokens"

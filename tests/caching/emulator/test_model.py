@@ -1,5 +1,7 @@
 """The deterministic model: answers, maxTokens, stop sequences and the tool-use rule."""
 
+import json
+
 from caching.emulator.model import choose_tool, example_input, generate
 from caching.emulator.tokenizer import count_text
 from tests.caching.emulator.support import assistant, user
@@ -119,3 +121,11 @@ def test_schema_values_follow_refs_defaults_and_types():
         "mode": "fast",
         "when": "2025-01-01",
     }
+
+
+def test_native_structured_output_answers_json_from_the_schema():
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}}
+    text_format = {"type": "json_schema", "structure": {"jsonSchema": {"schema": json.dumps(schema), "name": "P"}}}
+    request = {"messages": [user("John is 31")], "outputConfig": {"textFormat": text_format}}
+    reply = generate(request, "ab" * 32, 1000)
+    assert json.loads(reply.content[0]["text"]) == {"name": "John is 31", "age": 31}
