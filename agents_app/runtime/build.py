@@ -61,7 +61,7 @@ def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
-def model_options(config: AgentConfig, plan: dict[str, Any]) -> dict[str, Any]:
+def model_options(plan: dict[str, Any]) -> dict[str, Any]:
     """The caching keyword arguments for `BedrockModel`, from a checkpoint plan."""
     if plan[MESSAGES]:
         return {"cache_config": CacheConfig(strategy="anthropic", system_prompt_ttl=False, tools_ttl=plan[TOOLS])}
@@ -112,7 +112,7 @@ def build_agent(
         "max_tokens": config.max_tokens,
         "streaming": True,
         "region_name": region(),
-        **model_options(config, plan),
+        **model_options(plan),
     }
     if boto_client_config is not None:
         model_kwargs["boto_client_config"] = boto_client_config

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from strands import tool
 from strands.tools.decorator import DecoratedFunctionTool
+
+from .config import Integration
 
 
 def _utc_now() -> datetime:
@@ -108,6 +110,6 @@ BUILTIN_TOOLS: dict[str, DecoratedFunctionTool] = {
 }
 
 
-def tools_for(integrations) -> list[DecoratedFunctionTool]:
+def tools_for(integrations: Iterable[Integration]) -> list[DecoratedFunctionTool]:
     """The Strands tools for validated integrations (see `AgentConfig.integrations`), in config order."""
     return [BUILTIN_TOOLS[integration.name] for integration in integrations]

@@ -211,6 +211,18 @@ def test_streamed_usage_keeps_the_cache_counts(bedrock_emulator_env, big_system_
     assert 0 <= first.time_to_first_token_ms <= first.latency_ms
 
 
+def test_cache_read_shortens_time_to_first_token(bedrock_emulator_env, big_system_prompt):
+    # 200 ms per 1,000 uncached input tokens, 2 ms per 1,000 cached ones; output is near instant.
+    bedrock_emulator_env.latency = "base_ms=10,uncached_ms_per_1k=200,cached_ms_per_1k=2,output_tokens_per_s=100000"
+    config = make_config(CLAUDE, system_prompt=big_system_prompt)
+    first = run_agent(config, "Hello")
+    second = run_agent(config, "Hello again", messages=first.messages)
+    assert first.cache_hit is False and second.cache_hit is True
+    assert first.time_to_first_token_ms >= 400
+    assert second.time_to_first_token_ms < first.time_to_first_token_ms / 2
+    assert first.latency_ms >= first.time_to_first_token_ms
+
+
 def test_one_hour_writes_come_from_cache_details():
     metadata = {
         "usage": {
