@@ -23,6 +23,7 @@ count-tokens answers for that request.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -40,8 +41,15 @@ def tokenize(text: str) -> list[str]:
 
 
 def count_text(text: str) -> int:
-    # Counting matches without building the list keeps this cheap on long prompts.
-    return sum(1 for _ in _TOKEN_RE.finditer(text))
+    if len(text) > 2000:
+        return _count_long(text)
+    return len(_TOKEN_RE.findall(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _count_long(text: str) -> int:
+    # Every turn of a conversation resends the same long system prompt and tool specs; count each once.
+    return len(_TOKEN_RE.findall(text))
 
 
 def count_block(block: dict[str, Any]) -> int:
