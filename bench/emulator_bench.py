@@ -18,6 +18,7 @@ Run: ``.venv/bin/python bench/emulator_bench.py [--conversations 10] [--turns 20
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import platform
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,6 +256,12 @@ def main() -> None:
                 f"Throughput, {clients} client process(es): {result['requests']} converse_stream requests "
                 f"({options.turns}-turn conversations) in {result['seconds']:.2f} s = {result['rps']:.0f} req/s"
             )
+        with urllib.request.urlopen(url + "/_emulator/stats", timeout=10) as response:
+            served = json.loads(response.read())["handling_ms"]
+        print(
+            f"Server-reported handling (service.converse only, {served['count']} requests): "
+            f"mean {served['mean']:.3f} ms, max {served['max']:.3f} ms"
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)
