@@ -28,6 +28,7 @@ class Checkpoint:
     tokens: int  # tokens before it
     ttl: str  # "5m" or "1h"
     where: str  # for error messages: "messages.2.content.1"
+    index: int  # place in its own list (system blocks, a message's content, the tools)
 
 
 @dataclass
@@ -77,6 +78,7 @@ def build_prefix(request: dict, model_key: str) -> Prefix:
                         tokens=prefix.tokens[-1],
                         ttl=point.get("ttl") or DEFAULT_TTL,
                         where=f"{label}.{index}",
+                        index=index,
                     )
                 )
                 continue
@@ -119,7 +121,8 @@ def check_checkpoints(prefix: Prefix, model: facts.ModelFacts) -> None:
                 "Cache points are processed in the order toolConfig, system, messages."
             )
         previous_seconds = seconds
-        if point.position == 0 or point.where.endswith("content.0"):
+        # Bedrock refuses a checkpoint with nothing before it, and one that opens a message.
+        if point.position == 0 or (point.field == facts.MESSAGES and point.index == 0):
             raise validation(f"{point.where}: there is nothing available to cache before this cache point.")
 
 
