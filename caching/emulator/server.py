@@ -59,6 +59,13 @@ class _Server(ThreadingHTTPServer):
         self.state = state
         super().__init__(address, _Handler)
 
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up mid-stream (a cancelled agent, a timed-out test) is not a server error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("client %s disconnected", client_address)
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
@@ -163,7 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
         latency = state.latency
         wait = latency.first_token_seconds(outcome.usage["inputTokens"] + outcome.cache.write, outcome.cache.read)
         if operation == "converse":
-            time.sleep(wait + latency.output_seconds(outcome.reply.output_tokens)) if latency.enabled else None
+            if latency.enabled:
+                time.sleep(wait + latency.output_seconds(outcome.reply.output_tokens))
             latency_ms = int((time.perf_counter() - started) * 1000)
             self._send_json(200, service.converse_response(outcome, latency_ms))
         else:

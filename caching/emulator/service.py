@@ -78,11 +78,10 @@ class EmulatorState:
     latency: Latency = field(default_factory=Latency)
     stats: Stats = field(default_factory=Stats)
     log: deque = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
-    cache: PromptCache = None  # type: ignore[assignment]
+    cache: PromptCache = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.cache is None:
-            self.cache = PromptCache(self.clock)
+        self.cache = PromptCache(self.clock)
         self._initial = (self.faults.to_dict(), self.latency.to_dict())
 
     def reset(self) -> None:
