@@ -12,13 +12,17 @@ from agent_platform.errors import ApplicationError
 from agent_platform.models import Role
 from agent_platform.tenancy import TenantRateThrottle
 from agents_app import selectors, services
-from agents_app.models import Agent, FoundationModel
+from agents_app.models import Agent, FoundationModel, Invocation
 from agents_app.serializers import (
     AgentInputSerializer,
     AgentOutputSerializer,
     FamilyDefaultInputSerializer,
     FamilyDefaultSerializer,
     FoundationModelSerializer,
+    InvocationFilterSerializer,
+    InvocationInputSerializer,
+    InvocationOutputSerializer,
+    SessionOutputSerializer,
 )
 
 
@@ -156,3 +160,56 @@ class FamilyDefaultApi(APIView):
         )
         context = {"defaults": selectors.family_defaults(tenant=request.tenant)}
         return Response(FamilyDefaultSerializer(family, context=context).data)
+
+
+class AgentInvocationListApi(APIView):
+    throttle_classes = [TenantRateThrottle]
+    throttle_scope = "invocations"
+
+    @extend_schema(
+        responses=InvocationOutputSerializer(many=True),
+        parameters=[
+            OpenApiParameter("status", str, enum=Invocation.Status.values),
+            OpenApiParameter("session_id", str),
+            OpenApiParameter("cache_hit", bool),
+        ],
+    )
+    def get(self, request, agent_id):
+        agent = tenant_agent(request, agent_id)
+        invocations = selectors.invocation_list(tenant=request.tenant).filter(agent=agent)
+        filters = InvocationFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        for name, value in filters.validated_data.items():
+            lookup = {"session_id": "session__session_id"}.get(name, name)
+            invocations = invocations.filter(**{lookup: value})
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(invocations, request, view=self)
+        return paginator.get_paginated_response(InvocationOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=InvocationInputSerializer, responses={202: InvocationOutputSerializer})
+    def post(self, request, agent_id):
+        agent = tenant_agent(request, agent_id)
+        serializer = InvocationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invocation = services.invocation_create(agent=agent, actor=request.user, **serializer.validated_data)
+        return Response(InvocationOutputSerializer(invocation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class InvocationDetailApi(APIView):
+    @extend_schema(responses=InvocationOutputSerializer)
+    def get(self, request, invocation_id):
+        try:
+            invocation = selectors.invocation_get(tenant=request.tenant, invocation_id=invocation_id)
+        except Invocation.DoesNotExist:
+            raise Http404 from None
+        return Response(InvocationOutputSerializer(invocation).data)
+
+
+class AgentSessionListApi(APIView):
+    @extend_schema(responses=SessionOutputSerializer(many=True))
+    def get(self, request, agent_id):
+        sessions = selectors.session_list(agent=tenant_agent(request, agent_id))
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(sessions, request, view=self)
+        rows = [selectors.session_row(session) for session in page]
+        return paginator.get_paginated_response(SessionOutputSerializer(rows, many=True).data)

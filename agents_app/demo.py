@@ -4,6 +4,7 @@ from django.db import transaction
 
 from agent_platform.models import Role, Tenant, TenantAPIKey
 from agent_platform.services import api_key_create, member_ensure
+from agents_app import services
 from agents_app.models import Agent, FoundationModel
 
 DEMO_SLUG = "demo"
@@ -26,7 +27,7 @@ _POLICY_SECTIONS = [
 def support_system_prompt() -> str:
     """A system prompt long enough (over 2,048 tokens) for Claude Sonnet 4.6 to cache it."""
     lines = ["You are the support assistant of Example Outfitters. Follow the policy below exactly."]
-    for round_number in range(1, 7):
+    for round_number in range(1, 10):
         for title, rule in _POLICY_SECTIONS:
             lines.append(f"Policy {round_number}.{title}: {rule} Example {round_number}: apply the rule, then confirm.")
     return "\n".join(lines)
@@ -73,7 +74,8 @@ def seed_demo() -> tuple[Tenant, str]:
         spec = dict(spec)
         model = FoundationModel.objects.get(model_id=spec.pop("model_id"))
         spec.setdefault("system_prompt", support_system_prompt())
-        Agent.objects.get_or_create(tenant=tenant, name=spec.pop("name"), defaults={"model": model, **spec})
+        if not Agent.objects.filter(tenant=tenant, name=spec["name"]).exists():
+            services.agent_create(tenant=tenant, model=model, **spec)
     TenantAPIKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME, revoked=False).update(revoked=True)
     _, key = api_key_create(tenant=tenant, name=DEMO_KEY_NAME, role=Role.ADMIN)
     return tenant, key

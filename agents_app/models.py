@@ -144,6 +144,10 @@ class AgentSession(models.Model):
     messages = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_invoked_at = models.DateTimeField(null=True, blank=True)
+    # A worker running one of the session's invocations holds the lease, so turns run one at a time;
+    # a worker that dies lets it expire and another worker takes the turn over.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from agent_platform.models import Tenant
-from agents_app.models import Agent, FamilyCachingDefault, FoundationModel, ModelFamily
+from agents_app.models import Agent, AgentSession, FamilyCachingDefault, FoundationModel, Invocation, ModelFamily
 from caching.models import PriceOverride
 from caching.pricing import Prices, apply_override, list_prices
 
@@ -90,3 +92,70 @@ def agent_export_data(agent: Agent) -> dict:
 
 def agents_export(*, agents) -> dict:
     return {"format": EXPORT_FORMAT, "agents": [agent_export_data(agent) for agent in agents]}
+
+
+def agent_config(agent: Agent, defaults: dict[int, bool] | None = None) -> dict:
+    """The AGENT_CONFIG_JSON of an agent as it stands: what a deployment pushes to the runtime.
+
+    It carries the effective caching setting and the catalog's capability
+    data, so the runtime needs no database; it never carries a secret.
+    """
+    model = agent.model
+    return {
+        "agent_id": str(agent.pk),
+        "version": None,
+        "system_prompt": agent.system_prompt,
+        "model_id": model.model_id,
+        "max_tokens": agent.max_tokens,
+        "integrations": agent.integrations,
+        "prompt_caching_enabled": caching_state(agent, defaults).requested,
+        "cache_strategy": agent.cache_strategy,
+        "model_capabilities": {
+            "supports_prompt_caching": model.supports_prompt_caching,
+            "cache_min_tokens": model.cache_min_tokens,
+            "cache_max_checkpoints": model.cache_max_checkpoints,
+            "cache_fields": model.cache_fields,
+            "supports_tool_use": model.supports_tool_use,
+        },
+    }
+
+
+def invocation_list(*, tenant: Tenant) -> QuerySet[Invocation]:
+    return Invocation.objects.filter(tenant=tenant).select_related("session")
+
+
+def invocation_get(*, tenant: Tenant, invocation_id) -> Invocation:
+    return invocation_list(tenant=tenant).get(pk=invocation_id)
+
+
+def session_list(*, agent: Agent) -> QuerySet[AgentSession]:
+    """The agent's sessions with their token totals (succeeded turns) and cache utilization."""
+    done = Q(invocations__status=Invocation.Status.SUCCEEDED)
+    return (
+        AgentSession.objects.filter(agent=agent)
+        .annotate(
+            invocations_count=Count("invocations"),
+            input_sum=Coalesce(Sum("invocations__input_tokens", filter=done), 0),
+            cache_read_sum=Coalesce(Sum("invocations__cache_read_tokens", filter=done), 0),
+            cache_write_sum=Coalesce(Sum("invocations__cache_write_tokens", filter=done), 0),
+            output_sum=Coalesce(Sum("invocations__output_tokens", filter=done), 0),
+            net_savings_sum=Coalesce(Sum("invocations__net_savings", filter=done), Decimal(0)),
+        )
+        .order_by("-created_at", "-pk")
+    )
+
+
+def session_row(session: AgentSession) -> dict:
+    total_input = session.input_sum + session.cache_read_sum + session.cache_write_sum
+    return {
+        "session_id": session.session_id,
+        "created_at": session.created_at,
+        "last_invoked_at": session.last_invoked_at,
+        "invocations": session.invocations_count,
+        "input_tokens": session.input_sum,
+        "cache_read_tokens": session.cache_read_sum,
+        "cache_write_tokens": session.cache_write_sum,
+        "output_tokens": session.output_sum,
+        "cached_token_ratio": session.cache_read_sum / total_input if total_input else 0.0,
+        "net_savings": session.net_savings_sum,
+    }

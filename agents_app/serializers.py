@@ -113,3 +113,68 @@ class FamilyDefaultSerializer(serializers.Serializer):
 
 class FamilyDefaultInputSerializer(StrictSerializer):
     prompt_caching_enabled = serializers.BooleanField()
+
+
+class InvocationInputSerializer(StrictSerializer):
+    prompt = serializers.CharField(trim_whitespace=False)
+    session_id = serializers.CharField(required=False, allow_null=True, default=None, max_length=100)
+
+
+class InvocationFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"], required=False)
+    session_id = serializers.CharField(required=False, max_length=100)
+    # A choice, not a BooleanField: DRF reads a missing boolean in a query string as False.
+    cache_hit = serializers.ChoiceField(choices=["true", "false"], required=False)
+
+    def validate_cache_hit(self, value) -> bool:
+        return value == "true"
+
+
+MONEY_FIELD = {"max_digits": 20, "decimal_places": 12}
+
+
+class InvocationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    agent_id = serializers.IntegerField()
+    session_id = serializers.CharField(source="session.session_id")
+    status = serializers.CharField()
+    prompt = serializers.CharField()
+    response = serializers.CharField()
+    error = serializers.CharField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    model_id = serializers.CharField()
+    deployment_version = serializers.IntegerField(allow_null=True)
+    attempts = serializers.IntegerField()
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    time_to_first_token_ms = serializers.IntegerField(allow_null=True)
+    latency_ms = serializers.IntegerField(allow_null=True)
+    caching_enabled = serializers.BooleanField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    cache_write_1h_tokens = serializers.IntegerField()
+    cache_hit = serializers.BooleanField(allow_null=True)
+    model_calls = serializers.ListField(child=serializers.DictField())
+    prices = serializers.DictField(help_text="USD per million tokens in force when it ran.")
+    cost_with_cache = serializers.DecimalField(**MONEY_FIELD)
+    cost_without_cache = serializers.DecimalField(**MONEY_FIELD)
+    gross_savings = serializers.DecimalField(**MONEY_FIELD)
+    write_premium = serializers.DecimalField(**MONEY_FIELD)
+    net_savings = serializers.DecimalField(**MONEY_FIELD)
+    output_cost = serializers.DecimalField(**MONEY_FIELD)
+
+
+class SessionOutputSerializer(serializers.Serializer):
+    session_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_invoked_at = serializers.DateTimeField(allow_null=True)
+    invocations = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cached_token_ratio = serializers.FloatField(help_text="Cache reads ÷ total input tokens of the session.")
+    net_savings = serializers.DecimalField(**MONEY_FIELD)

@@ -15,4 +15,7 @@ urlpatterns = [
     path("agents/import/", api.AgentsImportApi.as_view(), name="agents-import"),
     path("agents/<int:agent_id>/", api.AgentDetailApi.as_view(), name="agent-detail"),
     path("agents/<int:agent_id>/export/", api.AgentExportApi.as_view(), name="agent-export"),
+    path("agents/<int:agent_id>/invocations/", api.AgentInvocationListApi.as_view(), name="agent-invocations"),
+    path("agents/<int:agent_id>/sessions/", api.AgentSessionListApi.as_view(), name="agent-sessions"),
+    path("invocations/<int:invocation_id>/", api.InvocationDetailApi.as_view(), name="invocation-detail"),
 ]

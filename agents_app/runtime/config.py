@@ -227,7 +227,7 @@ def _parse_capabilities(value: Any) -> ModelCapabilities:
     )
 
 
-def _parse_integrations(value: Any) -> tuple[Integration, ...]:
+def parse_integrations(value: Any) -> tuple[Integration, ...]:
     # Imported here: tools.py imports strands, and the known names live with the tools.
     from .tools import BUILTIN_TOOLS
 
@@ -281,7 +281,7 @@ def _parse_config(value: Any) -> AgentConfig:
         model_id=_string(data["model_id"], "model_id").strip(),
         max_tokens=_int(data["max_tokens"], "max_tokens", minimum=1),
         model_capabilities=_parse_capabilities(data["model_capabilities"]),
-        integrations=_parse_integrations(data.get("integrations", [])),
+        integrations=parse_integrations(data.get("integrations", [])),
         prompt_caching_enabled=_bool(data.get("prompt_caching_enabled", False), "prompt_caching_enabled"),
         cache_strategy=strategy,
         agent_id=agent_id,

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from agent_platform.errors import ApplicationError
 from agent_platform.models import Tenant
 from agents_app.models import Agent, CacheStrategy, FamilyCachingDefault, FoundationModel, ModelFamily
+from agents_app.runtime.config import ConfigError, parse_integrations
 from agents_app.selectors import EXPORT_FORMAT
 from agents_app.serializers import AgentImportSerializer
 
@@ -43,15 +44,11 @@ def _check_max_tokens(agent: Agent) -> None:
 
 
 def _check_integrations(integrations) -> None:
-    if not integrations:
-        return
-    # The runtime owns the list of integrations it can run; importing it here keeps one source of truth.
-    from agents_app.runtime.config import ConfigError, parse_integrations
-
+    # The runtime owns the integrations it can run: one source of truth for what is valid.
     try:
         parse_integrations(integrations)
     except ConfigError as exc:
-        raise ApplicationError(exc.message, field="integrations") from None
+        raise ApplicationError(exc.message, field=exc.field) from None
 
 
 def _apply_caching_rules(agent: Agent, *, caching_asked: bool, model_switched: bool) -> list[str]:

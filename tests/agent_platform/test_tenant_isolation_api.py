@@ -6,7 +6,7 @@ The routes are discovered from the URLconf, so a new route is covered the day it
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from agents_app.models import Agent, FamilyCachingDefault
+from agents_app.models import Agent, AgentSession, FamilyCachingDefault, Invocation
 from tests.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -39,11 +39,16 @@ def fill(route, ids):
 def other_ids(other_tenant):
     """One object of each kind owned by the other tenant."""
     agent = make_agent(other_tenant, name="theirs", prompt_caching_enabled=True)
-    return {"agent_id": agent.pk}
+    session = AgentSession.objects.create(tenant=other_tenant, agent=agent, session_id="s1")
+    invocation = Invocation.objects.create(tenant=other_tenant, agent=agent, session=session, prompt="hi")
+    return {"agent_id": agent.pk, "invocation_id": invocation.pk}
 
 
 def snapshot():
-    return list(Agent.objects.order_by("pk").values()) + list(FamilyCachingDefault.objects.values())
+    return [
+        list(model.objects.order_by("pk").values())
+        for model in (Agent, FamilyCachingDefault, AgentSession, Invocation)
+    ]
 
 
 def test_there_are_object_routes_to_check():

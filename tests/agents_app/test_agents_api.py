@@ -148,3 +148,24 @@ def test_viewer_reads_but_cannot_write(viewer_api, agent):
 def test_no_key_or_bad_key_is_refused(client, agent):
     assert client.get("/api/agents/").status_code in (401, 403)
     assert client.get("/api/agents/", HTTP_AUTHORIZATION="Api-Key nope.nope").status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    ("integrations", "field"),
+    [
+        ([{"name": "nuclear_launch"}], "integrations[0].name"),
+        ([{"name": "calculator"}, {"name": "calculator"}], "integrations[1].name"),
+        ([{"name": "calculator", "secret": "x"}], "integrations[0].secret"),
+    ],
+)
+def test_integrations_are_validated_by_the_runtime(api, integrations, field):
+    response = create(api, integrations=integrations)
+
+    assert response.status_code == 400
+    assert field in response.data, response.data
+
+
+def test_known_integrations_are_accepted(api):
+    response = create(api, integrations=[{"name": "calculator"}, {"type": "builtin", "name": "word_count"}])
+
+    assert response.status_code == 201, response.data

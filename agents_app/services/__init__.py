@@ -1,0 +1,26 @@
+"""Writes of the agents app, one module per concept; import them from here."""
+
+from agents_app.services.agents import (
+    AGENT_FIELDS,
+    AgentChange,
+    agent_check,
+    agent_create,
+    agent_delete,
+    agent_update,
+    agents_import,
+    family_default_set,
+)
+from agents_app.services.invocations import invocation_create, invocation_run
+
+__all__ = [
+    "AGENT_FIELDS",
+    "AgentChange",
+    "agent_check",
+    "agent_create",
+    "agent_delete",
+    "agent_update",
+    "agents_import",
+    "family_default_set",
+    "invocation_create",
+    "invocation_run",
+]

@@ -1,0 +1,166 @@
+"""Invocations: queue one, then run it exactly once, in its session's order, and store what it cost.
+
+Exactly once, without locks held across a model call:
+- a finished invocation is never run again (a redelivered task is a no-op);
+- a session's turns run one at a time, oldest first: a worker takes the
+  session's lease (a conditional UPDATE, healthchecks-style) before it runs a
+  turn, and only the holder of the lease token can store the result;
+- a worker that dies mid-turn stores nothing; its lease expires and the
+  redelivered task runs the turn again from the stored conversation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import timedelta
+
+from botocore.config import Config as BotocoreConfig
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from agent_platform.errors import ApplicationError
+from agents_app import selectors
+from agents_app.models import Agent, AgentSession, Invocation
+from agents_app.runtime.config import AgentConfig
+from agents_app.runtime.errors import is_retryable
+from agents_app.runtime.run import RunResult, run_agent
+from caching.costs import TokenUsage, invocation_costs
+
+logger = logging.getLogger(__name__)
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+UNFINISHED = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
+
+# botocore retries a throttled call a little; the task retries with longer backoff after that.
+BEDROCK_CLIENT_CONFIG = BotocoreConfig(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120)
+
+
+class RetryLater(Exception):
+    """The invocation cannot run now; the task should run again after `countdown` seconds."""
+
+    def __init__(self, *, countdown: float, reason: str):
+        super().__init__(reason)
+        self.countdown = countdown
+
+
+def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = None, actor=None) -> Invocation:
+    """Queue a turn of the session (a new session when `session_id` is None); the worker picks it up on commit."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ApplicationError("prompt must not be blank.", "prompt")
+    if len(prompt) > settings.MAX_PROMPT_CHARS:
+        raise ApplicationError(f"prompt is longer than {settings.MAX_PROMPT_CHARS} characters.", "prompt")
+    if session_id is not None and not SESSION_ID.match(session_id):
+        raise ApplicationError("session_id must be 1-100 letters, digits or . _ : -", "session_id")
+
+    from agents_app.tasks import invoke_agent
+
+    with transaction.atomic():
+        session, _ = AgentSession.objects.get_or_create(
+            agent=agent, session_id=session_id or uuid.uuid4().hex, defaults={"tenant": agent.tenant}
+        )
+        invocation = Invocation.objects.create(
+            tenant=agent.tenant, agent=agent, session=session, prompt=prompt, model_id=agent.model.model_id
+        )
+        transaction.on_commit(lambda: invoke_agent.delay(invocation.pk))
+    return invocation
+
+
+def invocation_run(*, invocation_id: int) -> None:
+    """Run one queued invocation to the end, or raise `RetryLater`."""
+    invocation = Invocation.objects.select_related("agent__model__family", "agent__tenant", "session").get(
+        pk=invocation_id
+    )
+    if invocation.status not in UNFINISHED:
+        logger.info("invocation %s is already %s; nothing to do", invocation_id, invocation.status)
+        return
+    if Invocation.objects.filter(session_id=invocation.session_id, pk__lt=invocation.pk, status__in=UNFINISHED):
+        raise RetryLater(countdown=1, reason="an earlier turn of the session has not finished")
+    token = _session_lease_take(invocation.session_id)
+    if token is None:
+        raise RetryLater(countdown=2, reason="another worker holds the session")
+
+    Invocation.objects.filter(pk=invocation.pk).update(
+        status=Invocation.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    invocation.refresh_from_db(fields=["attempts", "started_at"])
+    config = selectors.agent_config(invocation.agent)
+    try:
+        result = run_agent(
+            AgentConfig.from_json(config),
+            invocation.prompt,
+            messages=invocation.session.messages,
+            boto_client_config=BEDROCK_CLIENT_CONFIG,
+        )
+    except Exception as exc:
+        _handle_failure(invocation, token, exc)
+        return
+    _store_success(invocation, token, config, result)
+
+
+def _session_lease_take(session_pk: int) -> str | None:
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    taken = (
+        AgentSession.objects.filter(pk=session_pk)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_token=token, lease_until=now + timedelta(seconds=settings.INVOCATION_LEASE_SECONDS))
+    )
+    return token if taken else None
+
+
+def _session_lease_release(session_pk: int, token: str, **changes) -> bool:
+    """Release the lease (storing `changes` on the session); False when it was no longer ours."""
+    released = AgentSession.objects.filter(pk=session_pk, lease_token=token).update(
+        lease_token="", lease_until=None, **changes
+    )
+    return bool(released)
+
+
+def _handle_failure(invocation: Invocation, token: str, exc: Exception) -> None:
+    error = f"{type(exc).__name__}: {exc}"
+    retry = is_retryable(exc) and invocation.attempts < settings.INVOCATION_MAX_ATTEMPTS
+    with transaction.atomic():
+        if not _session_lease_release(invocation.session_id, token):
+            return  # the lease expired and another worker owns the turn now
+        if retry:
+            Invocation.objects.filter(pk=invocation.pk).update(status=Invocation.Status.QUEUED, error=error)
+        else:
+            Invocation.objects.filter(pk=invocation.pk).update(
+                status=Invocation.Status.FAILED, error=error, finished_at=timezone.now()
+            )
+    if retry:
+        countdown = settings.INVOCATION_RETRY_BACKOFF * 2 ** (invocation.attempts - 1)
+        logger.warning("invocation %s attempt %s failed, retrying: %s", invocation.pk, invocation.attempts, error)
+        raise RetryLater(countdown=countdown, reason=error)
+    logger.error("invocation %s failed: %s", invocation.pk, error)
+
+
+def _store_success(invocation: Invocation, token: str, config: dict, result: RunResult) -> None:
+    prices = selectors.model_prices(tenant=invocation.tenant, model=invocation.agent.model)
+    usage = TokenUsage(**result.usage)
+    costs = invocation_costs(usage, prices)
+    now = timezone.now()
+    with transaction.atomic():
+        if not _session_lease_release(invocation.session_id, token, messages=result.messages, last_invoked_at=now):
+            transaction.set_rollback(True)
+            return
+        Invocation.objects.filter(pk=invocation.pk, status=Invocation.Status.RUNNING).update(
+            status=Invocation.Status.SUCCEEDED,
+            response=result.response,
+            error="",
+            warnings=result.warnings,
+            finished_at=now,
+            time_to_first_token_ms=result.time_to_first_token_ms,
+            latency_ms=result.latency_ms,
+            caching_enabled=result.caching_enabled,
+            cache_hit=result.cache_hit,
+            model_calls=result.model_calls,
+            prices=prices.as_dict(),
+            deployment_version=config.get("version"),
+            **usage.__dict__,
+            **costs.as_dict(),
+        )

@@ -1,0 +1,22 @@
+"""Celery tasks: thin, they take an id and call a service."""
+
+from celery import shared_task
+from django.conf import settings
+
+from agents_app import services
+from agents_app.services.invocations import RetryLater
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # the service counts attempts on the invocation row and gives up by itself
+    soft_time_limit=settings.INVOCATION_TIME_LIMIT,
+    time_limit=settings.INVOCATION_TIME_LIMIT + 10,
+)
+def invoke_agent(self, invocation_id: int) -> None:
+    try:
+        services.invocation_run(invocation_id=invocation_id)
+    except RetryLater as later:
+        raise self.retry(countdown=later.countdown) from None

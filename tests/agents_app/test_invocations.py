@@ -1,0 +1,238 @@
+"""The invocation service end to end through the real runtime, boto3 and Strands to the emulator.
+
+The Celery task is a thin wrapper around `invocation_run`; here the service runs in-process
+(the same code a worker runs), and tests/integration runs it in real workers on Redis.
+"""
+
+from decimal import Decimal
+
+import pytest
+
+from agents_app import services
+from agents_app.demo import support_system_prompt
+from agents_app.models import FamilyCachingDefault, Invocation, ModelFamily
+from agents_app.services.invocations import RetryLater
+from caching.costs import MILLION
+from tests.conftest import CLAUDE, LLAMA, NOVA, make_agent
+
+pytestmark = pytest.mark.django_db
+
+LONG_PROMPT = support_system_prompt()
+
+
+@pytest.fixture
+def claude_agent(tenant):
+    return make_agent(tenant, CLAUDE, name="claude", system_prompt=LONG_PROMPT, prompt_caching_enabled=True)
+
+
+def invoke(agent, prompt="Hello there", session_id=None) -> Invocation:
+    invocation = services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
+    services.invocation_run(invocation_id=invocation.pk)
+    invocation.refresh_from_db()
+    return invocation
+
+
+def test_first_turn_writes_second_turn_reads_and_saves(bedrock_emulator_env, claude_agent):
+    first = invoke(claude_agent)
+    second = invoke(claude_agent, "And another question", session_id=first.session.session_id)
+
+    assert first.status == second.status == "succeeded", (first.error, second.error)
+    assert first.cache_write_tokens > 0 and first.cache_read_tokens == 0 and first.cache_hit is False
+    assert first.net_savings < 0 and first.write_premium > 0
+    assert second.cache_read_tokens > 0 and second.cache_hit is True
+    assert second.gross_savings > 0 and second.net_savings > 0
+    assert second.response and second.time_to_first_token_ms is not None and second.latency_ms >= 0
+
+
+def test_costs_are_stored_exactly_with_the_prices_in_force(bedrock_emulator_env, claude_agent):
+    first = invoke(claude_agent)
+    second = invoke(claude_agent, "Next", session_id=first.session.session_id)
+    p = {k: Decimal(v) for k, v in second.prices.items() if k != "source"}
+
+    assert p["input"] == Decimal("3.3")  # us. profile of Sonnet 4.6 in genai-prices
+    i, r, w = second.input_tokens, second.cache_read_tokens, second.cache_write_tokens
+    assert second.cost_without_cache == (i + r + w) * p["input"] / MILLION
+    assert second.cost_with_cache == (i * p["input"] + r * p["cache_read"] + w * p["cache_write"]) / MILLION
+    assert second.gross_savings == r * (p["input"] - p["cache_read"]) / MILLION
+    assert second.write_premium == w * (p["cache_write"] - p["input"]) / MILLION
+    assert second.net_savings == second.gross_savings - second.write_premium
+    assert second.cost_without_cache - second.cost_with_cache == second.net_savings
+    assert second.output_cost == second.output_tokens * p["output"] / MILLION
+
+
+def test_totals_equal_the_sum_of_model_calls_not_more(bedrock_emulator_env, tenant):
+    agent = make_agent(
+        tenant, CLAUDE, system_prompt=LONG_PROMPT, prompt_caching_enabled=True, integrations=[{"name": "word_count"}]
+    )
+
+    invocation = invoke(agent, "Please use word_count on: the quick brown fox")
+
+    assert invocation.status == "succeeded", invocation.error
+    assert len(invocation.model_calls) >= 2
+    for field in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+        assert getattr(invocation, field) == sum(call[field] for call in invocation.model_calls), field
+    # Within the tool loop, the second model call already reads what the first wrote.
+    assert invocation.model_calls[1]["cache_read_tokens"] > 0
+
+
+@pytest.mark.parametrize("model_id", [NOVA, LLAMA])
+def test_caching_on_a_model_that_cannot_cache_runs_uncached_with_a_warning(bedrock_emulator_env, tenant, model_id):
+    agent = make_agent(tenant, model_id, system_prompt=LONG_PROMPT)
+    family = ModelFamily.objects.get(models__model_id=model_id)
+    FamilyCachingDefault.objects.create(tenant=tenant, family=family, prompt_caching_enabled=True)
+
+    invocation = invoke(agent)
+
+    assert invocation.status == "succeeded", invocation.error
+    assert "cannot cache" in " ".join(invocation.warnings)
+    assert invocation.cache_read_tokens == invocation.cache_write_tokens == 0
+    assert invocation.cache_hit is None and invocation.caching_enabled is False
+    assert all(request["checkpoints"] == [] for request in bedrock_emulator_env.requests)
+
+
+def test_ten_turn_session_keeps_working_and_reads_grow(bedrock_emulator_env, claude_agent):
+    session_id, reads = None, []
+    for turn in range(10):
+        invocation = invoke(claude_agent, f"Question number {turn}: tell me about policy {turn}", session_id)
+        assert invocation.status == "succeeded", invocation.error
+        session_id = invocation.session.session_id
+        reads.append(invocation.cache_read_tokens)
+
+    assert all(later > earlier for earlier, later in zip(reads[1:], reads[2:], strict=False)), reads
+    stored = invocation.session.__class__.objects.get(pk=invocation.session_id).messages
+    assert len(stored) == 20
+    assert "cachePoint" not in str(stored)
+    assert max(len(r["checkpoints"]) for r in bedrock_emulator_env.requests) <= 4
+
+
+def test_combined_saves_more_than_explicit_and_automatic_over_four_turns(bedrock_emulator_env, tenant):
+    """The same 4-turn conversation per strategy, on an agent that has served a session before.
+
+    In Strands 1.62 the automatic checkpoint sits on the newest user message, so on a cold
+    cache combined and automatic cost the same; combined pulls ahead as soon as the agent's
+    system prompt is cached by an earlier session, which is how agents run in production.
+    """
+    savings = {}
+    for strategy in ("explicit", "automatic", "combined"):
+        agent = make_agent(
+            tenant,
+            CLAUDE,
+            name=strategy,
+            system_prompt=LONG_PROMPT + f"\nStrategy {strategy}.",
+            prompt_caching_enabled=True,
+            cache_strategy=strategy,
+        )
+        invoke(agent, "An earlier customer asking about shipping")
+        session_id, total = None, Decimal(0)
+        for turn in range(4):
+            invocation = invoke(agent, f"Turn {turn}: explain the refund policy in detail, part {turn}", session_id)
+            session_id = invocation.session.session_id
+            total += invocation.net_savings
+        savings[strategy] = total
+
+    assert savings["combined"] > savings["explicit"], savings
+    assert savings["combined"] > savings["automatic"], savings
+
+
+def test_throttling_is_retried_and_the_invocation_succeeds(bedrock_emulator_env, claude_agent):
+    # More throttles in a row than botocore's own retries absorb (1 + 3 attempts), so the task's retry steps in.
+    bedrock_emulator_env.faults.configure(fail_next=["ThrottlingException"] * 4)
+    invocation = services.invocation_create(agent=claude_agent, prompt="hi")
+
+    with pytest.raises(RetryLater):
+        services.invocation_run(invocation_id=invocation.pk)
+    invocation.refresh_from_db()
+    assert invocation.status == "queued" and "Throttl" in invocation.error
+
+    services.invocation_run(invocation_id=invocation.pk)
+    invocation.refresh_from_db()
+    assert invocation.status == "succeeded" and invocation.attempts == 2 and invocation.error == ""
+
+
+def test_a_permanent_error_fails_the_invocation_with_its_message(bedrock_emulator_env, claude_agent):
+    bedrock_emulator_env.faults.configure(fail_next=["AccessDeniedException"])
+
+    invocation = invoke(claude_agent)
+
+    assert invocation.status == "failed"
+    assert "AccessDenied" in invocation.error
+    assert invocation.finished_at is not None
+
+
+def test_retries_give_up_after_the_configured_attempts(bedrock_emulator_env, claude_agent, settings):
+    settings.INVOCATION_MAX_ATTEMPTS = 2
+    bedrock_emulator_env.faults.configure(fail_next=["ServiceUnavailableException"] * 20)
+    invocation = services.invocation_create(agent=claude_agent, prompt="hi")
+
+    with pytest.raises(RetryLater):
+        services.invocation_run(invocation_id=invocation.pk)
+    services.invocation_run(invocation_id=invocation.pk)
+
+    invocation.refresh_from_db()
+    assert invocation.status == "failed" and invocation.attempts == 2
+    assert "ServiceUnavailable" in invocation.error
+
+
+def test_a_finished_invocation_is_never_run_or_counted_twice(bedrock_emulator_env, claude_agent):
+    invocation = invoke(claude_agent)
+    requests_before = len(bedrock_emulator_env.requests)
+
+    services.invocation_run(invocation_id=invocation.pk)
+
+    again = Invocation.objects.get(pk=invocation.pk)
+    assert len(bedrock_emulator_env.requests) == requests_before
+    assert (again.attempts, again.cache_write_tokens, again.finished_at) == (
+        invocation.attempts,
+        invocation.cache_write_tokens,
+        invocation.finished_at,
+    )
+
+
+def test_turns_of_a_session_run_in_order(bedrock_emulator_env, claude_agent):
+    first = services.invocation_create(agent=claude_agent, prompt="one")
+    second = services.invocation_create(agent=claude_agent, prompt="two", session_id=first.session.session_id)
+
+    with pytest.raises(RetryLater, match="earlier turn"):
+        services.invocation_run(invocation_id=second.pk)
+    services.invocation_run(invocation_id=first.pk)
+    services.invocation_run(invocation_id=second.pk)
+
+    second.refresh_from_db()
+    assert second.status == "succeeded"
+    assert [m["role"] for m in second.session.__class__.objects.get(pk=second.session_id).messages] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+
+
+def test_a_held_session_lease_blocks_until_it_expires(bedrock_emulator_env, claude_agent):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    invocation = services.invocation_create(agent=claude_agent, prompt="one")
+    session = invocation.session
+    session.lease_token, session.lease_until = "dead-worker", timezone.now() + timedelta(minutes=5)
+    session.save()
+
+    with pytest.raises(RetryLater, match="another worker"):
+        services.invocation_run(invocation_id=invocation.pk)
+
+    session.lease_until = timezone.now() - timedelta(seconds=1)  # the dead worker's lease ran out
+    session.save()
+    services.invocation_run(invocation_id=invocation.pk)
+    invocation.refresh_from_db()
+    assert invocation.status == "succeeded"
+
+
+def test_new_session_when_none_given_and_bad_input(claude_agent):
+    a = services.invocation_create(agent=claude_agent, prompt="x")
+    b = services.invocation_create(agent=claude_agent, prompt="y")
+
+    assert a.session_id != b.session_id and a.status == "queued"
+    with pytest.raises(Exception, match="prompt"):
+        services.invocation_create(agent=claude_agent, prompt="  ")
+    with pytest.raises(Exception, match="session_id"):
+        services.invocation_create(agent=claude_agent, prompt="x", session_id="bad id with spaces")
