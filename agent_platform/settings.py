@@ -192,6 +192,14 @@ AWS_ENDPOINT_URL_BEDROCK_RUNTIME = envstr(
 )
 DEPLOY_BACKEND = envchoice("DEPLOY_BACKEND", "local", ("local", "agentcore"))
 
+# --- Invocations ---
+INVOCATION_TIME_LIMIT = envint("INVOCATION_TIME_LIMIT", 300)  # seconds a worker may spend on one attempt
+# A session's lease outlives the longest attempt, so only a dead worker's lease ever expires.
+INVOCATION_LEASE_SECONDS = envint("INVOCATION_LEASE_SECONDS", INVOCATION_TIME_LIMIT + 30)
+INVOCATION_MAX_ATTEMPTS = envint("INVOCATION_MAX_ATTEMPTS", 5)  # throttling and 5xx are retried up to this
+INVOCATION_RETRY_BACKOFF = envint("INVOCATION_RETRY_BACKOFF", 2)  # seconds, doubled each attempt
+MAX_PROMPT_CHARS = envint("MAX_PROMPT_CHARS", 100_000)
+
 # --- Email (console in the embedded default) ---
 EMAIL_BACKEND = envstr(
     "EMAIL_BACKEND",
