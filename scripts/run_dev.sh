@@ -14,6 +14,9 @@ PORT="${PORT:-8000}"
 export SITE_URL="${SITE_URL:-http://localhost:$PORT}"
 py() { python "$@"; }
 
+# The SQLite database and broker of the embedded default live here (settings' DATA_DIR).
+mkdir -p "${DATA_DIR:-$ROOT/data}"
+
 say "Applying migrations"
 py manage.py migrate --noinput
 say "Loading demo data"
@@ -38,15 +41,18 @@ PY
 )"
 read -r mode emulator_port production <<<"$endpoint"
 
-declare -a pids=()
+declare -a pids=() order=()
 declare -A names=()
+# Each child's output is also kept here, to see when it is ready; removed on exit.
+logs="$(mktemp -d "${TMPDIR:-/tmp}/agent-platform-run.XXXXXX")"
 
 # spawn NAME COMMAND...: start a child in the background, its output prefixed with [NAME].
 spawn() {
     local name="$1"
     shift
-    "$@" > >(sed -u "s/^/[$name] /") 2>&1 &
+    "$@" > >(tee "$logs/$name.log" | sed -u "s/^/[$name] /") 2>&1 &
     pids+=($!)
+    order+=("$name")
     names[$!]="$name"
 }
 
@@ -54,7 +60,7 @@ stopping=""
 stop_all() {
     [[ -n "$stopping" ]] && return
     stopping=1
-    say "Stopping ${names[*]}"
+    say "Stopping ${order[*]}"
     kill -TERM "${pids[@]}" 2>/dev/null || true
     # A warm Celery shutdown finishes the task in hand; give it a while, then kill.
     local pid
@@ -71,6 +77,7 @@ stop_all() {
         fi
     done
     wait 2>/dev/null || true
+    rm -rf "$logs"
     say "Stopped"
 }
 trap 'stop_all; exit 130' INT
@@ -101,15 +108,30 @@ except urllib.error.HTTPError:
 except OSError:
     sys.exit(1)
 PY
-        for pid in "${pids[@]}"; do
-            kill -0 "$pid" 2>/dev/null || die "${names[$pid]} exited while starting"
-        done
+        check_children
         sleep 0.5
     done
     die "$name did not answer at $url within a minute"
 }
+# wait_log NAME PATTERN: until NAME's output matches PATTERN, or a child dies.
+wait_log() {
+    local name="$1" pattern="$2"
+    for _ in $(seq 240); do
+        grep -qE "$pattern" "$logs/$name.log" 2>/dev/null && return 0
+        check_children
+        sleep 0.5
+    done
+    die "$name did not report ready within two minutes"
+}
+check_children() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || die "${names[$pid]} exited while starting"
+    done
+}
 [[ "$mode" == emulator ]] && wait_http emulator "http://127.0.0.1:$emulator_port/"
 wait_http web "http://127.0.0.1:$PORT/healthz/"
+wait_log worker "celery@.* ready\."
 
 say "Agent Platform is running"
 cat <<EOF_BANNER
@@ -118,7 +140,7 @@ cat <<EOF_BANNER
     API docs  http://localhost:$PORT/api/docs/
     Health    http://localhost:$PORT/healthz/
     Bedrock   $([[ "$mode" == emulator ]] && echo "local emulator on http://127.0.0.1:$emulator_port" || echo "remote endpoint (no emulator started)")
-    Running   ${names[*]}
+    Running   ${order[*]}
 
 $(printf '%s\n' "$seed_out" | sed 's/^/    /')
 
