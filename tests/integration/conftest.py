@@ -1,0 +1,44 @@
+import pytest
+
+from caching.emulator.server import start
+from tests.integration.stack import RedisServer, Stack
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    handle = start("127.0.0.1", 0)
+    yield handle
+    handle.stop()
+
+
+def make_stack(tmp_path_factory, redis_server, emulator, **settings):
+    redis_server.flush()
+    emulator.reset()
+    stack = Stack(tmp_path_factory.mktemp("stack"), redis_server.url, emulator.url, **settings)
+    stack.manage("migrate", "--verbosity", "0")
+    return stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, redis_server, emulator):
+    """Web and one worker, started once for the module's tests."""
+    stack = make_stack(tmp_path_factory, redis_server, emulator)
+    try:
+        stack.start_web()
+        stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()

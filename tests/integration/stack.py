@@ -1,0 +1,222 @@
+"""The service as it runs in production, on this machine: gunicorn, Celery workers on Redis, the emulator.
+
+Everything is a real process talking over loopback; the tests drive it through
+the HTTP API and management commands, like a user would. The database is a
+SQLite file shared by the processes (PostgreSQL in production).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, *, timeout: float, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class RedisServer:
+    """`TEST_REDIS_URL` when `make test` provides one, else a throwaway redis-server of our own."""
+
+    def __init__(self, tmp: Path):
+        self.process = None
+        self.url = os.environ.get("TEST_REDIS_URL", "")
+        if self.url:
+            return
+        if not shutil.which("redis-server"):
+            pytest.fail("Integration tests need Redis: set TEST_REDIS_URL or install redis-server (make test does).")
+        port = free_port()
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        self.url = f"redis://127.0.0.1:{port}/0"
+        wait_until(self.ping, timeout=10, what="redis-server")
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            return redis.Redis.from_url(self.url).ping()
+        except redis.ConnectionError:
+            return False
+
+    def flush(self):
+        import redis
+
+        redis.Redis.from_url(self.url).flushdb()
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+class Stack:
+    def __init__(self, tmp: Path, redis_url: str, emulator_url: str, **settings):
+        self.tmp = tmp
+        self.logs = tmp / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.env = (
+            {
+                key: value
+                for key, value in os.environ.items()
+                if not key.startswith(("AWS_", "CELERY_", "DJANGO_")) and key not in ("DATABASE_URL", "REDIS_URL")
+            }
+            | {
+                "DJANGO_SETTINGS_MODULE": "agent_platform.settings",
+                "DATA_DIR": str(tmp),
+                "CELERY_BROKER_URL": redis_url,
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": emulator_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "INVOCATION_RETRY_BACKOFF": "1",
+                "THROTTLE_INVOCATIONS": "10000/min",
+            }
+            | {key: str(value) for key, value in settings.items()}
+        )
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    # --- processes ---
+
+    def manage(self, *args, check=True) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300
+        )
+        if check and result.returncode:
+            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def spawn(self, name: str, *command: str) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes[name] = process
+        return process
+
+    def start_web(self):
+        self.spawn(
+            "web",
+            str(BIN / "gunicorn"),
+            "agent_platform.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "2",
+            "--timeout",
+            "60",
+        )
+        wait_until(self._healthy, timeout=60, what="gunicorn")
+
+    def _healthy(self):
+        try:
+            return requests.get(f"{self.url}/healthz/", timeout=5).ok
+        except requests.RequestException:
+            return False
+
+    def start_worker(self, name: str = "worker1", concurrency: int = 1):
+        return self.spawn(
+            name,
+            str(BIN / "celery"),
+            "-A",
+            "agent_platform",
+            "worker",
+            "-l",
+            "info",
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        )
+
+    def kill(self, name: str, sig=signal.SIGKILL):
+        """Kill a process and its children at once, like a machine losing power."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, sig)
+        process.wait(30)
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self):
+        for name in list(self.processes):
+            try:
+                self.kill(name, signal.SIGTERM)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill(name, signal.SIGKILL)
+
+    # --- the API, as a user calls it ---
+
+    def tenant_key(self, slug: str) -> str:
+        self.manage("create_tenant", slug)
+        return self.manage("create_api_key", slug).strip().splitlines()[-1]
+
+    def call(self, key: str, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Api-Key {key}"}
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def create_agent(self, key: str, **fields) -> dict:
+        response = self.call(key, "POST", "/api/agents/", json=fields)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def invoke(self, key: str, agent_id: int, prompt: str, session_id: str | None = None) -> dict:
+        body = {"prompt": prompt} | ({"session_id": session_id} if session_id else {})
+        response = self.call(key, "POST", f"/api/agents/{agent_id}/invocations/", json=body)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def invocation(self, key: str, invocation_id: int) -> dict:
+        return self.call(key, "GET", f"/api/invocations/{invocation_id}/").json()
+
+    def wait_finished(self, key: str, invocation_id: int, timeout: float = 90) -> dict:
+        def finished():
+            data = self.invocation(key, invocation_id)
+            return data if data["status"] in ("succeeded", "failed") else None
+
+        return wait_until(finished, timeout=timeout, what=f"invocation {invocation_id}")
