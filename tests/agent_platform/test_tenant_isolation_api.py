@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from agents_app.models import Agent, AgentSession, FamilyCachingDefault, Invocation
 from tests.conftest import make_agent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 METHODS = ["get", "post", "put", "patch", "delete"]
 

@@ -7,7 +7,7 @@ import pytest
 from agents_app.models import Agent
 from tests.conftest import CLAUDE, NOVA, make_agent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def agent_doc(**overrides):

@@ -15,7 +15,7 @@ from agents_app.services.invocations import RetryLater
 from caching.costs import MILLION
 from tests.conftest import CLAUDE, LLAMA, NOVA, make_agent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 LONG_PROMPT = support_system_prompt()
 
