@@ -1,7 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.http import Http404, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from agent_platform.admin import TenantAdminOnly
-from caching.models import PriceOverride
+from agent_platform.models import Role
+from agent_platform.tenancy import TenantScopedAdmin, user_role, user_write_tenants
+from caching import services
+from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup, PriceOverride
 from caching.pricing import list_prices
 
 
@@ -23,3 +31,116 @@ class PriceOverrideAdmin(TenantAdminOnly):
     def list_prices(self, override):
         p = list_prices(override.model.model_id)
         return f"{p.input} / {p.output} / {p.cache_read} / {p.cache_write}"
+
+
+class ReadOnlyTenantAdmin(TenantScopedAdmin):
+    """Rows the rollup and report services write; people look at them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DailyCacheRollup)
+class DailyCacheRollupAdmin(ReadOnlyTenantAdmin):
+    list_display = [
+        "day",
+        "agent",
+        "tenant",
+        "total_invocations",
+        "failed_invocations",
+        "caching_enabled_invocations",
+        "cache_hits",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "net_savings",
+        "rolled_up_at",
+    ]
+    list_filter = [("tenant", RelatedOnlyFieldListFilter), ("agent", RelatedOnlyFieldListFilter)]
+    list_select_related = ["agent", "tenant"]
+    date_hierarchy = "day"
+
+
+@admin.register(CacheRollupDay)
+class CacheRollupDayAdmin(ReadOnlyTenantAdmin):
+    list_display = ["day", "tenant", "open_invocations", "covers_through_id", "rolled_up_at"]
+    list_filter = [("tenant", RelatedOnlyFieldListFilter)]
+    list_select_related = ["tenant"]
+    date_hierarchy = "day"
+    actions = ["recompute"]
+
+    def has_recompute_permission(self, request):
+        return user_write_tenants(request.user).exists()
+
+    @admin.action(description="Recompute the selected days", permissions=["recompute"])
+    def recompute(self, request, queryset):
+        allowed = set(user_write_tenants(request.user).values_list("pk", flat=True))
+        done = 0
+        for marker in queryset.select_related("tenant"):
+            if marker.tenant_id in allowed:
+                services.rollup_day(tenant=marker.tenant, day=marker.day)
+                done += 1
+        messages.success(request, f"Recomputed {done} day(s).")
+
+
+@admin.register(CacheReport)
+class CacheReportAdmin(ReadOnlyTenantAdmin):
+    list_display = ["period_end", "period_start", "tenant", "net_savings", "hit_rate", "emailed_at", "csv_link"]
+    list_filter = [("tenant", RelatedOnlyFieldListFilter)]
+    list_select_related = ["tenant"]
+    date_hierarchy = "period_end"
+    fields = ["tenant", "period_start", "period_end", "created_at", "emailed_at", "recipients", "csv_link", "summary"]
+    readonly_fields = fields
+    actions = ["send_again"]
+
+    @admin.display(description="Net saving (USD)")
+    def net_savings(self, report):
+        return report.stats.get("net_savings")
+
+    @admin.display(description="Hit rate")
+    def hit_rate(self, report):
+        return report.stats.get("hit_rate")
+
+    @admin.display(description="CSV")
+    def csv_link(self, report):
+        url = reverse(f"{self.admin_site.name}:caching_cachereport_csv", args=[report.pk])
+        return format_html('<a href="{}">Download CSV</a>', url)
+
+    @admin.display(description="Report")
+    def summary(self, report):
+        return render_to_string("caching/cache_report_summary.html", {"report": report, "stats": report.stats})
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/csv/",
+                self.admin_site.admin_view(self.csv_view),
+                name="caching_cachereport_csv",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def csv_view(self, request, object_id):
+        report = self.get_queryset(request).select_related("tenant").filter(pk=object_id).first()
+        if report is None or not self.has_view_permission(request, report):
+            raise Http404
+        filename = f"cache-report-{report.tenant.slug}-{report.period_start}-{report.period_end}.csv"
+        response = HttpResponse(services.cache_report_csv(report), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def has_send_permission(self, request):
+        return request.user.is_superuser or request.user.memberships.filter(role=Role.ADMIN).exists()
+
+    @admin.action(description="Email the selected reports again to the tenant's admins", permissions=["send"])
+    def send_again(self, request, queryset):
+        sent = 0
+        for report in queryset.select_related("tenant"):
+            if user_role(request.user, report.tenant_id) == Role.ADMIN:
+                sent += bool(services.cache_report_send(report=report, force=True))
+        messages.success(request, f"Sent {sent} report(s).")

@@ -1,10 +1,12 @@
-"""What caching costs and saves: per-tenant price overrides (rollups and reports join them later)."""
+"""What caching costs and saves: per-tenant price overrides, daily rollups and stored reports."""
 
 from django.db import models
 
 from agent_platform.models import Tenant
 
 PRICE = {"max_digits": 12, "decimal_places": 6, "null": True, "blank": True}
+# Sums of the per-invocation figures (agents_app MONEY: 20 digits, 12 places), with room to grow.
+MONEY_SUM = {"max_digits": 26, "decimal_places": 12, "default": 0}
 
 
 class PriceOverride(models.Model):
@@ -28,3 +30,92 @@ class PriceOverride(models.Model):
 
     def __str__(self):
         return f"{self.tenant}: {self.model.model_id}"
+
+
+class DailyCacheRollup(models.Model):
+    """One agent's invocations of one UTC day (the date of `queued_at`), summed.
+
+    Counts and sums follow `caching.selectors.invocation_sums`: tokens and money
+    of succeeded invocations only (the stored per-invocation Decimal figures,
+    never recomputed), failed ones counted apart. Written only by
+    `caching.services.rollup_day`, together with the day's `CacheRollupDay`.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_rollups")
+    agent = models.ForeignKey("agents_app.Agent", on_delete=models.CASCADE, related_name="cache_rollups")
+    day = models.DateField()
+
+    total_invocations = models.PositiveIntegerField(default=0, help_text="Succeeded invocations.")
+    failed_invocations = models.PositiveIntegerField(default=0)
+    caching_enabled_invocations = models.PositiveIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    no_cache_activity_invocations = models.PositiveIntegerField(
+        default=0, help_text="Caching enabled, yet neither read nor wrote the cache (prompt below the minimum)."
+    )
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_with_cache = models.DecimalField(**MONEY_SUM)
+    cost_without_cache = models.DecimalField(**MONEY_SUM)
+    gross_savings = models.DecimalField(**MONEY_SUM)
+    write_premium = models.DecimalField(**MONEY_SUM)
+    net_savings = models.DecimalField(**MONEY_SUM)
+    output_cost = models.DecimalField(**MONEY_SUM)
+    rolled_up_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "agent_id"]
+        constraints = [models.UniqueConstraint(fields=["agent", "day"], name="unique_cache_rollup_per_agent_day")]
+        indexes = [models.Index(fields=["tenant", "day"])]
+
+    def __str__(self):
+        return f"{self.agent} on {self.day}"
+
+
+class CacheRollupDay(models.Model):
+    """A tenant's day has been rolled up: its `DailyCacheRollup` rows are complete as of `covers_through_id`.
+
+    The rollup rows hold every invocation of the day with an id up to
+    `covers_through_id` (the highest invocation id in the table when the day
+    was summed, or when it was last checked). Readers trust them only when
+    `open_invocations` is 0 and no invocation of that day has a larger id; see
+    `caching.selectors` for the whole design.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_rollup_days")
+    day = models.DateField()
+    open_invocations = models.PositiveIntegerField(
+        default=0, help_text="Invocations still queued or running when the day was summed."
+    )
+    covers_through_id = models.PositiveBigIntegerField(default=0)
+    rolled_up_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = "rolled-up day"
+        constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="unique_cache_rollup_day")]
+
+    def __str__(self):
+        return f"{self.tenant} {self.day}"
+
+
+class CacheReport(models.Model):
+    """A tenant's cache report for a period, as mailed to its admins; `stats` is the tenant cache-stats JSON."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_reports")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    stats = models.JSONField()
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-period_end", "tenant_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "period_start", "period_end"], name="unique_cache_report_period")
+        ]
+
+    def __str__(self):
+        return f"{self.tenant}: {self.period_start} to {self.period_end}"

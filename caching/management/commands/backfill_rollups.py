@@ -1,0 +1,73 @@
+"""Roll up past days: `backfill_rollups [--from DATE] [--to DATE] [--tenant SLUG]`.
+
+Defaults: from each tenant's first invocation to yesterday (UTC). Days that went
+stale elsewhere (late invocations, unfinished ones) are recomputed too. Safe to
+run again, or while the nightly task runs.
+"""
+
+import datetime as dt
+from functools import partial
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from agent_platform.models import Tenant
+from caching import selectors, services
+from caching.selectors import ONE_DAY, days_between, utc_today
+
+
+def iso_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def grow_bar(bar, planned: int, due: list) -> None:
+    """The refresh may add stale days to the ones asked for: the bar grows to match."""
+    if len(due) > planned:
+        bar.total += len(due) - planned
+        bar.refresh()
+
+
+class Command(BaseCommand):
+    help = "Recompute daily cache rollups for past days (with a progress bar)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--from", dest="day_from", type=iso_date, help="First UTC day (default: first invocation).")
+        parser.add_argument("--to", dest="day_to", type=iso_date, help="Last UTC day (default: yesterday).")
+        parser.add_argument("--tenant", help="Only this tenant (slug).")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar (for logs).")
+
+    def handle(self, *args, day_from, day_to, tenant, no_progress, **options):
+        today = utc_today()
+        yesterday = today - ONE_DAY
+        day_to = day_to or yesterday
+        if day_to > yesterday:
+            raise CommandError(f"--to must be a closed day (at most {yesterday}, UTC); today is rolled up tomorrow.")
+        if day_from and day_from > day_to:
+            raise CommandError("--from must not be after --to.")
+        tenants = Tenant.objects.order_by("pk")
+        if tenant:
+            tenants = tenants.filter(slug=tenant)
+            if not tenants:
+                raise CommandError(f"no tenant with slug {tenant!r}")
+
+        plans = []
+        for t in tenants:
+            first = day_from or selectors.first_invocation_day(tenant=t)
+            plans.append((t, list(days_between(first, day_to)) if first else []))
+
+        total_days = 0
+        with tqdm(total=sum(len(days) for _, days in plans), unit="day", disable=no_progress) as bar:
+            for t, days in plans:
+                bar.set_description(t.slug)
+                result = services.rollups_refresh(
+                    tenant=t,
+                    days=days,
+                    today=today,
+                    on_plan=partial(grow_bar, bar, len(days)),
+                    on_day=lambda day: bar.update(1),
+                )
+                total_days += len(result.days)
+        self.stdout.write(f"Rolled up {total_days} day(s) for {len(plans)} tenant(s).")

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from caching import api
+
+urlpatterns = [
+    path("agents/<int:agent_id>/cache-stats/", api.AgentCacheStatsApi.as_view(), name="agent-cache-stats"),
+    path("agents/<int:agent_id>/invocations.csv", api.AgentInvocationsCsvApi.as_view(), name="agent-invocations-csv"),
+    path("agents/<int:agent_id>/sessions.csv", api.AgentSessionsCsvApi.as_view(), name="agent-sessions-csv"),
+    path("cache-stats/", api.TenantCacheStatsApi.as_view(), name="tenant-cache-stats"),
+    path("cache-reports/", api.CacheReportListApi.as_view(), name="cache-report-list"),
+]
