@@ -93,8 +93,11 @@ class RefreshResult:
     watermark: int
 
 
-def rollup_days_due(*, tenant: Tenant, days: Iterable[dt.date], today: dt.date) -> list[dt.date]:
-    """The closed days to recompute: `days`, the last CATCH_UP_DAYS never rolled up, and every stale one.
+def rollup_days_due(
+    *, tenant: Tenant, days: Iterable[dt.date], today: dt.date, catch_up: bool = False
+) -> list[dt.date]:
+    """The closed days to recompute: `days`, every stale one, and with `catch_up` the last CATCH_UP_DAYS
+    days that were never rolled up.
 
     Stale: it had unfinished invocations when summed, or an invocation of it
     arrived later (its id is above the day's `covers_through_id`).
@@ -106,7 +109,8 @@ def rollup_days_due(*, tenant: Tenant, days: Iterable[dt.date], today: dt.date) 
         )
     }
     due = set(days)
-    due |= {today - n * ONE_DAY for n in range(1, CATCH_UP_DAYS + 1)} - set(markers)
+    if catch_up:
+        due |= {today - n * ONE_DAY for n in range(1, CATCH_UP_DAYS + 1)} - set(markers)
     due |= {day for day, (open_count, _) in markers.items() if open_count}
     if markers:
         lowest = min(covered for _, covered in markers.values())
@@ -132,7 +136,11 @@ def rollups_refresh(
     on_day: Callable[[dt.date], None] | None = None,
     on_plan: Callable[[list[dt.date]], None] | None = None,
 ) -> RefreshResult:
-    """Bring a tenant's rollups up to date; `days` defaults to yesterday. Idempotent.
+    """Bring a tenant's rollups up to date. Idempotent.
+
+    `days` defaults to the nightly choice: yesterday, and the last CATCH_UP_DAYS
+    days if they were never rolled up (a missed night). Stale days are always
+    added.
 
     After recomputing the due days, every other marker is known to be complete
     up to the watermark taken at the start (no invocation of its day had a
@@ -141,7 +149,8 @@ def rollups_refresh(
     """
     today = today or utc_today()
     watermark = invocation_watermark()
-    due = rollup_days_due(tenant=tenant, days=[today - ONE_DAY] if days is None else days, today=today)
+    nightly = days is None
+    due = rollup_days_due(tenant=tenant, days=[today - ONE_DAY] if nightly else days, today=today, catch_up=nightly)
     if on_plan:
         on_plan(due)
     for day in due:

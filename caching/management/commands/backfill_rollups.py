@@ -59,7 +59,8 @@ class Command(BaseCommand):
             plans.append((t, list(days_between(first, day_to)) if first else []))
 
         total_days = 0
-        with tqdm(total=sum(len(days) for _, days in plans), unit="day", disable=no_progress) as bar:
+        bar = tqdm(total=sum(len(days) for _, days in plans), unit="day", disable=no_progress, file=self.stderr._out)
+        with bar:
             for t, days in plans:
                 bar.set_description(t.slug)
                 result = services.rollups_refresh(

@@ -1,0 +1,208 @@
+"""Daily rollups: idempotent, scoped, and read so that the answer equals raw aggregation, late arrivals included."""
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from agent_platform.errors import ApplicationError
+from agents_app.models import Invocation
+from caching import selectors, services
+from caching.models import CacheRollupDay, DailyCacheRollup
+from caching.selectors import Period, utc_today
+from tests.caching.stats_data import add_invocation, at, seed_support_agent
+from tests.conftest import NOVA, make_agent
+
+pytestmark = pytest.mark.django_db
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+def both_ways(agent=None, *, tenant=None, period):
+    """The same question answered from rollups and from raw invocations."""
+    if agent is not None:
+        ask = lambda use: selectors.agent_cache_stats(agent=agent, period=period, use_rollups=use)  # noqa: E731
+    else:
+        ask = lambda use: selectors.tenant_cache_stats(tenant=tenant, period=period, all_agents=True, use_rollups=use)  # noqa: E731
+    return ask(True), ask(False)
+
+
+def fresh_days(tenant, period, agent=None):
+    closed_to = min(period.day_to, utc_today() - ONE_DAY)
+    return sorted(
+        selectors._fresh_rollup_days({tenant.pk: period.day_from}, closed_to, agent and agent.pk).get(tenant.pk, [])
+    )
+
+
+@pytest.fixture
+def busy_tenant(tenant, agent):
+    """Two agents, a week of invocations, some on either side of midnight, some today."""
+    today = utc_today()
+    nova = make_agent(tenant, NOVA, name="Nova", prompt_caching_enabled=False)
+    for n in range(1, 8):
+        day = today - n * ONE_DAY
+        add_invocation(agent, at(day, 0, 0, 0), session=f"a{n}", input=10 * n, write=1500)
+        add_invocation(agent, at(day, 12, 0), session=f"a{n}", input=5, read=1500, output=n)
+        add_invocation(agent, at(day, 23, 59, 59), session=f"b{n}", input=1, read=1500, write=7)
+        add_invocation(agent, at(day, 13), session=f"a{n}", status=Invocation.Status.FAILED, input=5)
+        add_invocation(nova, at(day, 8, n), session=f"n{n}", input=100 * n, output=3, caching=False)
+    add_invocation(agent, at(today, 0, 0, 1), session="t", input=3, read=1500)
+    return {"agent": agent, "nova": nova, "today": today}
+
+
+@pytest.mark.postgres
+def test_rollup_and_raw_answers_are_identical_across_days_and_late_arrivals(tenant, busy_tenant):
+    agent, nova, today = busy_tenant["agent"], busy_tenant["nova"], busy_tenant["today"]
+    period = Period(today - 9 * ONE_DAY, today, "10 days")
+    # Still running at midnight: the day cannot be trusted until it finishes.
+    running = add_invocation(
+        agent, at(today - ONE_DAY, 23, 58), session="late-night", status=Invocation.Status.RUNNING, input=11
+    )
+
+    services.rollups_refresh(tenant=tenant, days=[today - n * ONE_DAY for n in range(1, 10)])
+    assert DailyCacheRollup.objects.filter(tenant=tenant).count() == 14  # 7 days x 2 agents
+    assert CacheRollupDay.objects.get(tenant=tenant, day=today - ONE_DAY).open_invocations == 1
+    for scope in ({"agent": agent}, {"agent": nova}, {"tenant": tenant}):
+        rolled, raw = both_ways(**scope, period=period)
+        assert rolled == raw, scope
+    assert today - ONE_DAY not in fresh_days(tenant, period)  # read live while an invocation is open
+    assert len(fresh_days(tenant, period)) == 8
+
+    # The running one finishes; an invocation for a rolled-up day arrives late (restored from a backup, say).
+    Invocation.objects.filter(pk=running.pk).update(
+        status=Invocation.Status.SUCCEEDED, cache_read_tokens=1500, cache_hit=True
+    )
+    late = add_invocation(agent, at(today - 3 * ONE_DAY, 17), session="late", input=42, read=1500, output=9)
+    assert DailyCacheRollup.objects.get(agent=agent, day=today - 3 * ONE_DAY).input_tokens != 0
+    for scope in ({"agent": agent}, {"agent": nova}, {"tenant": tenant}):
+        rolled, raw = both_ways(**scope, period=period)
+        assert rolled == raw, scope
+    rolled, _ = both_ways(agent, period=Period(today - 3 * ONE_DAY, today - 3 * ONE_DAY))
+    assert rolled["input_tokens"] == 10 * 3 + 5 + 1 + late.input_tokens
+    assert today - 3 * ONE_DAY not in fresh_days(tenant, period, agent)
+    # Nova's figures do not depend on Support's late invocation: its rollups still serve that day.
+    assert today - 3 * ONE_DAY in fresh_days(tenant, period, nova)
+
+    # The next nightly run recomputes exactly the stale days and then trusts every closed day again.
+    result = services.rollups_refresh(tenant=tenant)
+    assert result.days == [today - 3 * ONE_DAY, today - ONE_DAY]
+    assert len(fresh_days(tenant, period)) == 9
+    for scope in ({"agent": agent}, {"agent": nova}, {"tenant": tenant}):
+        rolled, raw = both_ways(**scope, period=period)
+        assert rolled == raw, scope
+    assert services.rollups_refresh(tenant=tenant, days=[]).days == []  # nothing stale is left
+
+
+@pytest.mark.postgres
+def test_the_worked_example_is_the_same_from_rollups(tenant, agent):
+    seeded = seed_support_agent(agent)
+    services.rollups_refresh(tenant=tenant)
+    period = Period(seeded.today - 6 * ONE_DAY, seeded.today, "7d")
+
+    rolled, raw = both_ways(agent, period=period)
+
+    assert rolled == raw
+    # Every closed day of the period comes from rollups (the nightly run also marks empty days as rolled up).
+    assert fresh_days(tenant, period) == [seeded.today - n * ONE_DAY for n in range(6, 0, -1)]
+    row = DailyCacheRollup.objects.get(agent=agent, day=seeded.yesterday)
+    assert (row.total_invocations, row.failed_invocations, row.cache_hits, row.cache_write_tokens) == (4, 1, 1, 4000)
+    assert str(row.net_savings.normalize()) == "0.0024"
+
+
+@pytest.mark.postgres
+def test_rolling_up_twice_changes_nothing(tenant, busy_tenant):
+    day = busy_tenant["today"] - 2 * ONE_DAY
+
+    services.rollup_day(tenant=tenant, day=day)
+    first = list(DailyCacheRollup.objects.filter(day=day).order_by("agent_id").values(*selectors.SUM_FIELDS))
+    services.rollup_day(tenant=tenant, day=day)
+    second = list(DailyCacheRollup.objects.filter(day=day).order_by("agent_id").values(*selectors.SUM_FIELDS))
+
+    assert first == second and len(first) == 2
+    assert CacheRollupDay.objects.filter(tenant=tenant, day=day).count() == 1
+
+
+def test_today_is_never_rolled_up(tenant):
+    with pytest.raises(ApplicationError):
+        services.rollup_day(tenant=tenant, day=utc_today())
+
+
+def test_rollups_of_one_tenant_never_hold_another_tenants_invocations(tenant, other_tenant, agent, other_agent):
+    day = utc_today() - ONE_DAY
+    add_invocation(agent, at(day, 9), input=1)
+    add_invocation(other_agent, at(day, 9), input=1000)
+
+    services.rollups_refresh(tenant=tenant)
+
+    assert list(DailyCacheRollup.objects.values_list("agent_id", "input_tokens")) == [(agent.pk, 1)]
+    assert not CacheRollupDay.objects.filter(tenant=other_tenant).exists()
+
+
+def test_the_nightly_run_catches_up_on_missed_days(tenant, agent):
+    today = utc_today()
+    add_invocation(agent, at(today - 4 * ONE_DAY, 9), input=1)
+
+    result = services.rollups_refresh(tenant=tenant)
+
+    assert result.days == [today - n * ONE_DAY for n in range(services.CATCH_UP_DAYS, 0, -1)]
+    assert DailyCacheRollup.objects.get().day == today - 4 * ONE_DAY
+
+
+def test_the_beat_task_rolls_up_every_tenant(tenant, other_tenant, agent, other_agent):
+    from caching.tasks import rollup_cache_stats
+
+    day = utc_today() - ONE_DAY
+    add_invocation(agent, at(day, 9), input=1)
+    add_invocation(other_agent, at(day, 9), input=2)
+
+    result = rollup_cache_stats.apply().get()
+
+    assert result == {"acme": services.CATCH_UP_DAYS, "globex": services.CATCH_UP_DAYS}
+    assert sorted(DailyCacheRollup.objects.values_list("input_tokens", flat=True)) == [1, 2]
+
+
+def test_backfill_command_rolls_up_a_range_for_one_tenant(tenant, other_tenant, agent, other_agent):
+    today = utc_today()
+    for n in (2, 3, 10):
+        add_invocation(agent, at(today - n * ONE_DAY, 9), input=n)
+        add_invocation(other_agent, at(today - n * ONE_DAY, 9), input=n)
+    err = StringIO()
+
+    out = StringIO()
+    call_command(
+        "backfill_rollups",
+        "--from",
+        str(today - 5 * ONE_DAY),
+        "--to",
+        str(today - 2 * ONE_DAY),
+        "--tenant",
+        "acme",
+        stdout=out,
+        stderr=err,
+    )
+
+    assert sorted(DailyCacheRollup.objects.values_list("tenant__slug", "input_tokens")) == [("acme", 2), ("acme", 3)]
+    assert "Rolled up" in out.getvalue() and "day" in err.getvalue()  # tqdm's bar goes to stderr
+    call_command("backfill_rollups", "--no-progress", stdout=StringIO())  # everyone, from the first invocation
+    assert DailyCacheRollup.objects.count() == 6
+    assert CacheRollupDay.objects.filter(tenant=tenant, day=today - 10 * ONE_DAY).exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--to", "2999-01-01"], ["--from", "2026-02-02", "--to", "2026-02-01"], ["--tenant", "nobody"], ["--from", "x"]],
+)
+def test_backfill_command_refuses_bad_arguments(db, args):
+    with pytest.raises((CommandError, SystemExit)):
+        call_command("backfill_rollups", *args, stdout=StringIO(), stderr=StringIO())
+
+
+def test_rollup_reads_take_a_fixed_number_of_queries(tenant, busy_tenant, django_assert_max_num_queries):
+    today = busy_tenant["today"]
+    services.rollups_refresh(tenant=tenant, days=[today - n * ONE_DAY for n in range(1, 8)])
+
+    with django_assert_max_num_queries(4):
+        selectors.grouped_cache_totals(
+            tenant_from={tenant.pk: today - 90 * ONE_DAY}, day_to=today, keys=("agent_id", "day")
+        )
