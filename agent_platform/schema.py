@@ -1,6 +1,22 @@
-"""Teach drf-spectacular how the API authenticates, so the schema documents it."""
+"""OpenAPI details drf-spectacular cannot infer: how the API authenticates and how it fails."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+ERROR = {
+    "type": "object",
+    "description": "`detail` for request-wide errors; otherwise each wrong field with its messages.",
+    "additionalProperties": True,
+}
+ERROR_RESPONSES = {
+    "400": "Bad input: the body names each wrong field.",
+    "401": "No API key, or an invalid or revoked one.",
+    "403": "The key's role does not allow this.",
+    "404": "No such object for your tenant.",
+    "405": "Method not allowed.",
+    "413": "Request body too large.",
+    "415": "Unsupported media type.",
+    "429": "Rate limited; retry later.",
+}
 
 
 class TenantAPIKeyScheme(OpenApiAuthenticationExtension):
@@ -14,3 +30,20 @@ class TenantAPIKeyScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "`Api-Key <key>`; create one with `manage.py create_api_key SLUG` or in admin.",
         }
+
+
+def add_error_responses(result, generator, request, public):
+    """Document the errors every operation can answer, so clients (and schemathesis) know them."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_RESPONSES.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                )
+    return result

@@ -23,6 +23,7 @@ from agents_app.serializers import (
     InvocationInputSerializer,
     InvocationOutputSerializer,
     SessionOutputSerializer,
+    paginated,
 )
 
 
@@ -56,7 +57,7 @@ class ModelListApi(APIView):
 
 class AgentListApi(APIView):
     @extend_schema(
-        responses=AgentOutputSerializer(many=True),
+        responses=paginated(AgentOutputSerializer),
         parameters=[
             OpenApiParameter("family", str, description="Model family slug, e.g. anthropic-claude"),
             OpenApiParameter("model_id", str),
@@ -167,7 +168,7 @@ class AgentInvocationListApi(APIView):
     throttle_scope = "invocations"
 
     @extend_schema(
-        responses=InvocationOutputSerializer(many=True),
+        responses=paginated(InvocationOutputSerializer),
         parameters=[
             OpenApiParameter("status", str, enum=Invocation.Status.values),
             OpenApiParameter("session_id", str),
@@ -206,7 +207,7 @@ class InvocationDetailApi(APIView):
 
 
 class AgentSessionListApi(APIView):
-    @extend_schema(responses=SessionOutputSerializer(many=True))
+    @extend_schema(responses=paginated(SessionOutputSerializer))
     def get(self, request, agent_id):
         sessions = selectors.session_list(agent=tenant_agent(request, agent_id))
         paginator = PageNumberPagination()

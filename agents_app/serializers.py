@@ -6,6 +6,20 @@ from agents_app.models import CacheStrategy
 from agents_app.selectors import caching_state
 
 
+def paginated(serializer_class) -> type[serializers.Serializer]:
+    """The page envelope of a list response, for the OpenAPI schema."""
+    return type(
+        f"Paginated{serializer_class.__name__.removesuffix('Serializer')}List",
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo is a 400 naming it rather than a silent no-op."""
 
