@@ -1,0 +1,80 @@
+"""CSV exports of an agent's invocations and sessions for a period: tenant-scoped, streamed."""
+
+import csv
+import io
+
+import pytest
+
+from tests.caching.stats_data import seed_support_agent
+
+pytestmark = pytest.mark.django_db
+
+
+def read_csv(response) -> list[dict]:
+    assert response.status_code == 200, response.content
+    assert response.streaming and response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith("attachment; filename=")
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_invocations_csv_lists_the_periods_invocations_oldest_first(api, agent):
+    seeded = seed_support_agent(agent)
+    y = seeded.yesterday.isoformat()
+
+    rows = read_csv(api.get(f"/api/agents/{agent.pk}/invocations.csv?from={y}&to={y}"))
+
+    assert [r["status"] for r in rows] == ["succeeded", "succeeded", "succeeded", "failed", "succeeded"]
+    first = rows[0]
+    assert first["session_id"] == "s1" and first["cache_write_tokens"] == "2000" and first["cache_hit"] == "False"
+    assert first["write_premium"] == "0.001500" and first["net_savings"] == "-0.001500"
+    assert first["queued_at"] == f"{y}T10:00:00+00:00"
+    assert rows[-1]["cache_hit"] == "" and rows[-1]["caching_enabled"] == "False"  # caching off: no hit or miss
+
+
+def test_sessions_csv_has_one_row_per_session_with_its_cache_use(api, agent):
+    seed_support_agent(agent)
+
+    rows = read_csv(api.get(f"/api/agents/{agent.pk}/sessions.csv?period=7d"))
+
+    by_id = {r["session_id"]: r for r in rows}
+    assert sorted(by_id) == ["s1", "s2", "s3"]
+    s1 = by_id["s1"]
+    assert (s1["invocations"], s1["failed_invocations"], s1["first_write_tokens"], s1["later_read_tokens"]) == (
+        "3",
+        "1",
+        "2000",
+        "2000",
+    )
+    assert (s1["cached_ratio"], s1["cache_expirations"], s1["cache_expired"]) == ("0.31746", "1", "True")
+    assert s1["net_savings"] == "0.002400"
+
+
+def test_exports_of_another_tenants_agent_are_404_and_never_leak(api, other_api, agent, other_agent):
+    seed_support_agent(other_agent)
+
+    for kind in ("invocations", "sessions"):
+        assert api.get(f"/api/agents/{other_agent.pk}/{kind}.csv").status_code == 404
+        assert other_api.get(f"/api/agents/{agent.pk}/{kind}.csv").status_code == 404
+        assert read_csv(api.get(f"/api/agents/{agent.pk}/{kind}.csv?period=7d")) == []
+
+
+def test_exports_refuse_a_bad_period(api, agent):
+    response = api.get(f"/api/agents/{agent.pk}/invocations.csv?period=forever")
+
+    assert response.status_code == 400 and list(response.json()) == ["period"]
+
+
+def test_exports_stream_in_chunks_with_few_queries(api, agent, django_assert_max_num_queries):
+    from agents_app.models import AgentSession, Invocation
+
+    session = AgentSession.objects.create(tenant=agent.tenant, agent=agent, session_id="bulk")
+    Invocation.objects.bulk_create(
+        Invocation(tenant=agent.tenant, agent=agent, session=session, prompt="p", status="succeeded", input_tokens=n)
+        for n in range(5000)
+    )
+
+    with django_assert_max_num_queries(8):
+        rows = read_csv(api.get(f"/api/agents/{agent.pk}/invocations.csv?period=7d"))
+        sessions = read_csv(api.get(f"/api/agents/{agent.pk}/sessions.csv?period=7d"))
+
+    assert len(rows) == 5000 and sessions[0]["invocations"] == "5000"

@@ -1,0 +1,212 @@
+"""Scheduled per-tenant cache reports: stored once per period, mailed to tenant admins, CSV, admin, API."""
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.core.management import call_command
+
+from agent_platform.models import Role
+from agent_platform.services import member_ensure
+from caching import services
+from caching.models import CacheReport
+from caching.selectors import utc_today
+from caching.tasks import send_cache_reports
+from tests.caching.stats_data import EXPECTED, seed_support_agent
+
+pytestmark = pytest.mark.django_db
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def admins(tenant, other_tenant):
+    boss = member_ensure(tenant=tenant, username="boss", password="pw-boss-123456", role=Role.ADMIN).user
+    boss.email = "boss@acme.test"
+    boss.save()
+    member = member_ensure(tenant=tenant, username="bob", password="pw-bob-123456", role=Role.MEMBER).user
+    member.email = "bob@acme.test"
+    member.save()
+    member_ensure(tenant=tenant, username="noemail", password="pw-noemail-123", role=Role.ADMIN)
+    theirs = member_ensure(tenant=other_tenant, username="g", password="pw-g-1234567", role=Role.ADMIN).user
+    theirs.email = "g@globex.test"
+    theirs.save()
+    return boss
+
+
+@pytest.fixture
+def seeded(agent, other_agent):
+    # Reports cover whole days up to yesterday: move the example back a day so it all falls in the period.
+    seed_support_agent(other_agent)
+    return seed_support_agent(agent, today=utc_today() - ONE_DAY)
+
+
+def test_the_weekly_task_stores_one_report_per_tenant_and_mails_the_admins(admins, seeded, agent, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+    send_cache_reports.apply()
+
+    today = utc_today()
+    report = CacheReport.objects.get(tenant=agent.tenant)
+    assert (report.period_start, report.period_end) == (today - 7 * ONE_DAY, today - ONE_DAY)
+    assert {key: report.stats[key] for key in EXPECTED} == EXPECTED
+    assert [a["agent"]["name"] for a in report.stats["agents"]] == ["Support"]
+    assert report.emailed_at is not None and report.recipients == ["boss@acme.test"]
+    acme = [m for m in mail.outbox if "Acme" in m.subject]
+    assert len(acme) == 1 and acme[0].to == ["boss@acme.test"]
+    assert "Net saving:               $0.007425" in acme[0].body
+    name, content, mimetype = acme[0].attachments[0]
+    assert name.endswith(".csv") and mimetype == "text/csv" and "net_savings" in content
+    # Each tenant's report holds only its own invocations, and goes to its own admins.
+    globex = CacheReport.objects.get(tenant__slug="globex")
+    assert globex.stats["total_invocations"] == 4  # its "today" invocation is outside the period
+    assert [m.to for m in mail.outbox if "Globex" in m.subject] == [["g@globex.test"]]
+
+
+def test_running_again_neither_duplicates_reports_nor_emails(admins, seeded, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+    send_cache_reports.apply()
+    send_cache_reports.apply()
+
+    assert CacheReport.objects.count() == 2
+    assert len(mail.outbox) == 2
+
+
+def test_the_cadence_comes_from_the_setting(admins, seeded, agent, settings):
+    settings.CACHE_REPORT_CADENCE_DAYS = 3
+    today = utc_today()
+
+    (report, *_) = services.cache_reports_create_due(tenant=agent.tenant)
+    assert (report.period_start, report.period_end) == (today - 3 * ONE_DAY, today - ONE_DAY)
+    # Two days later the next one is not due yet; three days later it is.
+    assert services.cache_reports_create_due(today=today + 2 * ONE_DAY, tenant=agent.tenant) == [report]
+    services.cache_report_send(report=report)
+    assert services.cache_reports_create_due(today=today + 2 * ONE_DAY, tenant=agent.tenant) == []
+    (later,) = services.cache_reports_create_due(today=today + 3 * ONE_DAY, tenant=agent.tenant)
+    assert (later.period_start, later.period_end) == (today, today + 2 * ONE_DAY)
+
+
+def test_a_failed_send_is_retried_not_lost(admins, seeded, agent, monkeypatch):
+    (report, *_) = services.cache_reports_create_due(tenant=agent.tenant)
+
+    def broken(self, *args, **kwargs):
+        raise ConnectionError("SMTP down")
+
+    monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", broken)
+    with pytest.raises(ConnectionError):
+        services.cache_report_send(report=report)
+    report.refresh_from_db()
+    assert report.emailed_at is None
+    monkeypatch.undo()
+    assert services.cache_report_send(report=report) == ["boss@acme.test"]
+
+
+def test_the_command_sends_due_reports(admins, seeded):
+    out = io.StringIO()
+
+    call_command("send_cache_reports", "--tenant", "acme", stdout=out)
+
+    assert "1 report(s) sent" in out.getvalue() and "boss@acme.test" in out.getvalue()
+    assert CacheReport.objects.filter(tenant__slug="acme").count() == 1
+    assert not CacheReport.objects.filter(tenant__slug="globex").exists()
+
+
+def test_report_csv_has_the_total_days_families_and_agents(admins, seeded, agent):
+    report, _ = services.cache_report_create(
+        tenant=agent.tenant, period_start=seeded.yesterday - ONE_DAY, period_end=seeded.today
+    )
+
+    rows = list(csv.DictReader(io.StringIO(services.cache_report_csv(report))))
+
+    assert [r["section"] for r in rows] == ["total", "day", "day", "day", "family", "agent"]
+    assert rows[0]["net_savings"] == "0.007425" and rows[0]["cache_hits"] == "2"
+    assert rows[-1]["name"] == "Support" and rows[-1]["gross_savings"] == "0.010800"
+
+
+# --- API ------------------------------------------------------------------------------------------
+
+
+def test_api_lists_only_the_callers_reports(api, other_api, admins, seeded):
+    services.cache_reports_create_due()
+
+    mine = api.get("/api/cache-reports/").json()
+    theirs = other_api.get("/api/cache-reports/").json()
+
+    assert mine["count"] == 1 and mine["results"][0]["stats"]["tenant"]["slug"] == "acme"
+    assert theirs["count"] == 1 and theirs["results"][0]["stats"]["tenant"]["slug"] == "globex"
+
+
+# --- Admin ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_admin(tenant, admins):
+    admins.is_staff = True
+    admins.save()
+    return admins
+
+
+def test_admin_shows_a_readable_report_and_its_csv_to_its_tenant_only(client, staff_admin, seeded, agent):
+    services.cache_reports_create_due()
+    mine = CacheReport.objects.get(tenant=agent.tenant)
+    theirs = CacheReport.objects.get(tenant__slug="globex")
+    client.force_login(staff_admin)
+
+    listing = client.get("/admin/caching/cachereport/")
+    page = client.get(f"/admin/caching/cachereport/{mine.pk}/change/")
+    download = client.get(f"/admin/caching/cachereport/{mine.pk}/csv/")
+
+    assert listing.status_code == 200 and "0.007425" in listing.content.decode()
+    html = page.content.decode()
+    assert page.status_code == 200 and "Net saving" in html and "Download CSV" in html and "Support" in html
+    assert download.status_code == 200 and download["Content-Type"].startswith("text/csv")
+    assert b"net_savings" in download.content
+    assert client.get(f"/admin/caching/cachereport/{theirs.pk}/change/").status_code in (302, 404)
+    assert client.get(f"/admin/caching/cachereport/{theirs.pk}/csv/").status_code == 404
+    assert "Globex" not in listing.content.decode()
+
+
+def test_admin_lists_rollups_of_the_users_tenants_only(client, staff_admin, seeded, agent, other_agent):
+    services.rollups_refresh(tenant=agent.tenant)
+    services.rollups_refresh(tenant=other_agent.tenant)
+    client.force_login(staff_admin)
+
+    rollups = client.get("/admin/caching/dailycacherollup/").content.decode()
+    days = client.get("/admin/caching/cacherollupday/").content.decode()
+
+    assert "Support" in rollups and "Globex support" not in rollups
+    assert "Acme" in days and "Globex" not in days
+
+
+def test_admin_can_send_a_report_again(client, staff_admin, seeded, agent):
+    services.cache_reports_create_due(tenant=agent.tenant)
+    report = CacheReport.objects.get(tenant=agent.tenant)
+    client.force_login(staff_admin)
+
+    response = client.post(
+        "/admin/caching/cachereport/", {"action": "send_again", "_selected_action": [report.pk]}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert [m.to for m in mail.outbox] == [["boss@acme.test"]]
+
+
+def test_a_plain_member_cannot_resend(client, tenant, seeded, agent):
+    services.cache_reports_create_due(tenant=agent.tenant)
+    member = member_ensure(tenant=tenant, username="m", password="pw-m-12345678", role=Role.MEMBER).user
+    User.objects.filter(pk=member.pk).update(is_staff=True, email="m@acme.test")
+    client.force_login(User.objects.get(pk=member.pk))
+    report = CacheReport.objects.get(tenant=agent.tenant)
+
+    client.post("/admin/caching/cachereport/", {"action": "send_again", "_selected_action": [report.pk]})
+
+    assert mail.outbox == []
