@@ -203,6 +203,8 @@ INVOCATION_LEASE_SECONDS = envint("INVOCATION_LEASE_SECONDS", INVOCATION_TIME_LI
 INVOCATION_MAX_ATTEMPTS = envint("INVOCATION_MAX_ATTEMPTS", 5)  # throttling and 5xx are retried up to this
 INVOCATION_RETRY_BACKOFF = envint("INVOCATION_RETRY_BACKOFF", 2)  # seconds, doubled each attempt
 MAX_PROMPT_CHARS = envint("MAX_PROMPT_CHARS", 100_000)
+# Queued (or dead-worker) invocations whose task was last sent longer ago than this are sent again.
+INVOCATION_REQUEUE_AFTER = envint("INVOCATION_REQUEUE_AFTER", 120)
 
 # --- Email (console in the embedded default) ---
 EMAIL_BACKEND = envstr(

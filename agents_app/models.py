@@ -182,6 +182,8 @@ class Invocation(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
 
     queued_at = models.DateTimeField(auto_now_add=True)
+    # When a task for it was last sent; the sweeper sends another when this grows old (a lost message).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -215,6 +217,7 @@ class Invocation(models.Model):
             models.Index(fields=["agent", "queued_at"]),
             models.Index(fields=["tenant", "queued_at"]),
             models.Index(fields=["session", "queued_at"]),
+            models.Index(fields=["status", "enqueued_at"]),
         ]
 
     def __str__(self):

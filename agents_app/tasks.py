@@ -20,3 +20,8 @@ def invoke_agent(self, invocation_id: int) -> None:
         services.invocation_run(invocation_id=invocation_id)
     except RetryLater as later:
         raise self.retry(countdown=later.countdown) from None
+
+
+@shared_task
+def requeue_stale_invocations() -> int:
+    return services.invocations_requeue_stale()

@@ -10,7 +10,12 @@ from agents_app.services.agents import (
     agents_import,
     family_default_set,
 )
-from agents_app.services.invocations import invocation_create, invocation_run
+from agents_app.services.invocations import (
+    invocation_create,
+    invocation_enqueue,
+    invocation_run,
+    invocations_requeue_stale,
+)
 
 __all__ = [
     "AGENT_FIELDS",
@@ -22,5 +27,7 @@ __all__ = [
     "agents_import",
     "family_default_set",
     "invocation_create",
+    "invocation_enqueue",
     "invocation_run",
+    "invocations_requeue_stale",
 ]

@@ -56,17 +56,51 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
     if session_id is not None and not SESSION_ID.match(session_id):
         raise ApplicationError("session_id must be 1-100 letters, digits or . _ : -", "session_id")
 
-    from agents_app.tasks import invoke_agent
-
     with transaction.atomic():
         session, _ = AgentSession.objects.get_or_create(
             agent=agent, session_id=session_id or uuid.uuid4().hex, defaults={"tenant": agent.tenant}
         )
         invocation = Invocation.objects.create(
-            tenant=agent.tenant, agent=agent, session=session, prompt=prompt, model_id=agent.model.model_id
+            tenant=agent.tenant,
+            agent=agent,
+            session=session,
+            prompt=prompt,
+            model_id=agent.model.model_id,
+            enqueued_at=timezone.now(),
         )
-        transaction.on_commit(lambda: invoke_agent.delay(invocation.pk))
+        transaction.on_commit(lambda: invocation_enqueue(invocation.pk))
     return invocation
+
+
+def invocation_enqueue(invocation_id: int) -> None:
+    """Send the task. A broker outage is logged, not raised: the row is safe and the sweeper sends it again."""
+    from agents_app.tasks import invoke_agent
+
+    try:
+        invoke_agent.delay(invocation_id)
+    except Exception:
+        logger.warning("could not enqueue invocation %s; it will be requeued", invocation_id, exc_info=True)
+
+
+def invocations_requeue_stale() -> int:
+    """Send a task again for invocations whose message may be lost (a broker restart, a dead worker's).
+
+    Sending one too many is harmless: a finished invocation is a no-op and a
+    session runs one turn at a time.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.INVOCATION_REQUEUE_AFTER)
+    dead_worker = Q(status=Invocation.Status.RUNNING) & (
+        Q(session__lease_until__isnull=True) | Q(session__lease_until__lt=now)
+    )
+    stale = Invocation.objects.filter(Q(status=Invocation.Status.QUEUED) | dead_worker, enqueued_at__lt=cutoff)
+    ids = list(stale.order_by("pk").values_list("pk", flat=True)[:1000])
+    Invocation.objects.filter(pk__in=ids).update(enqueued_at=now)
+    for invocation_id in ids:
+        invocation_enqueue(invocation_id)
+    if ids:
+        logger.warning("requeued %s stale invocations", len(ids))
+    return len(ids)
 
 
 def invocation_run(*, invocation_id: int) -> None:
@@ -78,10 +112,10 @@ def invocation_run(*, invocation_id: int) -> None:
         logger.info("invocation %s is already %s; nothing to do", invocation_id, invocation.status)
         return
     if Invocation.objects.filter(session_id=invocation.session_id, pk__lt=invocation.pk, status__in=UNFINISHED):
-        raise RetryLater(countdown=1, reason="an earlier turn of the session has not finished")
+        _retry_later(invocation.pk, countdown=1, reason="an earlier turn of the session has not finished")
     token = _session_lease_take(invocation.session_id)
     if token is None:
-        raise RetryLater(countdown=2, reason="another worker holds the session")
+        _retry_later(invocation.pk, countdown=2, reason="another worker holds the session")
 
     Invocation.objects.filter(pk=invocation.pk).update(
         status=Invocation.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
@@ -99,6 +133,12 @@ def invocation_run(*, invocation_id: int) -> None:
         _handle_failure(invocation, token, exc)
         return
     _store_success(invocation, token, config, result)
+
+
+def _retry_later(invocation_id: int, *, countdown: float, reason: str):
+    # The task is about to be sent again: the sweeper need not.
+    Invocation.objects.filter(pk=invocation_id).update(enqueued_at=timezone.now() + timedelta(seconds=countdown))
+    raise RetryLater(countdown=countdown, reason=reason)
 
 
 def _session_lease_take(session_pk: int) -> str | None:
@@ -135,7 +175,7 @@ def _handle_failure(invocation: Invocation, token: str, exc: Exception) -> None:
     if retry:
         countdown = settings.INVOCATION_RETRY_BACKOFF * 2 ** (invocation.attempts - 1)
         logger.warning("invocation %s attempt %s failed, retrying: %s", invocation.pk, invocation.attempts, error)
-        raise RetryLater(countdown=countdown, reason=error)
+        _retry_later(invocation.pk, countdown=countdown, reason=error)
     logger.error("invocation %s failed: %s", invocation.pk, error)
 
 

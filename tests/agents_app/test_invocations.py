@@ -236,3 +236,50 @@ def test_new_session_when_none_given_and_bad_input(claude_agent):
         services.invocation_create(agent=claude_agent, prompt="  ")
     with pytest.raises(Exception, match="session_id"):
         services.invocation_create(agent=claude_agent, prompt="x", session_id="bad id with spaces")
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the calling process, as a worker would run them."""
+    from agent_platform.celery import app
+
+    before = {key: app.conf.get(key) for key in ("task_always_eager", "task_eager_propagates")}
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    app.conf.update(before)
+
+
+def test_the_sweeper_sends_lost_invocations_again(bedrock_emulator_env, claude_agent, eager_celery, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    lost = services.invocation_create(agent=claude_agent, prompt="my task message was lost")
+    fresh = services.invocation_create(agent=claude_agent, prompt="just queued")
+    long_ago = timezone.now() - timedelta(seconds=settings.INVOCATION_REQUEUE_AFTER + 1)
+    Invocation.objects.filter(pk=lost.pk).update(enqueued_at=long_ago)
+
+    assert services.invocations_requeue_stale() == 1
+
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert lost.status == "succeeded" and fresh.status == "queued"
+    assert services.invocations_requeue_stale() == 0
+
+
+def test_the_sweeper_takes_over_from_a_dead_worker(bedrock_emulator_env, claude_agent, eager_celery, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    invocation = services.invocation_create(agent=claude_agent, prompt="the worker died")
+    long_ago = timezone.now() - timedelta(seconds=settings.INVOCATION_REQUEUE_AFTER + 1)
+    Invocation.objects.filter(pk=invocation.pk).update(status="running", attempts=1, enqueued_at=long_ago)
+    invocation.session.__class__.objects.filter(pk=invocation.session_id).update(
+        lease_token="dead", lease_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert services.invocations_requeue_stale() == 1
+
+    invocation.refresh_from_db()
+    assert invocation.status == "succeeded" and invocation.attempts == 2
