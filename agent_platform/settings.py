@@ -149,6 +149,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "invocations": envstr("THROTTLE_INVOCATIONS", "120/min"),
         "imports": envstr("THROTTLE_IMPORTS", "10/min"),
+        "deploys": envstr("THROTTLE_DEPLOYS", "30/min"),
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
@@ -183,8 +184,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis redelivers an unacknowledged task after this many seconds (a killed worker's task).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis redelivers an unacknowledged task after this many seconds (a killed worker's task).
+    # Only Redis takes the option: the SQLAlchemy transport would hand it to create_engine.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -195,6 +198,26 @@ AWS_ENDPOINT_URL_BEDROCK_RUNTIME = envstr(
     "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "" if PRODUCTION else "http://127.0.0.1:8765"
 )
 DEPLOY_BACKEND = envchoice("DEPLOY_BACKEND", "local", ("local", "agentcore"))
+# A redeploy task pushes each new AGENT_CONFIG_JSON through DEPLOY_BACKEND's deployer (agents_app.deployers).
+DEPLOY_MAX_ATTEMPTS = envint("DEPLOY_MAX_ATTEMPTS", 5)  # a failing deploy is tried this often, then marked failed
+DEPLOY_RETRY_BACKOFF = envint("DEPLOY_RETRY_BACKOFF", 5)  # seconds before the first retry, doubled each attempt
+DEPLOY_TIME_LIMIT = envint("DEPLOY_TIME_LIMIT", 900)  # seconds one attempt may take, waiting for READY included
+# A deployment "deploying" for longer than this was left by a dead worker: a newer version may go ahead.
+DEPLOY_LEASE_SECONDS = envint("DEPLOY_LEASE_SECONDS", DEPLOY_TIME_LIMIT + 60)
+# The agentcore backend: one AgentCore Runtime per agent, named <prefix>_t<tenant id>_a<agent id>.
+AGENTCORE_ROLE_ARN = envstr("AGENTCORE_ROLE_ARN")  # the runtimes' execution role (Bedrock access)
+AGENTCORE_CONTAINER_URI = envstr("AGENTCORE_CONTAINER_URI")  # ECR image of agents_app/runtime/Dockerfile
+AGENTCORE_RUNTIME_PREFIX = envstr("AGENTCORE_RUNTIME_PREFIX", "agent_platform")
+AGENTCORE_NETWORK_MODE = envstr("AGENTCORE_NETWORK_MODE", "PUBLIC")
+AGENTCORE_QUALIFIER = envstr("AGENTCORE_QUALIFIER", "DEFAULT")  # the runtime endpoint invocations go to
+AGENTCORE_POLL_INTERVAL = envint("AGENTCORE_POLL_INTERVAL", 5)  # seconds between get_agent_runtime polls
+AGENTCORE_READY_TIMEOUT = envint("AGENTCORE_READY_TIMEOUT", 600)  # seconds a deploy waits for READY
+# Endpoint overrides (tests point them at moto's server); empty means boto3's own, which also reads
+# AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL and AWS_ENDPOINT_URL_BEDROCK_AGENTCORE.
+AGENTCORE_CONTROL_ENDPOINT_URL = envstr("AGENTCORE_CONTROL_ENDPOINT_URL")
+AGENTCORE_ENDPOINT_URL = envstr("AGENTCORE_ENDPOINT_URL")
+if DEPLOY_BACKEND == "agentcore" and not (AGENTCORE_ROLE_ARN and AGENTCORE_CONTAINER_URI):
+    raise ImproperlyConfigured("DEPLOY_BACKEND=agentcore needs AGENTCORE_ROLE_ARN and AGENTCORE_CONTAINER_URI")
 
 # --- Invocations ---
 INVOCATION_TIME_LIMIT = envint("INVOCATION_TIME_LIMIT", 300)  # seconds a worker may spend on one attempt
