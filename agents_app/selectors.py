@@ -9,7 +9,15 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from agent_platform.models import Tenant
-from agents_app.models import Agent, AgentSession, FamilyCachingDefault, FoundationModel, Invocation, ModelFamily
+from agents_app.models import (
+    Agent,
+    AgentSession,
+    Deployment,
+    FamilyCachingDefault,
+    FoundationModel,
+    Invocation,
+    ModelFamily,
+)
 from caching.models import PriceOverride
 from caching.pricing import Prices, apply_override, list_prices
 
@@ -118,6 +126,32 @@ def agent_config(agent: Agent, defaults: dict[int, bool] | None = None) -> dict:
             "supports_tool_use": model.supports_tool_use,
         },
     }
+
+
+def deployment_list(*, tenant: Tenant) -> QuerySet[Deployment]:
+    return Deployment.objects.filter(tenant=tenant).select_related("requested_by").order_by("agent_id", "-version")
+
+
+def deployment_get(*, tenant: Tenant, deployment_id) -> Deployment:
+    return deployment_list(tenant=tenant).get(pk=deployment_id)
+
+
+def deployment_current(*, agent: Agent) -> Deployment | None:
+    """What the agent runs: its deployed version with the highest number, or None before the first deploy."""
+    return agent.deployments.filter(status=Deployment.Status.DEPLOYED).order_by("-version").first()
+
+
+def deployment_superseded(deployment: Deployment) -> bool:
+    """A pending deployment that will never run: a newer version was requested first (its error says which)."""
+    return deployment.status == Deployment.Status.PENDING and deployment.finished_at is not None
+
+
+def deployment_config_for_run(agent: Agent) -> tuple[Deployment | None, dict]:
+    """The config a worker runs a turn with: the current deployment's, else (never deployed) the agent's settings."""
+    deployment = deployment_current(agent=agent)
+    if deployment is None:
+        return None, agent_config(agent)
+    return deployment, deployment.config
 
 
 def invocation_list(*, tenant: Tenant) -> QuerySet[Invocation]:

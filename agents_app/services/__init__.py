@@ -7,8 +7,16 @@ from agents_app.services.agents import (
     agent_create,
     agent_delete,
     agent_update,
+    agents_caching_set,
     agents_import,
+    family_default_delete,
     family_default_set,
+)
+from agents_app.services.deployments import (
+    deployment_request,
+    deployment_request_on_commit,
+    deployment_run,
+    deployments_request_for_family_on_commit,
 )
 from agents_app.services.invocations import (
     invocation_create,
@@ -24,7 +32,13 @@ __all__ = [
     "agent_create",
     "agent_delete",
     "agent_update",
+    "agents_caching_set",
     "agents_import",
+    "deployment_request",
+    "deployment_request_on_commit",
+    "deployment_run",
+    "deployments_request_for_family_on_commit",
+    "family_default_delete",
     "family_default_set",
     "invocation_create",
     "invocation_enqueue",

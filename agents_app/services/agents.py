@@ -1,4 +1,9 @@
-"""Writes: agents, family caching defaults, imports. Admin and API both come through here."""
+"""Writes: agents, family caching defaults, imports. Admin and API both come through here.
+
+Every write that may change an agent's AGENT_CONFIG_JSON requests a deployment
+on commit (`services.deployments`); a change that leaves the config as it was
+(a name, a description) requests one that turns out to be a no-op.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,10 @@ from agents_app.models import Agent, CacheStrategy, FamilyCachingDefault, Founda
 from agents_app.runtime.config import ConfigError, parse_integrations
 from agents_app.selectors import EXPORT_FORMAT
 from agents_app.serializers import AgentImportSerializer
+from agents_app.services.deployments import (
+    deployment_request_on_commit,
+    deployments_request_for_family_on_commit,
+)
 
 AGENT_FIELDS = (
     "name",
@@ -94,6 +103,7 @@ def agent_create(*, tenant: Tenant, model: FoundationModel, actor=None, **fields
     agent = Agent(tenant=tenant, model=model, **fields)
     notices = agent_check(agent, caching_asked=bool(fields.get("prompt_caching_enabled")), model_switched=False)
     _save(agent)
+    deployment_request_on_commit(agent=agent, actor=actor)
     return AgentChange(agent, notices)
 
 
@@ -108,7 +118,22 @@ def agent_update(*, agent: Agent, actor=None, **changes) -> AgentChange:
         agent, caching_asked=bool(changes.get("prompt_caching_enabled")), model_switched=model_switched
     )
     _save(agent)
+    deployment_request_on_commit(agent=agent, actor=actor)
     return AgentChange(agent, notices)
+
+
+def agents_caching_set(*, agents, enabled: bool | None, actor=None) -> tuple[list[AgentChange], dict[Agent, str]]:
+    """Set prompt caching on many agents (admin bulk actions): what changed, and why the others were refused."""
+    changed: list[AgentChange] = []
+    refused: dict[Agent, str] = {}
+    for agent in agents:
+        try:
+            with transaction.atomic():
+                changed.append(agent_update(agent=agent, actor=actor, prompt_caching_enabled=enabled))
+        except ApplicationError as exc:
+            agent.refresh_from_db()
+            refused[agent] = exc.message
+    return changed, refused
 
 
 def agent_delete(*, agent: Agent, actor=None) -> None:
@@ -116,10 +141,19 @@ def agent_delete(*, agent: Agent, actor=None) -> None:
 
 
 def family_default_set(*, tenant: Tenant, family: ModelFamily, enabled: bool, actor=None) -> FamilyCachingDefault:
-    default, _ = FamilyCachingDefault.objects.update_or_create(
-        tenant=tenant, family=family, defaults={"prompt_caching_enabled": enabled}
-    )
+    with transaction.atomic():
+        default, _ = FamilyCachingDefault.objects.update_or_create(
+            tenant=tenant, family=family, defaults={"prompt_caching_enabled": enabled}
+        )
+        deployments_request_for_family_on_commit(tenant=tenant, family=family, actor=actor)
     return default
+
+
+def family_default_delete(*, default: FamilyCachingDefault, actor=None) -> None:
+    """Remove a family default (the family falls back to caching off)."""
+    with transaction.atomic():
+        default.delete()
+        deployments_request_for_family_on_commit(tenant=default.tenant, family=default.family, actor=actor)
 
 
 # --- Import ---------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
-from agents_app import selectors
-from agents_app.models import Agent, AgentSession, Invocation
+from agents_app import deployers, selectors
+from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, Invocation
 from agents_app.runtime.config import AgentConfig
 from agents_app.runtime.errors import is_retryable
 from agents_app.runtime.run import RunResult, run_agent
@@ -121,18 +121,27 @@ def invocation_run(*, invocation_id: int) -> None:
         status=Invocation.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
     )
     invocation.refresh_from_db(fields=["attempts", "started_at"])
-    config = selectors.agent_config(invocation.agent)
+    # The agent's current deployment (its settings as they stand before the first one).
+    deployment, config = selectors.deployment_config_for_run(invocation.agent)
     try:
-        result = run_agent(
-            AgentConfig.from_json(config),
-            invocation.prompt,
-            messages=invocation.session.messages,
-            boto_client_config=BEDROCK_CLIENT_CONFIG,
-        )
+        if deployers.runs_in_agentcore(deployment):
+            result = deployers.run_in_agentcore(
+                deployment,
+                invocation.prompt,
+                messages=invocation.session.messages,
+                session_key=invocation.session.session_id,
+            )
+        else:
+            result = run_agent(
+                AgentConfig.from_json(config),
+                invocation.prompt,
+                messages=invocation.session.messages,
+                boto_client_config=BEDROCK_CLIENT_CONFIG,
+            )
     except Exception as exc:
         _handle_failure(invocation, token, exc)
         return
-    _store_success(invocation, token, config, result)
+    _store_success(invocation, token, config, result, deployment)
 
 
 def _retry_later(invocation_id: int, *, countdown: float, reason: str):
@@ -179,8 +188,12 @@ def _handle_failure(invocation: Invocation, token: str, exc: Exception) -> None:
     logger.error("invocation %s failed: %s", invocation.pk, error)
 
 
-def _store_success(invocation: Invocation, token: str, config: dict, result: RunResult) -> None:
-    prices = selectors.model_prices(tenant=invocation.tenant, model=invocation.agent.model)
+def _store_success(
+    invocation: Invocation, token: str, config: dict, result: RunResult, deployment: Deployment | None
+) -> None:
+    # The model that ran is the deployed config's, which lags the agent's settings while a deploy is under way.
+    model = FoundationModel.objects.filter(model_id=config["model_id"]).first() or invocation.agent.model
+    prices = selectors.model_prices(tenant=invocation.tenant, model=model)
     usage = TokenUsage(**result.usage)
     costs = invocation_costs(usage, prices)
     now = timezone.now()
@@ -200,6 +213,8 @@ def _store_success(invocation: Invocation, token: str, config: dict, result: Run
             cache_hit=result.cache_hit,
             model_calls=result.model_calls,
             prices=prices.as_dict(),
+            model_id=config["model_id"],
+            deployment=deployment,
             deployment_version=config.get("version"),
             **usage.__dict__,
             **costs.as_dict(),
