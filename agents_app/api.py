@@ -12,10 +12,11 @@ from agent_platform.errors import ApplicationError
 from agent_platform.models import Role
 from agent_platform.tenancy import TenantRateThrottle
 from agents_app import selectors, services
-from agents_app.models import Agent, FoundationModel, Invocation
+from agents_app.models import Agent, Deployment, FoundationModel, Invocation
 from agents_app.serializers import (
     AgentInputSerializer,
     AgentOutputSerializer,
+    DeploymentOutputSerializer,
     FamilyDefaultInputSerializer,
     FamilyDefaultSerializer,
     FoundationModelSerializer,
@@ -214,3 +215,41 @@ class AgentSessionListApi(APIView):
         page = paginator.paginate_queryset(sessions, request, view=self)
         rows = [selectors.session_row(session) for session in page]
         return paginator.get_paginated_response(SessionOutputSerializer(rows, many=True).data)
+
+
+class AgentDeployApi(APIView):
+    throttle_classes = [TenantRateThrottle]
+    throttle_scope = "deploys"
+
+    @extend_schema(
+        request=None,
+        responses={202: DeploymentOutputSerializer},
+        summary="Deploy the agent's current config again, as a new version",
+    )
+    def post(self, request, agent_id):
+        agent = tenant_agent(request, agent_id)
+        deployment = services.deployment_request(agent=agent, actor=request.user, force=True)
+        if deployment is None:  # deleted while we were at it
+            raise Http404
+        deployment.refresh_from_db()  # the eager task may already have run it
+        return Response(DeploymentOutputSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AgentDeploymentListApi(APIView):
+    @extend_schema(responses=DeploymentOutputSerializer(many=True), summary="The agent's deployments, newest first")
+    def get(self, request, agent_id):
+        agent = tenant_agent(request, agent_id)
+        deployments = selectors.deployment_list(tenant=request.tenant).filter(agent=agent)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(deployments, request, view=self)
+        return paginator.get_paginated_response(DeploymentOutputSerializer(page, many=True).data)
+
+
+class DeploymentDetailApi(APIView):
+    @extend_schema(responses=DeploymentOutputSerializer)
+    def get(self, request, deployment_id):
+        try:
+            deployment = selectors.deployment_get(tenant=request.tenant, deployment_id=deployment_id)
+        except Deployment.DoesNotExist:
+            raise Http404 from None
+        return Response(DeploymentOutputSerializer(deployment).data)

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from agents_app.models import CacheStrategy
-from agents_app.selectors import caching_state
+from agents_app.selectors import caching_state, deployment_superseded
 
 
 def paginated(serializer_class) -> type[serializers.Serializer]:
@@ -192,3 +192,25 @@ class SessionOutputSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     cached_token_ratio = serializers.FloatField(help_text="Cache reads ÷ total input tokens of the session.")
     net_savings = serializers.DecimalField(**MONEY_FIELD)
+
+
+class DeploymentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    agent_id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["pending", "deploying", "deployed", "failed"])
+    superseded = serializers.SerializerMethodField(
+        help_text="Never deployed: a newer version was requested first (left pending; `error` names it)."
+    )
+    backend = serializers.CharField()
+    config = serializers.DictField(help_text="The exact AGENT_CONFIG_JSON of this version.")
+    error = serializers.CharField(help_text="The last failure (kept while a retry is pending), or why it was skipped.")
+    attempts = serializers.IntegerField()
+    requested_by = serializers.CharField(source="requested_by_label")
+    requested_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    runtime_arn = serializers.CharField()
+
+    def get_superseded(self, deployment) -> bool:
+        return deployment_superseded(deployment)

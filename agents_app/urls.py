@@ -17,5 +17,8 @@ urlpatterns = [
     path("agents/<int:agent_id>/export/", api.AgentExportApi.as_view(), name="agent-export"),
     path("agents/<int:agent_id>/invocations/", api.AgentInvocationListApi.as_view(), name="agent-invocations"),
     path("agents/<int:agent_id>/sessions/", api.AgentSessionListApi.as_view(), name="agent-sessions"),
+    path("agents/<int:agent_id>/deploy/", api.AgentDeployApi.as_view(), name="agent-deploy"),
+    path("agents/<int:agent_id>/deployments/", api.AgentDeploymentListApi.as_view(), name="agent-deployments"),
+    path("deployments/<int:deployment_id>/", api.DeploymentDetailApi.as_view(), name="deployment-detail"),
     path("invocations/<int:invocation_id>/", api.InvocationDetailApi.as_view(), name="invocation-detail"),
 ]

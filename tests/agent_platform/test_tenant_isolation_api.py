@@ -6,7 +6,7 @@ The routes are discovered from the URLconf, so a new route is covered the day it
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from agents_app.models import Agent, AgentSession, FamilyCachingDefault, Invocation
+from agents_app.models import Agent, AgentSession, Deployment, FamilyCachingDefault, Invocation
 from tests.conftest import make_agent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -41,13 +41,14 @@ def other_ids(other_tenant):
     agent = make_agent(other_tenant, name="theirs", prompt_caching_enabled=True)
     session = AgentSession.objects.create(tenant=other_tenant, agent=agent, session_id="s1")
     invocation = Invocation.objects.create(tenant=other_tenant, agent=agent, session=session, prompt="hi")
-    return {"agent_id": agent.pk, "invocation_id": invocation.pk}
+    deployment = Deployment.objects.create(tenant=other_tenant, agent=agent, version=1, config={}, backend="local")
+    return {"agent_id": agent.pk, "invocation_id": invocation.pk, "deployment_id": deployment.pk}
 
 
 def snapshot():
     return [
         list(model.objects.order_by("pk").values())
-        for model in (Agent, FamilyCachingDefault, AgentSession, Invocation)
+        for model in (Agent, FamilyCachingDefault, AgentSession, Invocation, Deployment)
     ]
 
 
