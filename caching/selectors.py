@@ -267,10 +267,17 @@ def _fresh_rollup_days(
     clean = {(t, day): covered for t, day, open_count, covered in markers if not open_count and day >= tenant_from[t]}
     if not clean:
         return {}
+    # Walk the primary key from the lowest watermark (no index leads with queued_at, and the tenant and agent
+    # are hidden from the others); the time filter is checked row by row, so the day is computed only for the
+    # few late rows, not for today's.
     late = (
         Invocation.objects.filter(pk__gt=min(clean.values()))
         .alias(scope_tenant=_unindexed("tenant_id"))
-        .filter(scope_tenant__in=list(tenant_from))
+        .filter(
+            scope_tenant__in=list(tenant_from),
+            queued_at__gte=day_start(min(tenant_from.values())),
+            queued_at__lt=day_start(closed_to + ONE_DAY),
+        )
     )
     if agent_id is not None:
         late = late.alias(scope_agent=_unindexed("agent_id")).filter(scope_agent=agent_id)
@@ -309,30 +316,44 @@ def grouped_cache_totals(
     today: dt.date | None = None,
     use_rollups: bool = True,
 ) -> dict[tuple, CacheTotals]:
-    """Totals grouped by `keys` (any of "agent_id", "day") for each tenant from its day to `day_to`.
+    """Totals grouped by `keys` (any of "agent_id", "day") for each tenant from its day to `day_to`."""
+    (grouped,) = grouped_cache_totals_many(
+        tenant_from=tenant_from,
+        day_to=day_to,
+        groupings=[keys],
+        agent_id=agent_id,
+        today=today,
+        use_rollups=use_rollups,
+    )
+    return grouped
 
-    At most four queries, whatever the range: rollup markers, late arrivals,
-    rollup rows, live invocations. `use_rollups=False` reads invocations only
-    (the reference answer the rollup path must equal).
+
+def grouped_cache_totals_many(
+    *,
+    tenant_from: dict[int, dt.date],
+    day_to: dt.date,
+    groupings: list[tuple[str, ...]],
+    agent_id: int | None = None,
+    today: dt.date | None = None,
+    use_rollups: bool = True,
+) -> list[dict[tuple, CacheTotals]]:
+    """The same totals grouped several ways (by day, by agent...), one dict per grouping.
+
+    Two queries to tell settled days from live ones (rollup markers, late
+    arrivals), then two per grouping (rollup rows, live invocations), whatever
+    the range: the database does the summing, Python merges a few rows.
+    `use_rollups=False` reads invocations only (the reference answer the rollup
+    path must equal).
     """
     today = today or utc_today()
     tenant_from = {t: first for t, first in tenant_from.items() if first <= day_to}
     if not tenant_from:
-        return {}
+        return [{} for _ in groupings]
     fresh = _fresh_rollup_days(tenant_from, min(day_to, today - ONE_DAY), agent_id) if use_rollups else {}
-
-    results: dict[tuple, CacheTotals] = {}
-
-    def merge(rows):
-        for row in rows:
-            key = tuple(row[k] for k in keys)
-            if key in results:
-                results[key].add_row(row)
-            else:
-                results[key] = CacheTotals.from_row(row)
 
     rollup_q = Q()
     live_q = Q()
+    live_days_all: set[dt.date] = set()
     for t, first in tenant_from.items():
         fresh_days = set(fresh.get(t, ()))
         if fresh_days:
@@ -340,20 +361,39 @@ def grouped_cache_totals(
         live_days = [day for day in days_between(first, day_to) if day not in fresh_days]
         if live_days:
             live_q |= _ranges_q(t, day_ranges(live_days), on_days=False)
+            live_days_all.update(live_days)
+    rollups = DailyCacheRollup.objects.filter(rollup_q) if rollup_q else None
+    live = Invocation.objects.filter(live_q) if live_q else None
+    if agent_id is not None:
+        rollups = rollups.filter(agent_id=agent_id) if rollups is not None else None
+        live = live.filter(agent_id=agent_id) if live is not None else None
 
-    if rollup_q:
-        rollups = DailyCacheRollup.objects.filter(rollup_q)
-        if agent_id is not None:
-            rollups = rollups.filter(agent_id=agent_id)
-        merge(rollups.values(*keys).annotate(**rollup_sums()).order_by())
-    if live_q:
-        live = Invocation.objects.filter(live_q)
-        if agent_id is not None:
-            live = live.filter(agent_id=agent_id)
-        if "day" in keys:
-            live = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
-        merge(live.values(*keys).annotate(**invocation_sums()).order_by())
-    return results
+    # Usually the only live day is today: then its day is known and need not be computed for every row.
+    live_day = live_days_all.pop() if len(live_days_all) == 1 else None
+
+    answers = []
+    for keys in groupings:
+        results: dict[tuple, CacheTotals] = {}
+        sources = []
+        if rollups is not None:
+            sources.append(rollups.values(*keys).annotate(**rollup_sums()).order_by())
+        if live is not None:
+            if "day" not in keys or live_day is not None:
+                live_keys = [k for k in keys if k != "day"]
+                rows = live.values(*live_keys).annotate(**invocation_sums()).order_by()
+                sources.append({**row, "day": live_day} for row in rows)
+            else:
+                by_day = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
+                sources.append(by_day.values(*keys).annotate(**invocation_sums()).order_by())
+        for rows in sources:
+            for row in rows:
+                key = tuple(row[k] for k in keys)
+                if key in results:
+                    results[key].add_row(row)
+                else:
+                    results[key] = CacheTotals.from_row(row)
+        answers.append(results)
+    return answers
 
 
 def first_invocation_day(*, tenant: Tenant, agent: Agent | None = None) -> dt.date | None:
@@ -390,16 +430,13 @@ def _scope_stats(
     *, tenant_id: int, agent_id: int | None, period: Period, today: dt.date | None, use_rollups: bool
 ) -> ScopeStats:
     today = today or utc_today()
-    keys = ("day",) if agent_id is not None else ("agent_id", "day")
     common = {"agent_id": agent_id, "today": today, "use_rollups": use_rollups}
-    grouped = grouped_cache_totals(tenant_from={tenant_id: period.day_from}, day_to=period.day_to, keys=keys, **common)
-    per_day: dict[dt.date, CacheTotals] = {}
-    by_agent: dict[int, CacheTotals] = {}
-    for key, totals in grouped.items():
-        day = key[-1]
-        per_day.setdefault(day, CacheTotals()).add(totals)
-        if agent_id is None:
-            by_agent.setdefault(key[0], CacheTotals()).add(totals)
+    groupings = [("day",)] if agent_id is not None else [("day",), ("agent_id",)]
+    per_day, *per_agent = grouped_cache_totals_many(
+        tenant_from={tenant_id: period.day_from}, day_to=period.day_to, groupings=groupings, **common
+    )
+    per_day = {key[0]: totals for key, totals in per_day.items()}
+    by_agent = {key[0]: totals for key, totals in per_agent[0].items()} if per_agent else {}
 
     recent = recent_periods(today)
     month = recent["last_30_days"]

@@ -1,0 +1,458 @@
+"""Benchmark: /cache-stats latency and memory, rollups against raw aggregation, SQLite and PostgreSQL.
+
+    .venv/bin/python bench/cache_stats_bench.py                # both databases, 100k then 1M invocations
+    .venv/bin/python bench/cache_stats_bench.py --db sqlite --rows 200000 --small 50000 --no-write
+
+One tenant, 20 agents (16 Claude, 4 Nova), 90 days, sessions of five turns.
+Closed days are inserted, rolled up (`rollups_refresh`, as backfill does),
+then today's rows are inserted after the rollup, as in production (they are
+newer than every watermark, so the late-arrival check walks them). Each
+measurement runs the real API view through Django's test client, with an API
+key: `GET /api/agents/{id}/cache-stats/?period=90d` (one agent, about 1/20 of
+the rows) and `GET /api/cache-stats/?period=90d` (the tenant). "raw" is the
+same request with rollups switched off (every day aggregated from
+invocations). Memory: the process's RSS and the tracemalloc peak of one
+request, at the small size and again at the full size.
+
+PostgreSQL: BENCH_POSTGRES_URL or TEST_POSTGRES_URL (a database named
+`cache_stats_bench` is created on that server and dropped after); with
+neither, a throwaway server is started with scripts/test_services.sh.
+Results go to the "Cache stats" section of bench/RESULTS.md (other sections
+are left as they are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+SECTION = "## Cache stats"
+DAYS = 90
+AGENTS = 20
+TURNS = 5
+
+
+# --- The worker: one database, one process (Django settings are per process) ---------------------
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentiles(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"median_ms": round(statistics.median(ordered) * 1000, 2), "p95_ms": round(p95 * 1000, 2), "n": len(ordered)}
+
+
+class Generator:
+    """Invocation rows built from one template row, with the few varying columns overwritten: fast and
+    independent of the columns other apps add to the model."""
+
+    def __init__(self, tenant, agents):
+        from django.db import connection
+
+        from agents_app.models import AgentSession, Invocation
+        from caching.costs import TokenUsage, invocation_costs
+        from caching.pricing import list_prices
+
+        self.connection = connection
+        self.tenant = tenant
+        self.agents = agents
+        self.random = random.Random(42)
+        self.session_counter = 0
+        self.inv_fields = [f for f in Invocation._meta.concrete_fields if not f.primary_key]
+        self.session_fields = [f for f in AgentSession._meta.concrete_fields if not f.primary_key]
+        self.inv_table = Invocation._meta.db_table
+        self.session_table = AgentSession._meta.db_table
+        self.prices = {a.pk: list_prices(a.model.model_id) for a in agents}
+        # Token patterns of a five-turn session with caching on: turn 1 writes, later turns read (and write a bit).
+        self.patterns = {}
+        for agent in agents:
+            caching = agent.model.supports_prompt_caching
+            usages = []
+            for turn in range(TURNS):
+                if not caching:
+                    usages.append(TokenUsage(input_tokens=2400 + 300 * turn, output_tokens=250))
+                elif turn == 0:
+                    usages.append(TokenUsage(input_tokens=40, cache_write_tokens=2400, output_tokens=250))
+                else:
+                    usages.append(
+                        TokenUsage(
+                            input_tokens=40,
+                            cache_read_tokens=2400 + 300 * turn,
+                            cache_write_tokens=300,
+                            output_tokens=250,
+                        )
+                    )
+            self.patterns[agent.pk] = [(u, invocation_costs(u, self.prices[agent.pk])) for u in usages]
+        template = Invocation(
+            tenant=tenant,
+            agent=agents[0],
+            session_id=1,
+            model_id=agents[0].model.model_id,
+            prompt="bench prompt",
+            status="succeeded",
+        )
+        self.inv_base = [self._prep(f, template) for f in self.inv_fields]
+        self.inv_index = {f.attname: i for i, f in enumerate(self.inv_fields)}
+        session_template = AgentSession(tenant=tenant, agent=agents[0], session_id="x")
+        self.session_base = [self._prep(f, session_template) for f in self.session_fields]
+        self.session_index = {f.attname: i for i, f in enumerate(self.session_fields)}
+
+    def _prep(self, field, obj):
+        value = field.pre_save(obj, add=True)  # fills auto_now_add fields, as a save would
+        return field.get_db_prep_save(value, connection=self.connection)
+
+    def _dt(self, value: datetime):
+        from django.db import models
+
+        return models.DateTimeField().get_db_prep_save(value, connection=self.connection)
+
+    def rows(self, count: int, days: list) -> tuple[list, list]:
+        """`count` invocations in sessions of TURNS, spread evenly over `days` and the agents."""
+        sessions, invocations = [], []
+        i = self.inv_index
+        n_sessions = max(1, count // TURNS)
+        for s in range(n_sessions):
+            agent = self.agents[s % len(self.agents)]
+            day = days[s % len(days)]
+            self.session_counter += 1
+            session_key = self.session_counter
+            srow = list(self.session_base)
+            srow[self.session_index["agent_id"]] = agent.pk
+            srow[self.session_index["session_id"]] = f"bench-{session_key}"
+            sessions.append(srow)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+                seconds=self.random.randrange(0, 86400 - 3600)
+            )
+            for turn, (usage, costs) in enumerate(self.patterns[agent.pk]):
+                queued = start + timedelta(seconds=90 * turn)
+                failed = self.random.random() < 0.02
+                row = list(self.inv_base)
+                row[i["agent_id"]] = agent.pk
+                row[i["session_id"]] = session_key  # replaced by the real id after the sessions are inserted
+                row[i["model_id"]] = agent.model.model_id
+                row[i["status"]] = "failed" if failed else "succeeded"
+                row[i["queued_at"]] = self._dt(queued)
+                row[i["started_at"]] = self._dt(queued + timedelta(seconds=1))
+                row[i["finished_at"]] = self._dt(queued + timedelta(seconds=9))
+                caching = agent.model.supports_prompt_caching
+                row[i["caching_enabled"]] = caching
+                row[i["input_tokens"]] = usage.input_tokens
+                row[i["output_tokens"]] = usage.output_tokens
+                row[i["cache_read_tokens"]] = usage.cache_read_tokens
+                row[i["cache_write_tokens"]] = usage.cache_write_tokens
+                row[i["cache_hit"]] = (usage.cache_read_tokens > 0) if caching else None
+                for name, value in costs.as_dict().items():
+                    row[i[name]] = value
+                invocations.append(row)
+        return sessions, invocations
+
+    def insert(self, count: int, days: list) -> float:
+        """Insert and return the seconds it took."""
+        from django.db import transaction
+
+        t0 = time.perf_counter()
+        sessions, invocations = self.rows(count, days)
+        first_key = self.session_counter - len(sessions) + 1
+        with transaction.atomic():
+            ids = self._insert(self.session_table, self.session_fields, sessions, returning=True)
+            key_to_id = {first_key + n: pk for n, pk in enumerate(ids)}
+            s_index = self.inv_index["session_id"]
+            for row in invocations:
+                row[s_index] = key_to_id[row[s_index]]
+            self._insert(self.inv_table, self.inv_fields, invocations)
+        return time.perf_counter() - t0
+
+    def _insert(self, table, fields, rows, returning=False):
+        columns = [f.column for f in fields]
+        quoted = ", ".join(self.connection.ops.quote_name(c) for c in columns)
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor == "postgresql":
+                before = None
+                if returning:
+                    cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+                    before = cursor.fetchone()[0]
+                with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                if returning:
+                    cursor.execute(f"SELECT id FROM {table} WHERE id > %s ORDER BY id", [before])
+                    return [r[0] for r in cursor.fetchall()]
+                return None
+            placeholders = ", ".join(["%s"] * len(columns))
+            if returning:
+                cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+                before = cursor.fetchone()[0]
+            for start in range(0, len(rows), 50_000):
+                cursor.executemany(
+                    f"INSERT INTO {table} ({quoted}) VALUES ({placeholders})", rows[start : start + 50_000]
+                )
+            if returning:
+                cursor.execute(f"SELECT id FROM {table} WHERE id > %s ORDER BY id", [before])
+                return [r[0] for r in cursor.fetchall()]
+            return None
+
+
+def measure(client, url: str, repeat: int, *, raw: bool) -> dict:
+    from caching import selectors
+
+    patcher = mock.patch.object(selectors, "_fresh_rollup_days", return_value={}) if raw else nullcontext()
+    with patcher:
+        for _ in range(2):  # warm-up
+            assert client.get(url).status_code == 200
+        samples = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            response = client.get(url)
+            samples.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.content[:300]
+    return percentiles(samples)
+
+
+def memory_of(client, url: str) -> dict:
+    tracemalloc.start()
+    response = client.get(url)
+    if getattr(response, "streaming", False):
+        for _ in response.streaming_content:
+            pass
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"tracemalloc_peak_kb": round(peak / 1024), "rss_mb": round(rss_mb(), 1)}
+
+
+def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> dict:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from agent_platform.models import Role, Tenant
+    from agent_platform.services import api_key_create
+    from agents_app.models import Agent, FoundationModel, Invocation
+    from caching import services
+    from caching.selectors import utc_today
+
+    t0 = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    tenant = Tenant.objects.create(slug="bench", name="Bench")
+    claude = FoundationModel.objects.get(model_id="us.anthropic.claude-sonnet-4-6")
+    nova = FoundationModel.objects.get(model_id="us.amazon.nova-pro-v1:0")
+    agents = [
+        Agent.objects.create(
+            tenant=tenant,
+            name=f"agent-{n:02d}",
+            system_prompt="bench",
+            model=claude if n < 16 else nova,
+            prompt_caching_enabled=n < 16,
+        )
+        for n in range(AGENTS)
+    ]
+    _, key = api_key_create(tenant=tenant, name="bench", role=Role.VIEWER)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    gen = Generator(tenant, list(Agent.objects.filter(tenant=tenant).select_related("model").order_by("name")))
+    today = utc_today()
+    closed = [today - timedelta(days=n) for n in range(DAYS - 1, 0, -1)]
+    agent_url = f"/api/agents/{agents[0].pk}/cache-stats/?period=90d&sessions_limit=20"
+    tenant_url = "/api/cache-stats/?period=90d&top=10"
+    csv_url = f"/api/agents/{agents[0].pk}/invocations.csv?period=90d"
+    result = {"db": db, "vendor": connection.vendor, "sizes": []}
+
+    inserted = 0
+    for target in (small, rows):
+        add = target - inserted
+        today_rows = add // DAYS
+        insert_closed = gen.insert(add - today_rows, closed)
+        t_roll = time.perf_counter()
+        refreshed = services.rollups_refresh(tenant=tenant, days=closed)
+        roll_seconds = time.perf_counter() - t_roll
+        insert_today = gen.insert(today_rows, [today])
+        inserted = target
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        count = Invocation.objects.count()
+        entry = {
+            "invocations": count,
+            "insert_seconds": round(insert_closed + insert_today, 1),
+            "rollup_seconds": round(roll_seconds, 1),
+            "rollup_days": len(refreshed.days),
+            "agent_rollups": measure(client, agent_url, repeat, raw=False),
+            "tenant_rollups": measure(client, tenant_url, repeat, raw=False),
+            "agent_raw": measure(client, agent_url, raw_repeat, raw=True),
+            "tenant_raw": measure(client, tenant_url, raw_repeat, raw=True),
+            "memory_agent": memory_of(client, agent_url),
+            "memory_tenant": memory_of(client, tenant_url),
+            "memory_csv": memory_of(client, csv_url),
+        }
+        print(json.dumps(entry), file=sys.stderr, flush=True)
+        result["sizes"].append(entry)
+    result["total_seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+# --- The driver ----------------------------------------------------------------------------------
+
+
+def postgres_server(tmp: Path):
+    """(URL of the server's maintenance database, stop function)."""
+    url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
+    if url:
+        return url, lambda: None
+    services_dir = tmp / "services"
+    subprocess.run(["bash", str(ROOT / "scripts" / "test_services.sh"), "start", str(services_dir)], check=True)
+    env_file = (services_dir / "env").read_text()
+    url = next(line.split("=", 1)[1] for line in env_file.splitlines() if "TEST_POSTGRES_URL" in line)
+    return url, lambda: subprocess.run(["bash", str(ROOT / "scripts" / "test_services.sh"), "stop", str(services_dir)])
+
+
+def with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def run_db(db: str, args, tmp: Path) -> dict:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agent_platform.settings", "DEBUG": "false", "DATA_DIR": str(tmp)}
+    env.pop("DJANGO_ENV", None)
+    stop = lambda: None  # noqa: E731
+    if db == "sqlite":
+        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    else:
+        import psycopg
+
+        server, stop = postgres_server(tmp)
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS cache_stats_bench")
+            conn.execute("CREATE DATABASE cache_stats_bench")
+        env["DATABASE_URL"] = with_database(server, "cache_stats_bench")
+    try:
+        command = [sys.executable, __file__, "--worker", db, "--rows", str(args.rows), "--small", str(args.small)]
+        command += ["--repeat", str(args.repeat), "--raw-repeat", str(args.raw_repeat)]
+        out = subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        if db == "postgres":
+            import psycopg
+
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute("DROP DATABASE IF EXISTS cache_stats_bench")
+            stop()
+
+
+def render(results: list[dict], args) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"`bench/cache_stats_bench.py` ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} CPUs, Python "
+        f"{sys.version.split()[0]}): one tenant, {AGENTS} agents (16 Claude, 4 Nova), {DAYS} days, sessions of "
+        f"{TURNS} turns, 2% failed. Closed days rolled up, today's rows inserted after the rollup (live). "
+        f"Latency through Django's test client with an API key ({args.repeat} requests, {args.raw_repeat} for raw; "
+        "2 warm-ups). Agent: `GET /api/agents/{id}/cache-stats/?period=90d` (1/20 of the rows, 20 sessions); "
+        "tenant: `GET /api/cache-stats/?period=90d`. Raw: rollups switched off, every day aggregated from invocations.",
+        "",
+        "| DB | invocations | endpoint | rollups median / p95 (ms) | raw median / p95 (ms) |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for r in results:
+        for size in r["sizes"]:
+            for scope in ("agent", "tenant"):
+                rolled, raw = size[f"{scope}_rollups"], size[f"{scope}_raw"]
+                lines.append(
+                    f"| {r['vendor']} | {size['invocations']:,} | {scope} | {rolled['median_ms']} / {rolled['p95_ms']} "
+                    f"| {raw['median_ms']} / {raw['p95_ms']} |"
+                )
+    lines += [
+        "",
+        "Memory of the web process (this process; tracemalloc peak of one request, RSS after it). The CSV is the "
+        "agent's 90-day `invocations.csv`, streamed and read to the end.",
+        "",
+        "| DB | invocations | agent stats peak (KiB) | tenant stats peak (KiB) | CSV export peak (KiB) | RSS (MiB) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for size in r["sizes"]:
+            lines.append(
+                f"| {r['vendor']} | {size['invocations']:,} | {size['memory_agent']['tracemalloc_peak_kb']} "
+                f"| {size['memory_tenant']['tracemalloc_peak_kb']} | {size['memory_csv']['tracemalloc_peak_kb']} "
+                f"| {size['memory_csv']['rss_mb']} |"
+            )
+    lines += [
+        "",
+        "Set-up time (insert, and `rollups_refresh` over the 89 closed days):",
+        "",
+    ]
+    for r in results:
+        for size in r["sizes"]:
+            lines.append(
+                f"- {r['vendor']}, {size['invocations']:,} invocations: insert {size['insert_seconds']} s, "
+                f"rollup of {size['rollup_days']} days {size['rollup_seconds']} s"
+            )
+        lines.append(f"- {r['vendor']} run in all: {r['total_seconds']} s")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    start = current.find(SECTION)
+    if start == -1:
+        updated = current.rstrip("\n") + "\n\n" + text
+    else:
+        following = current.find("\n## ", start + len(SECTION))
+        rest = current[following + 1 :] if following != -1 else ""
+        updated = current[:start] + text + ("\n" + rest if rest else "")
+    RESULTS.write_text(updated)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--raw-repeat", type=int, default=8)
+    parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing RESULTS.md.")
+    parser.add_argument("--worker", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        sys.path.insert(0, str(ROOT))
+        result = run_worker(args.worker, args.rows, args.small, args.repeat, args.raw_repeat)
+        print(json.dumps(result))
+        return
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="cache-stats-bench-") as tmp:
+        for db in dbs:
+            print(f"==> {db}", file=sys.stderr, flush=True)
+            results.append(run_db(db, args, Path(tmp)))
+    text = render(results, args)
+    if args.no_write:
+        print(text)
+    else:
+        write_section(text)
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
