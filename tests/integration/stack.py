@@ -44,30 +44,41 @@ class RedisServer:
 
     def __init__(self, tmp: Path):
         self.process = None
+        self.command: list[str] = []
         self.url = os.environ.get("TEST_REDIS_URL", "")
         if self.url:
             return
         if not shutil.which("redis-server"):
             pytest.fail("Integration tests need Redis: set TEST_REDIS_URL or install redis-server (make test does).")
-        port = free_port()
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        self.url = f"redis://127.0.0.1:{port}/0"
-        wait_until(self.ping, timeout=10, what="redis-server")
+        self.port = free_port()
+        # No persistence: a restart starts empty, like a broker that lost its data.
+        self.command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self, timeout: float = 10):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
+            # It exits at once when the port is still taken (a restart right after a stop): try again.
+            wait_until(lambda: self.process.poll() is not None or self.ping(), timeout=timeout, what="redis-server")
+            if self.process.poll() is None:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"redis-server exited with {self.process.returncode} on port {self.port}")
+            time.sleep(0.2)
 
     def ping(self) -> bool:
         import redis
@@ -86,6 +97,14 @@ class RedisServer:
         if self.process:
             self.process.terminate()
             self.process.wait(10)
+
+    def restart(self, down_seconds: float = 0.0):
+        """Stop the server and start an empty one on the same port: queued and unacknowledged messages are lost."""
+        if not self.command:
+            raise RuntimeError("cannot restart a Redis this process did not start (TEST_REDIS_URL)")
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
 
 
 class Stack:
@@ -116,6 +135,7 @@ class Stack:
             | {key: str(value) for key, value in settings.items()}
         )
         self.processes: dict[str, subprocess.Popen] = {}
+        self.log_offsets: dict[str, int] = {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -131,6 +151,7 @@ class Stack:
 
     def spawn(self, name: str, *command: str) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        self.log_offsets[name] = log.tell()  # a process started again under a name appends to its log
         process = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -173,6 +194,32 @@ class Stack:
             "--without-gossip",
             "--without-mingle",
         )
+
+    def start_beat(self, name: str = "beat"):
+        """Celery beat on the database schedule (`CELERY_BEAT_SCHEDULER`): the shipped periodic tasks, the sweeper."""
+        return self.spawn(
+            name,
+            str(BIN / "celery"),
+            "-A",
+            "agent_platform",
+            "beat",
+            "-l",
+            "info",
+            f"--pidfile={self.tmp / f'{name}.pid'}",
+        )
+
+    def wait_ready(self, name: str, timeout: float = 60):
+        """Wait until a worker started with `start_worker` consumes tasks."""
+        process = self.processes[name]
+
+        def ready():
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
+            with open(self.logs / f"{name}.log", "rb") as log:
+                log.seek(self.log_offsets[name])
+                return b" ready." in log.read()
+
+        wait_until(ready, timeout=timeout, what=f"worker {name}")
 
     def kill(self, name: str, sig=signal.SIGKILL):
         """Kill a process and its children at once, like a machine losing power."""
