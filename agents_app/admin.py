@@ -1,9 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Max, Q
 
 from agent_platform.admin import TenantAdminOnly
 from agent_platform.errors import ApplicationError
-from agent_platform.tenancy import TenantScopedAdmin
+from agent_platform.tenancy import TenantScopedAdmin, user_write_tenants
 from agents_app import selectors, services
 from agents_app.models import (
     Agent,
@@ -101,18 +102,69 @@ class AgentAdminForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, exc.message)
 
 
+def writable(request, queryset):
+    """The selected rows the user may change: a viewer of one tenant may be a member of another."""
+    if request.user.is_superuser:
+        return queryset, 0
+    allowed = queryset.filter(tenant__in=user_write_tenants(request.user))
+    return allowed, queryset.count() - allowed.count()
+
+
+def redeploy_agents(modeladmin, request, agents) -> None:
+    agents, skipped = writable(request, agents)
+    requested = [services.deployment_request(agent=agent, actor=request.user, force=True) for agent in agents]
+    versions = ", ".join(f"{d.agent.name} v{d.version}" for d in requested if d is not None)
+    if versions:
+        modeladmin.message_user(request, f"Deployment requested: {versions}.", messages.SUCCESS)
+    if skipped:
+        modeladmin.message_user(request, f"{skipped} agent(s) skipped: your role there is read-only.", messages.WARNING)
+
+
 @admin.register(Agent)
 class AgentAdmin(TenantScopedAdmin):
     form = AgentAdminForm
-    list_display = ["name", "tenant", "model", "caching", "cache_strategy", "updated_at"]
+    list_display = ["name", "tenant", "model", "caching", "cache_strategy", "deployed_version", "updated_at"]
     list_filter = ["model__family", "cache_strategy", "prompt_caching_enabled"]
     search_fields = ["name", "description"]
     list_select_related = ["tenant", "model__family"]
+    actions = ["enable_caching", "disable_caching", "redeploy"]
+
+    def get_queryset(self, request):
+        deployed = Q(deployments__status=Deployment.Status.DEPLOYED)
+        return super().get_queryset(request).annotate(deployed=Max("deployments__version", filter=deployed))
 
     @admin.display(description="Caching")
     def caching(self, agent):
         state = selectors.caching_state(agent)
         return f"{'on' if state.effective else 'off'} ({state.source})"
+
+    @admin.display(description="Deployed", ordering="deployed")
+    def deployed_version(self, agent):
+        return f"v{agent.deployed}" if agent.deployed else "-"
+
+    def _set_caching(self, request, queryset, enabled: bool):
+        agents, skipped = writable(request, queryset.select_related("model"))
+        changed, refused = services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
+        if changed:
+            names = ", ".join(change.agent.name for change in changed)
+            word = "enabled" if enabled else "disabled"
+            self.message_user(request, f"Prompt caching {word} for {names}; redeploying.", messages.SUCCESS)
+        for agent, reason in refused.items():
+            self.message_user(request, f"{agent.name}: {reason}", messages.ERROR)
+        if skipped:
+            self.message_user(request, f"{skipped} agent(s) skipped: your role there is read-only.", messages.WARNING)
+
+    @admin.action(description="Enable caching", permissions=["change"])
+    def enable_caching(self, request, queryset):
+        self._set_caching(request, queryset, True)
+
+    @admin.action(description="Disable caching", permissions=["change"])
+    def disable_caching(self, request, queryset):
+        self._set_caching(request, queryset, False)
+
+    @admin.action(description="Redeploy", permissions=["change"])
+    def redeploy(self, request, queryset):
+        redeploy_agents(self, request, queryset)
 
     def save_model(self, request, obj, form, change):
         fields = {name: getattr(obj, name) for name in services.AGENT_FIELDS}
@@ -137,6 +189,13 @@ class FamilyCachingDefaultAdmin(TenantAdminOnly):
             tenant=obj.tenant, family=obj.family, enabled=obj.prompt_caching_enabled, actor=request.user
         )
 
+    def delete_model(self, request, obj):
+        services.family_default_delete(default=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for default in queryset.select_related("tenant", "family"):
+            services.family_default_delete(default=default, actor=request.user)
+
 
 class ReadOnlyScopedAdmin(TenantScopedAdmin):
     """Records the service writes; people look at them."""
@@ -150,9 +209,39 @@ class ReadOnlyScopedAdmin(TenantScopedAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(ReadOnlyScopedAdmin):
-    list_display = ["agent", "version", "status", "backend", "requested_at", "finished_at"]
+    """Every version pushed: failures keep their error and attempts; superseded ones say which version won."""
+
+    list_display = [
+        "agent",
+        "version",
+        "state",
+        "backend",
+        "attempts",
+        "short_error",
+        "requested_by_label",
+        "requested_at",
+        "finished_at",
+    ]
     list_filter = ["status", "backend"]
     list_select_related = ["agent"]
+    search_fields = ["agent__name", "error"]
+    actions = ["redeploy"]
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, deployment):
+        return "superseded" if selectors.deployment_superseded(deployment) else deployment.status
+
+    @admin.display(description="Error")
+    def short_error(self, deployment):
+        return deployment.error if len(deployment.error) <= 120 else deployment.error[:117] + "..."
+
+    def has_redeploy_permission(self, request):
+        return request.user.is_superuser or user_write_tenants(request.user).exists()
+
+    @admin.action(description="Redeploy these agents (a new version of each)", permissions=["redeploy"])
+    def redeploy(self, request, queryset):
+        agent_ids = queryset.values_list("agent_id", flat=True).distinct()
+        redeploy_agents(self, request, Agent.objects.filter(pk__in=agent_ids).select_related("tenant"))
 
 
 @admin.register(AgentSession)
