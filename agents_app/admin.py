@@ -1,11 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Max, Q
+from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.db.models import Max, OuterRef, Q, Subquery
+from django.template.loader import render_to_string
+from django.urls import path
+from django.utils.html import format_html
 
 from agent_platform.admin import TenantAdminOnly
 from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import TenantScopedAdmin, user_write_tenants
-from agents_app import selectors, services
+from agents_app import admin_views, selectors, services
+from agents_app.admin_filters import CachingStateFilter
 from agents_app.models import (
     Agent,
     AgentSession,
@@ -63,6 +68,7 @@ class AgentAdminForm(forms.ModelForm):
         coerce=lambda value: {"true": True, "false": False}.get(value),
         empty_value=None,
         required=False,
+        help_text="Enabled only for a model that supports prompt caching; choosing one that does not turns it off.",
     )
 
     class Meta:
@@ -84,6 +90,19 @@ class AgentAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         value = self.initial.get("prompt_caching_enabled")
         self.initial["prompt_caching_enabled"] = {True: "true", False: "false"}.get(value, "")
+        if "model" in self.fields:
+            self.fields["model"].queryset = selectors.model_list()  # active models only
+        model = self.instance.model if self.instance.model_id else None
+        if model is not None and not model.supports_prompt_caching and "prompt_caching_enabled" in self.fields:
+            # Disabled before any script runs; agents_app/static/agents_app/admin.js keeps it in step with the select.
+            reason = admin_views.cannot_cache_reason(model)
+            self.fields["prompt_caching_enabled"].widget.attrs.update(disabled=True, title=reason)
+
+    def clean_prompt_caching_enabled(self):
+        # A disabled select is not submitted (a model that cannot cache, no script): keep the stored value.
+        if self.add_prefix("prompt_caching_enabled") not in self.data:
+            return self.instance.prompt_caching_enabled
+        return self.cleaned_data["prompt_caching_enabled"]
 
     def _post_clean(self):
         super()._post_clean()
@@ -123,20 +142,65 @@ def redeploy_agents(modeladmin, request, agents) -> None:
 @admin.register(Agent)
 class AgentAdmin(TenantScopedAdmin):
     form = AgentAdminForm
-    list_display = ["name", "tenant", "model", "caching", "cache_strategy", "deployed_version", "updated_at"]
-    list_filter = ["model__family", "cache_strategy", "prompt_caching_enabled"]
+    list_display = [
+        "name",
+        "tenant",
+        "model_with_badge",
+        "caching",
+        "cache_strategy",
+        "deploy_status",
+        "deployed_version",
+        "updated_at",
+    ]
+    list_filter = [
+        ("model__family", RelatedOnlyFieldListFilter),
+        ("model", RelatedOnlyFieldListFilter),
+        CachingStateFilter,
+        "cache_strategy",
+    ]
     search_fields = ["name", "description"]
     list_select_related = ["tenant", "model__family"]
-    actions = ["enable_caching", "disable_caching", "redeploy"]
+    actions = ["enable_caching", "disable_caching", "redeploy", "export_json"]
 
     def get_queryset(self, request):
         deployed = Q(deployments__status=Deployment.Status.DEPLOYED)
-        return super().get_queryset(request).annotate(deployed=Max("deployments__version", filter=deployed))
+        latest = Deployment.objects.filter(agent=OuterRef("pk")).order_by("-version")
+        family_default = FamilyCachingDefault.objects.filter(
+            tenant=OuterRef("tenant"), family=OuterRef("model__family")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                deployed=Max("deployments__version", filter=deployed),
+                latest_deploy_status=Subquery(latest.values("status")[:1]),
+                # The tenant's default for the family, read with the row: no query per agent for the caching state.
+                family_default=Subquery(family_default.values("prompt_caching_enabled")[:1]),
+            )
+        )
+
+    def caching_state(self, agent):
+        if not hasattr(agent, "family_default"):
+            return selectors.caching_state(agent)
+        # No default row for the family means off, as in selectors.family_defaults.
+        return selectors.caching_state(agent, {agent.model.family_id: bool(agent.family_default)})
+
+    @admin.display(description="Model", ordering="model__display_name")
+    def model_with_badge(self, agent):
+        if not self.caching_state(agent).effective:
+            return agent.model.display_name
+        badge = render_to_string("admin/agents_app/agent/cache_badge.html")
+        return format_html("{} {}", agent.model.display_name, badge)
 
     @admin.display(description="Caching")
     def caching(self, agent):
-        state = selectors.caching_state(agent)
-        return f"{'on' if state.effective else 'off'} ({state.source})"
+        state = self.caching_state(agent)
+        word = "on" if state.effective else "off, the model cannot cache" if state.requested else "off"
+        return f"{word} ({state.source})"
+
+    @admin.display(description="Deploy status", ordering="latest_deploy_status")
+    def deploy_status(self, agent):
+        return getattr(agent, "latest_deploy_status", None) or "never deployed"
 
     @admin.display(description="Deployed", ordering="deployed")
     def deployed_version(self, agent):
@@ -166,6 +230,40 @@ class AgentAdmin(TenantScopedAdmin):
     def redeploy(self, request, queryset):
         redeploy_agents(self, request, queryset)
 
+    @admin.action(description="Export JSON", permissions=["view"])
+    def export_json(self, request, queryset):
+        return admin_views.agents_export_response(queryset)
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(lambda request, *args, **kwargs: function(self, request, *args, **kwargs))
+
+        return [
+            path("import/", view(admin_views.agents_import_page), name="agents_app_agent_import"),
+            path("<path:object_id>/caching/", view(admin_views.agent_caching_page), name="agents_app_agent_caching"),
+            path(
+                "<path:object_id>/caching/toggle/",
+                view(admin_views.agent_caching_toggle),
+                name="agents_app_agent_caching_toggle",
+            ),
+            path("<path:object_id>/invoke/", view(admin_views.agent_invoke), name="agents_app_agent_invoke"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["model_caching"] = {
+            str(model.pk): {
+                "model_id": model.model_id,
+                "display_name": model.display_name,
+                "supports_prompt_caching": model.supports_prompt_caching,
+                "cache_min_tokens": model.cache_min_tokens,
+            }
+            for model in selectors.model_list()
+        }
+        if obj is not None and obj.pk and request.method == "GET":
+            context["prompt_size_note"] = admin_views.prompt_size_note(obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
     def save_model(self, request, obj, form, change):
         fields = {name: getattr(obj, name) for name in services.AGENT_FIELDS}
         if change:
@@ -177,6 +275,8 @@ class AgentAdmin(TenantScopedAdmin):
         # The form already applied the rules (and may have switched caching off); show what it said.
         for notice in dict.fromkeys(getattr(form, "notices", []) + result.notices):
             messages.warning(request, notice)
+        if note := admin_views.prompt_size_note(result.agent):
+            messages.warning(request, note)
 
 
 @admin.register(FamilyCachingDefault)
@@ -265,5 +365,20 @@ class InvocationAdmin(ReadOnlyScopedAdmin):
         "net_savings",
         "queued_at",
     ]
-    list_filter = ["status", "cache_hit"]
-    list_select_related = ["agent"]
+    list_filter = ["status", "cache_hit", ("agent", RelatedOnlyFieldListFilter)]
+    list_select_related = ["agent", "session"]
+    exclude = ["prices"]
+
+    def get_urls(self):
+        status = self.admin_site.admin_view(
+            lambda request, object_id: admin_views.invocation_status(self, request, object_id)
+        )
+        return [
+            path("<path:object_id>/status/", status, name="agents_app_invocation_status"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["summary"] = admin_views.invocation_summary(obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)

@@ -1,0 +1,302 @@
+"""The agent admin's own pages, mounted by `AgentAdmin.get_urls` / `InvocationAdmin.get_urls`.
+
+- the agent's caching page (its detail: caching state and toggle, cache stats,
+  a chart, recent deployments, sessions, the invoke panel);
+- the caching toggle (POST: `services.agent_update`, which redeploys on commit);
+- the invoke panel's POST (`services.invocation_create`; a Celery worker runs it)
+  and the invocation status JSON it polls;
+- the JSON import page (`services.agents_import`, atomic) and the export action.
+
+Every object is fetched through the model admin's `get_queryset`, the one place
+the admin scopes by tenant: another tenant's agent is a 404. Writes need the
+change permission (members and admins); viewers get 403. Figures come from the
+selectors behind the cache-stats API, so page and API always agree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from agent_platform.errors import ApplicationError
+from agent_platform.tenancy import user_write_tenants
+from agents_app import selectors, services
+from agents_app.models import Invocation
+from caching import charts
+from caching import selectors as cache_selectors
+from caching.admin_views import PERIOD_CHOICES, chosen_period
+from caching.charts import usd
+from caching.prompt_size import prompt_size_check
+
+SESSIONS_SHOWN = 20
+DEPLOYMENTS_SHOWN = 5
+
+
+def cannot_cache_reason(model) -> str:
+    return f"{model.display_name} does not support prompt caching, so caching stays off for it."
+
+
+# --- Fetching, scoped ----------------------------------------------------------------------------
+
+
+def scoped_object(model_admin, request, object_id, *, write: bool = False):
+    """The object through the admin's scoped queryset, or 404; 403 when a write is asked of a viewer."""
+    obj = model_admin.get_object(request, unquote(object_id))
+    if obj is None or not model_admin.has_view_permission(request, obj):
+        raise Http404
+    if write and not model_admin.has_change_permission(request, obj):
+        raise PermissionDenied
+    return obj
+
+
+def wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+# --- The agent's caching page --------------------------------------------------------------------
+
+
+def prompt_size_note(agent, state=None) -> str:
+    """The warning for a cached prefix below the model's minimum (only when caching is in effect), or a soft note."""
+    state = state or selectors.caching_state(agent)
+    if not state.effective:
+        return ""
+    return prompt_size_check(agent=agent).message
+
+
+def agent_caching_page(model_admin, request, object_id):
+    agent = scoped_object(model_admin, request, object_id)
+    period = chosen_period(request, tenant=agent.tenant, agent=agent)
+    stats = cache_selectors.agent_cache_stats(agent=agent, period=period, sessions_limit=SESSIONS_SHOWN)
+    state = selectors.caching_state(agent)
+    can_change = model_admin.has_change_permission(request, agent)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"{agent.name}: caching and invocations",
+        "opts": model_admin.model._meta,
+        "original": agent,
+        "agent": agent,
+        "state": state,
+        "can_change": can_change,
+        "cannot_cache_reason": "" if agent.model.supports_prompt_caching else cannot_cache_reason(agent.model),
+        "prompt_size_note": prompt_size_note(agent, state),
+        "period": period,
+        "period_choices": PERIOD_CHOICES,
+        "stats": stats,
+        "daily_chart": charts.daily_savings_chart(stats["by_day"]),
+        "deployments": list(agent.deployments.order_by("-version")[:DEPLOYMENTS_SHOWN]),
+        "api_url": reverse("agent-cache-stats", args=[agent.pk]),
+    }
+    return TemplateResponse(request, "admin/agents_app/agent/caching.html", context)
+
+
+CACHING_CHOICES = {"on": True, "off": False, "default": None}
+
+
+def agent_caching_toggle(model_admin, request, object_id):
+    """POST `caching=on|off|default`: the same service as the form and the API, so it redeploys on commit."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    agent = scoped_object(model_admin, request, object_id, write=True)
+    choice = request.POST.get("caching")
+    if choice not in CACHING_CHOICES:
+        messages.error(request, "Choose on, off or the family default.")
+    else:
+        try:
+            enabled = CACHING_CHOICES[choice]
+            result = services.agent_update(agent=agent, actor=request.user, prompt_caching_enabled=enabled)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            state = selectors.caching_state(result.agent)
+            words = {"on": "on", "off": "off", "default": "set to follow the family default"}[choice]
+            messages.success(
+                request,
+                f"Prompt caching {words} (now {'on' if state.effective else 'off'}); a new deployment was requested.",
+            )
+            for notice in result.notices + state.warnings:
+                messages.warning(request, notice)
+            if note := prompt_size_note(result.agent, state):
+                messages.warning(request, note)
+    return redirect(reverse("admin:agents_app_agent_caching", args=[agent.pk]))
+
+
+# --- The invoke panel ----------------------------------------------------------------------------
+
+
+def agent_invoke(model_admin, request, object_id):
+    """POST `prompt` (and `session_id` to continue a session): queue an invocation, answer 202 with where to poll."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    agent = scoped_object(model_admin, request, object_id)
+    if not model_admin.has_change_permission(request, agent):
+        if wants_json(request):
+            return JsonResponse({"errors": {"non_field_errors": ["Viewers cannot invoke agents."]}}, status=403)
+        raise PermissionDenied
+    try:
+        invocation = services.invocation_create(
+            agent=agent,
+            prompt=request.POST.get("prompt", ""),
+            session_id=request.POST.get("session_id", "").strip() or None,
+            actor=request.user,
+        )
+    except ApplicationError as exc:
+        if wants_json(request):
+            return JsonResponse({"errors": exc.errors}, status=400)
+        messages.error(request, exc.message)
+        return redirect(reverse("admin:agents_app_agent_caching", args=[agent.pk]))
+    if not wants_json(request):
+        return redirect(reverse("admin:agents_app_invocation_change", args=[invocation.pk]))
+    return JsonResponse(invocation_status_data(invocation), status=202)
+
+
+def invocation_status(model_admin, request, object_id):
+    invocation = scoped_object(model_admin, request, object_id)
+    return JsonResponse(invocation_status_data(invocation))
+
+
+def invocation_status_data(invocation: Invocation) -> dict:
+    summary = invocation_summary(invocation)
+    return {
+        "id": invocation.pk,
+        "status": invocation.status,
+        "finished": invocation.status in (Invocation.Status.SUCCEEDED, Invocation.Status.FAILED),
+        "session_id": invocation.session.session_id,
+        "response": invocation.response,
+        "error": invocation.error,
+        "warnings": invocation.warnings,
+        "status_url": reverse("admin:agents_app_invocation_status", args=[invocation.pk]),
+        "detail_url": reverse("admin:agents_app_invocation_change", args=[invocation.pk]),
+        **{key: summary[key] for key in ("tokens", "money", "saved_text", "premium_text", "latency")},
+    }
+
+
+# --- The invocation detail ------------------------------------------------------------------------
+
+
+def _ms_between(start, end) -> int | None:
+    return round((end - start).total_seconds() * 1000) if start and end else None
+
+
+def invocation_summary(invocation: Invocation) -> dict:
+    """What the invocation page shows, from the stored row: tokens split cached/uncached, money, latency, calls.
+
+    Money is the row's own figures (computed with the prices in force when it
+    ran), never recomputed. "Saved" is the gross saving of its cache reads; the
+    write premium is what writing the cache cost on top of plain input.
+    """
+    read, write, plain = invocation.cache_read_tokens, invocation.cache_write_tokens, invocation.input_tokens
+    total_input = read + write + plain
+    gross, premium = Decimal(invocation.gross_savings), Decimal(invocation.write_premium)
+    saved_text = f"Saved {usd(gross)} from cache" if invocation.cache_hit and gross > 0 else ""
+    premium_text = f"Paid a {usd(premium)} cache write premium" if premium > 0 else ""
+    calls = []
+    for index, call in enumerate(invocation.model_calls or [], start=1):
+        call_input = sum(call.get(k) or 0 for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
+        calls.append({"number": index, "total_input_tokens": call_input, **call})
+    call_latency = [c["latency_ms"] for c in calls if c.get("latency_ms") is not None]
+    return {
+        "tokens": {
+            "input_tokens": plain,
+            "cache_read_tokens": read,
+            "cache_write_tokens": write,
+            "cache_write_1h_tokens": invocation.cache_write_1h_tokens,
+            "total_input_tokens": total_input,
+            "cached_input_tokens": read,
+            "uncached_input_tokens": plain + write,
+            "cached_ratio": cache_selectors.rate(read, total_input),
+            "output_tokens": invocation.output_tokens,
+        },
+        "money": {name: cache_selectors.money(getattr(invocation, name)) for name in cache_selectors.MONEY_FIELDS},
+        "saved_text": saved_text,
+        "premium_text": premium_text,
+        "latency": {
+            "queue_wait_ms": _ms_between(invocation.queued_at, invocation.started_at),
+            "time_to_first_token_ms": invocation.time_to_first_token_ms,
+            "latency_ms": invocation.latency_ms,
+            "model_latency_ms": sum(call_latency) if call_latency else None,
+            "total_ms": _ms_between(invocation.queued_at, invocation.finished_at),
+        },
+        "model_calls": calls,
+    }
+
+
+# --- Import and export ---------------------------------------------------------------------------
+
+ERROR_KEY = re.compile(r"^agents\[(\d+)\]\.(.+)$")
+
+
+def import_error_rows(errors: dict[str, list[str]], payload) -> list[dict]:
+    """`{"agents[2].max_tokens": ["Agent 'x': ..."]}` as rows of agent number, agent name, field and message."""
+    items = payload.get("agents") if isinstance(payload, dict) else None
+    rows = []
+    for key, texts in errors.items():
+        match = ERROR_KEY.match(key)
+        index, field = (int(match[1]), match[2]) if match else (None, key)
+        name = ""
+        if index is not None and isinstance(items, list) and index < len(items) and isinstance(items[index], dict):
+            name = str(items[index].get("name") or "")
+        for text in texts:
+            message = re.sub(r"^Agent (?:'[^']*'|\"[^\"]*\"|#\d+): ", "", text)
+            rows.append({"index": index, "name": name, "field": field, "message": message})
+    return rows
+
+
+def agents_import_page(model_admin, request):
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    tenants = list(user_write_tenants(request.user).order_by("name"))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Import agents from JSON",
+        "opts": model_admin.model._meta,
+        "tenants": tenants,
+        "max_agents": settings.AGENT_IMPORT_MAX_AGENTS,
+        "error_rows": [],
+        "selected_tenant": None,
+    }
+    if request.method == "POST":
+        tenant = next((t for t in tenants if str(t.pk) == request.POST.get("tenant")), None)
+        context["selected_tenant"] = tenant
+        upload = request.FILES.get("file")
+        payload = None
+        if tenant is None:
+            context["error_rows"] = [{"index": None, "name": "", "field": "tenant", "message": "Choose a tenant."}]
+        elif upload is None:
+            context["error_rows"] = [{"index": None, "name": "", "field": "file", "message": "Choose a JSON file."}]
+        else:
+            try:
+                payload = json.loads(upload.read().decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                message = f"The file is not valid JSON: {exc}"
+                context["error_rows"] = [{"index": None, "name": "", "field": "file", "message": message}]
+        if payload is not None:
+            try:
+                changes = services.agents_import(tenant=tenant, payload=payload, actor=request.user)
+            except ApplicationError as exc:
+                context["error_rows"] = import_error_rows(exc.errors, payload)
+            else:
+                names = ", ".join(change.agent.name for change in changes)
+                messages.success(request, f"Imported {len(changes)} agent(s) into {tenant.name}: {names}.")
+                for notice in dict.fromkeys(n for change in changes for n in change.notices):
+                    messages.warning(request, notice)
+                return redirect(reverse("admin:agents_app_agent_changelist"))
+    return TemplateResponse(request, "admin/agents_app/agent/import.html", context)
+
+
+def agents_export_response(queryset) -> HttpResponse:
+    """The selected agents in the import format, as a download (the API's export, for a selection)."""
+    data = selectors.agents_export(agents=queryset.select_related("model").order_by("name"))
+    response = HttpResponse(json.dumps(data, indent=2), content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="agents.json"'
+    return response

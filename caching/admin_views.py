@@ -1,0 +1,71 @@
+"""Admin pages of the caching app that belong to no single model: the per-tenant cost dashboard.
+
+Served under the admin (`/admin/caching/dashboard/`, wrapped in
+`admin.site.admin_view`: staff login, no-cache) and rendered with the admin's
+own context. Every figure comes from `caching.selectors.tenant_cache_stats`,
+the selector behind `GET /api/cache-stats/`, so the page and the API agree.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.template.response import TemplateResponse
+
+from agent_platform.errors import ApplicationError
+from agent_platform.tenancy import user_tenants
+from caching import charts, selectors
+from caching.api import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
+
+PERIOD_CHOICES = [*PERIOD_DAYS, "all"]
+
+
+def chosen_tenant(request):
+    """The tenant a page shows: `?tenant=<slug>` among the user's tenants, else their first (by name)."""
+    tenants = list(user_tenants(request.user).order_by("name"))
+    if not tenants:
+        raise PermissionDenied
+    slug = request.GET.get("tenant")
+    if not slug:
+        return tenants[0], tenants
+    for tenant in tenants:
+        if tenant.slug == slug:
+            return tenant, tenants
+    raise Http404("No such tenant.")
+
+
+def chosen_period(request, *, tenant, agent=None):
+    """The period of `?period=` / `?from=&to=` as the cache-stats API reads it; a bad one falls back to 30 days."""
+    try:
+        return period_from_params(request.GET, tenant=tenant, agent=agent)
+    except ApplicationError as exc:
+        messages.error(request, f"{exc.message} Showing the last 30 days.")
+        return period_from_params({"period": DEFAULT_PERIOD}, tenant=tenant, agent=agent)
+
+
+def cost_dashboard(request):
+    tenant, tenants = chosen_tenant(request)
+    period = chosen_period(request, tenant=tenant)
+    stats = selectors.tenant_cache_stats(tenant=tenant, period=period, top=5)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Cost dashboard: {tenant.name}",
+        "tenant": tenant,
+        "tenants": tenants,
+        "period": period,
+        "period_choices": PERIOD_CHOICES,
+        "stats": stats,
+        "daily_chart": charts.daily_savings_chart(stats["by_day"]),
+        "agents_chart": charts.bar_list_chart(
+            [(row["agent"]["name"], row["net_savings"]) for row in stats["top_agents"]],
+            label="Net savings by agent",
+        ),
+        "family_chart": charts.bar_list_chart(
+            [(row["name"], row["net_savings"]) for row in stats["by_family"]], label="Net savings by model family"
+        ),
+        "reports": list(
+            selectors.cache_report_list(tenant=tenant).only("pk", "period_start", "period_end", "emailed_at")[:5]
+        ),
+    }
+    return TemplateResponse(request, "admin/caching/dashboard.html", context)
