@@ -64,6 +64,7 @@ ONE_DAY = dt.timedelta(days=1)
 MONEY_PLACES = 6
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
 RATE_PLACES = 6
+MAX_ID = 2**63 - 1
 # Bedrock's default cache TTL: a session idle for longer finds its cache gone.
 SESSION_CACHE_TTL = dt.timedelta(seconds=DEFAULT_TTL_SECONDS)
 
@@ -118,6 +119,16 @@ def day_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
         else:
             ranges.append([day, day])
     return [(first, last) for first, last in ranges]
+
+
+def invocations_after(invocation_id: int) -> QuerySet[Invocation]:
+    """Invocations with a larger id, read by walking the primary key from `invocation_id`.
+
+    The upper bound is never reached; it is there because SQLite without
+    statistics prices a one-sided range as a quarter of the table and scans a
+    covering index instead, while a two-sided range gets the primary key.
+    """
+    return Invocation.objects.filter(pk__gt=invocation_id, pk__lt=MAX_ID)
 
 
 def _unindexed(name: str) -> ExpressionWrapper:
@@ -271,7 +282,7 @@ def _fresh_rollup_days(
     # are hidden from the others); the time filter is checked row by row, so the day is computed only for the
     # few late rows, not for today's.
     late = (
-        Invocation.objects.filter(pk__gt=min(clean.values()))
+        invocations_after(min(clean.values()))
         .alias(scope_tenant=_unindexed("tenant_id"))
         .filter(
             scope_tenant__in=list(tenant_from),
@@ -297,14 +308,14 @@ def _fresh_rollup_days(
     return fresh
 
 
-def _ranges_q(tenant_id: int, ranges: list[tuple[dt.date, dt.date]], *, on_days: bool) -> Q:
+def _ranges_q(owner: Q, ranges: list[tuple[dt.date, dt.date]], *, on_days: bool) -> Q:
     spans = Q()
     for first, last in ranges:
         if on_days:
             spans |= Q(day__gte=first, day__lte=last)
         else:
             spans |= Q(queued_at__gte=day_start(first), queued_at__lt=day_start(last + ONE_DAY))
-    return Q(tenant_id=tenant_id) & spans
+    return owner & spans
 
 
 def grouped_cache_totals(
@@ -340,8 +351,9 @@ def grouped_cache_totals_many(
     """The same totals grouped several ways (by day, by agent...), one dict per grouping.
 
     Two queries to tell settled days from live ones (rollup markers, late
-    arrivals), then two per grouping (rollup rows, live invocations), whatever
-    the range: the database does the summing, Python merges a few rows.
+    arrivals), one over the live invocations, and one over the rollup rows per
+    grouping, whatever the range: the database does the summing, Python merges
+    a few rows.
     `use_rollups=False` reads invocations only (the reference answer the rollup
     path must equal).
     """
@@ -355,37 +367,39 @@ def grouped_cache_totals_many(
     live_q = Q()
     live_days_all: set[dt.date] = set()
     for t, first in tenant_from.items():
+        # One agent (of tenant t, as the caller checked): its own index (agent, day / queued_at) serves best.
+        owner = Q(agent_id=agent_id) if agent_id is not None else Q(tenant_id=t)
         fresh_days = set(fresh.get(t, ()))
         if fresh_days:
-            rollup_q |= _ranges_q(t, day_ranges(fresh_days), on_days=True)
+            rollup_q |= _ranges_q(owner, day_ranges(fresh_days), on_days=True)
         live_days = [day for day in days_between(first, day_to) if day not in fresh_days]
         if live_days:
-            live_q |= _ranges_q(t, day_ranges(live_days), on_days=False)
+            live_q |= _ranges_q(owner, day_ranges(live_days), on_days=False)
             live_days_all.update(live_days)
     rollups = DailyCacheRollup.objects.filter(rollup_q) if rollup_q else None
     live = Invocation.objects.filter(live_q) if live_q else None
-    if agent_id is not None:
-        rollups = rollups.filter(agent_id=agent_id) if rollups is not None else None
-        live = live.filter(agent_id=agent_id) if live is not None else None
 
-    # Usually the only live day is today: then its day is known and need not be computed for every row.
-    live_day = live_days_all.pop() if len(live_days_all) == 1 else None
+    # Live rows are summed once, by every key any grouping needs (agents x live days: a few rows), and
+    # regrouped here. Usually the only live day is today: its day is then known, not computed for every row.
+    live_rows: list[dict] = []
+    if live is not None:
+        live_day = next(iter(live_days_all)) if len(live_days_all) == 1 else None
+        needed = [k for k in ("agent_id", "day") if any(k in keys for keys in groupings)]
+        sql_keys = [k for k in needed if k != "day" or live_day is None]
+        if "day" in sql_keys:
+            live = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
+        if sql_keys:
+            live_rows = list(live.values(*sql_keys).annotate(**invocation_sums()).order_by())
+        else:  # (`values()` without names would group by every column)
+            live_rows = [live.aggregate(**invocation_sums())]
+        if live_day is not None:
+            live_rows = [{**row, "day": live_day} for row in live_rows]
 
     answers = []
     for keys in groupings:
         results: dict[tuple, CacheTotals] = {}
-        sources = []
-        if rollups is not None:
-            sources.append(rollups.values(*keys).annotate(**rollup_sums()).order_by())
-        if live is not None:
-            if "day" not in keys or live_day is not None:
-                live_keys = [k for k in keys if k != "day"]
-                rows = live.values(*live_keys).annotate(**invocation_sums()).order_by()
-                sources.append({**row, "day": live_day} for row in rows)
-            else:
-                by_day = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
-                sources.append(by_day.values(*keys).annotate(**invocation_sums()).order_by())
-        for rows in sources:
+        rollup_rows = rollups.values(*keys).annotate(**rollup_sums()).order_by() if rollups is not None else []
+        for rows in (rollup_rows, live_rows):
             for row in rows:
                 key = tuple(row[k] for k in keys)
                 if key in results:
@@ -699,9 +713,9 @@ def agent_cache_sessions(*, agent: Agent, period: Period, limit: int) -> tuple[l
     chosen = chosen[:limit]
     if not chosen:
         return [], has_more
+    # By session only (the sessions are the agent's): the (session, queued_at) index then serves the IN list.
     rows = (
-        _period_invocations(agent, period)
-        .filter(session_id__in=chosen)
+        Invocation.objects.filter(session_id__in=chosen, queued_at__gte=period.start, queued_at__lt=period.end)
         .order_by("session_id", "queued_at", "id")
         .values_list(*SESSION_ROW_FIELDS)
     )

@@ -115,7 +115,8 @@ def rollup_days_due(
     if markers:
         lowest = min(covered for _, covered in markers.values())
         late = (
-            Invocation.objects.filter(pk__gt=lowest, queued_at__lt=day_start(today))
+            selectors.invocations_after(lowest)
+            .filter(queued_at__lt=day_start(today))
             .alias(scope_tenant=selectors._unindexed("tenant_id"))
             .filter(scope_tenant=tenant.pk)
             .annotate(day=TruncDate("queued_at", tzinfo=UTC))
