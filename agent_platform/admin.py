@@ -3,7 +3,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
 from agent_platform.models import Membership, Role, Tenant, TenantAPIKey
-from agent_platform.tenancy import TenantScopedAdmin, user_role, user_tenants
+from agent_platform.tenancy import TenantScopedAdmin, request_has_tenants, request_memo, request_role, user_tenants
 
 # Keys always belong to a tenant here; the package's tenant-less model stays out of the admin.
 admin.site.unregister(APIKey)
@@ -28,7 +28,7 @@ class TenantAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(pk__in=user_tenants(request.user))
 
     def has_module_permission(self, request):
-        return request.user.is_staff and user_tenants(request.user).exists()
+        return request.user.is_staff and request_has_tenants(request)
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
@@ -47,12 +47,16 @@ class TenantAdminOnly(TenantScopedAdmin):
     """Tenant-wide settings: tenant admins change them, other members only look."""
 
     def has_add_permission(self, request):
-        return request.user.is_superuser or Membership.objects.filter(user=request.user, role=Role.ADMIN).exists()
+        if request.user.is_superuser:
+            return True
+        return request_memo(
+            request, "is_tenant_admin", lambda: Membership.objects.filter(user=request.user, role=Role.ADMIN).exists()
+        )
 
     def has_change_permission(self, request, obj=None):
         if obj is None:
             return self.has_add_permission(request)
-        return user_role(request.user, self.object_tenant_id(obj)) == Role.ADMIN
+        return request_role(request, self.object_tenant_id(obj)) == Role.ADMIN
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "tenant" and not request.user.is_superuser:

@@ -116,6 +116,27 @@ def user_write_tenants(user) -> QuerySet[Tenant]:
     return Tenant.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES)
 
 
+def request_memo(request, key, compute):
+    """An answer computed once per request. An admin page asks every registered model admin the same role
+    questions (the sidebar and the app list show them all); a role does not change within a request."""
+    memo = request.__dict__.setdefault("_tenancy_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def request_role(request, tenant_id) -> str | None:
+    return request_memo(request, ("role", tenant_id), lambda: user_role(request.user, tenant_id))
+
+
+def request_has_tenants(request) -> bool:
+    return request_memo(request, "has_tenants", lambda: user_tenants(request.user).exists())
+
+
+def request_can_write(request) -> bool:
+    return request_memo(request, "can_write", lambda: user_write_tenants(request.user).exists())
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     """The single place the admin scopes a tenant-owned model to the user's tenants.
 
@@ -142,20 +163,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return obj.pk
 
     def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff and user_tenants(request.user).exists()
+        return request.user.is_active and request.user.is_staff and request_has_tenants(request)
 
     def has_view_permission(self, request, obj=None):
         if obj is None:
             return self.has_module_permission(request)
-        return user_role(request.user, self.object_tenant_id(obj)) is not None
+        return request_role(request, self.object_tenant_id(obj)) is not None
 
     def has_add_permission(self, request):
-        return user_write_tenants(request.user).exists()
+        return request_can_write(request)
 
     def has_change_permission(self, request, obj=None):
         if obj is None:
-            return user_write_tenants(request.user).exists()
-        return user_role(request.user, self.object_tenant_id(obj)) in WRITE_ROLES
+            return request_can_write(request)
+        return request_role(request, self.object_tenant_id(obj)) in WRITE_ROLES
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)

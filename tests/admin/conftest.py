@@ -1,0 +1,62 @@
+"""Admin page tests: staff users of each role in `tenant`, one of `other_tenant`, and helpers to read the pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from agent_platform.models import Role
+from agent_platform.services import member_ensure
+
+PASSWORD = "pw-123-secret"
+
+
+def login(client, tenant, role, username="alice"):
+    member_ensure(tenant=tenant, username=username, password=PASSWORD, role=role)
+    assert client.login(username=username, password=PASSWORD)
+    return client
+
+
+@pytest.fixture
+def member(client, tenant):
+    return login(client, tenant, Role.MEMBER, "mia")
+
+
+@pytest.fixture
+def viewer(client, tenant):
+    return login(client, tenant, Role.VIEWER, "vic")
+
+
+@pytest.fixture
+def outsider(client, other_tenant):
+    """A staff member of the other tenant only."""
+    return login(client, other_tenant, Role.ADMIN, "otto")
+
+
+@pytest.fixture
+def eager(settings):
+    """Celery tasks (the redeploy) run in the test process."""
+    from agent_platform.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks, eager):
+    """`with commit(): ...` runs what the block scheduled on commit (a deployment request), as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def page(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def stat_values(html: str) -> dict[str, str]:
+    """The `data-stat="name" data-value="raw"` figures of a page (the raw values behind what is shown)."""
+    return dict(re.findall(r'data-stat="([a-z_]+)" data-value="([^"]*)"', html))
