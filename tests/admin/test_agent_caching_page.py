@@ -1,0 +1,137 @@
+"""The agent's caching page: the same figures as GET /api/agents/{id}/cache-stats/, the toggle, sessions, roles."""
+
+import re
+
+import pytest
+
+from agents_app.models import Deployment
+from tests.admin.conftest import page, stat_values
+from tests.caching.stats_data import add_invocation, at, seed_support_agent
+from tests.conftest import NOVA, make_agent
+
+pytestmark = pytest.mark.django_db
+
+
+def url(agent, suffix="caching/"):
+    return f"/admin/agents_app/agent/{agent.pk}/{suffix}"
+
+
+@pytest.mark.parametrize("period", ["7d", "30d", "all"])
+def test_figures_are_the_cache_stats_apis(member, api, agent, period):
+    seed_support_agent(agent)
+
+    html = page(member.get(url(agent) + f"?period={period}"))
+    data = api.get(f"/api/agents/{agent.pk}/cache-stats/?period={period}").json()
+
+    shown = stat_values(html)
+    for name in ("hit_rate", "cache_read_tokens", "gross_savings", "net_savings", "write_premium", "total_invocations"):
+        assert shown[name] == str(data[name]), name
+    assert "$0.0108" in html and "$0.0074" in html and "50.0%" in html  # gross, net (0.007425), hit rate as shown
+    for row in data["by_period"].values():
+        assert f'data-value="{row["net_savings"]}"' in html
+
+
+def test_chart_has_a_bar_per_day_of_the_period(member, agent):
+    seeded = seed_support_agent(agent)
+    html = page(member.get(url(agent) + "?period=7d"))
+    bars = re.findall(r'<rect class="bar"[^>]*data-day="([0-9-]+)" data-net-savings="([^"]+)"', html)
+    assert len(bars) == 7
+    assert (seeded.yesterday.isoformat(), "0.002400") in bars
+
+
+def test_sessions_table_shows_cached_vs_uncached_tokens(member, agent):
+    seed_support_agent(agent)
+    html = page(member.get(url(agent)))
+    s1 = html.split('data-session-id="s1"')[1].split("</tr>")[0]
+    # s1: reads 2000; uncached = input 300 + writes 4000.
+    assert 'data-stat="cached_tokens">2,000<' in s1
+    assert 'data-stat="uncached_tokens">4,300<' in s1
+    assert "31.7%" in s1  # 2000 / 6300
+    assert "⌛" in s1  # the cache expired between two turns
+
+
+def test_recent_deployments_are_listed(member, tenant, agent):
+    config = {"prompt_caching_enabled": True}
+    Deployment.objects.create(tenant=tenant, agent=agent, version=1, config=config, backend="local", status="deployed")
+    html = page(member.get(url(agent)))
+    deployments = html.split('id="deployments"')[1]
+    assert 'data-version="1"' in deployments and "deployed" in deployments
+
+
+def test_member_toggles_caching_and_a_deployment_follows(member, tenant, commit):
+    quiet = make_agent(tenant, name="Quiet", prompt_caching_enabled=False)
+    assert "Turn caching on" in page(member.get(url(quiet)))
+
+    with commit():
+        response = member.post(url(quiet, "caching/toggle/"), {"caching": "on"}, follow=True)
+
+    html = page(response)
+    assert "Prompt caching on" in html and "new deployment was requested" in html
+    quiet.refresh_from_db()
+    assert quiet.prompt_caching_enabled is True
+    deployment = Deployment.objects.get(agent=quiet)
+    assert deployment.config["prompt_caching_enabled"] is True
+    assert "Turn caching off" in html and 'data-effective="true"' in html
+    assert 'title="Prompt caching enabled"' in html  # the badge
+
+
+def test_turning_caching_on_for_a_model_that_cannot_cache_is_refused(member, tenant):
+    nova = make_agent(tenant, NOVA, name="Nova", prompt_caching_enabled=False)
+    html = page(member.get(url(nova)))
+    assert "Nova Pro does not support prompt caching" in html
+    button = re.search(r'<button[^>]*id="caching-toggle-button"[^>]*>', html, re.S).group(0)
+    assert "disabled" in button
+
+    response = member.post(url(nova, "caching/toggle/"), {"caching": "on"}, follow=True)
+
+    assert "does not support prompt caching" in page(response)
+    nova.refresh_from_db()
+    assert nova.prompt_caching_enabled is False
+    assert not Deployment.objects.filter(agent=nova).exists()
+
+
+def test_toggle_needs_post_and_csrf(client, tenant, agent):
+    from tests.admin.conftest import login
+
+    login(client, tenant, "member", "mia")
+    assert client.get(url(agent, "caching/toggle/")).status_code == 405
+    client.handler.enforce_csrf_checks = True
+    assert client.post(url(agent, "caching/toggle/"), {"caching": "off"}).status_code == 403
+    agent.refresh_from_db()
+    assert agent.prompt_caching_enabled is True
+
+
+def test_viewer_sees_the_page_but_cannot_toggle(viewer, agent):
+    html = page(viewer.get(url(agent)))
+    button = re.search(r'<button[^>]*id="caching-toggle-button"[^>]*>', html, re.S).group(0)
+    assert "disabled" in button and "Viewers cannot change caching" in button
+    assert 'id="invoke-form"' not in html and "viewers cannot invoke" in html
+
+    assert viewer.post(url(agent, "caching/toggle/"), {"caching": "off"}).status_code == 403
+    agent.refresh_from_db()
+    assert agent.prompt_caching_enabled is True
+
+
+def test_staff_of_another_tenant_cannot_open_it(outsider, agent):
+    assert outsider.get(url(agent)).status_code == 404
+    assert outsider.post(url(agent, "caching/toggle/"), {"caching": "off"}).status_code == 404
+    agent.refresh_from_db()
+    assert agent.prompt_caching_enabled is True
+
+
+def test_change_page_links_the_caching_page(member, agent):
+    html = page(member.get(f"/admin/agents_app/agent/{agent.pk}/change/"))
+    assert f'href="/admin/agents_app/agent/{agent.pk}/caching/"' in html
+    assert 'id="invoke-form"' in html  # the invoke panel is on the agent page too
+
+
+def test_caching_page_queries_do_not_grow_with_sessions(member, agent, django_assert_max_num_queries):
+    seeded = seed_support_agent(agent)
+    for index in range(60):
+        add_invocation(agent, at(seeded.today, 0, index % 60), session=f"bulk-{index}", input=10, read=2000, output=5)
+        Deployment.objects.create(tenant=agent.tenant, agent=agent, version=index + 1, config={}, backend="local")
+
+    with django_assert_max_num_queries(20):
+        html = page(member.get(url(agent)))
+
+    assert html.count("data-session-id=") == 20
