@@ -24,12 +24,16 @@ HIT_RATE_COLOR = "#1565c0"
 
 
 def usd(value, places: int | None = None) -> str:
-    """Dollars for people: cents when the amount is large enough, more places for the small sums caching saves."""
+    """Dollars for people: cents from $1 up; below that the API's six places, trailing zeros dropped (at least
+    cents), since the sums caching saves per invocation are fractions of a cent: `$0.0054`, `$0.000375`."""
     amount = Decimal(str(value))
-    if places is None:
-        places = 2 if abs(amount) >= 1 or not amount else 4 if abs(amount) >= Decimal("0.0001") else 6
     sign = "-" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.{places}f}"
+    amount = abs(amount)
+    if places is not None or amount >= 1:
+        return f"{sign}${amount:,.{2 if places is None else places}f}"
+    text = f"{amount:.6f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"{sign}${whole}.{fraction.ljust(2, '0')}"
 
 
 def percent(fraction) -> str:
