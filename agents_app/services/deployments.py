@@ -23,7 +23,8 @@ may become current:
 - one deployment of an agent deploys at a time: a task that finds another
   one deploying returns, and the one deploying hands over to the newest
   pending version when it finishes (deployed, failed or back to pending for a
-  retry). A claim older than DEPLOY_LEASE_SECONDS is a dead worker's and is
+  retry). A version that starts deploying supersedes every older one still
+  waiting. A claim older than DEPLOY_LEASE_SECONDS is a dead worker's and is
   ignored; a redelivered task that finds its own live claim retries when the
   claim expires.
 - a finished deployment is never deployed again (a redelivered task is a no-op).
@@ -184,6 +185,11 @@ def _claim(deployment_id: int) -> Deployment | None:
         claimed = Deployment.objects.filter(
             pk=deployment.pk, status=deployment.status, attempts=deployment.attempts, finished_at__isnull=True
         ).update(status=Status.DEPLOYING, started_at=now, attempts=F("attempts") + 1)
+        if claimed:
+            # Older versions still waiting (their tasks returned while another one deployed) never will now.
+            Deployment.objects.filter(
+                agent_id=agent_id, version__lt=deployment.version, status=Status.PENDING, finished_at=None
+            ).update(finished_at=now, error=f"Superseded by v{deployment.version} before it was deployed.")
     if not claimed:
         return None
     deployment.status, deployment.started_at, deployment.attempts = Status.DEPLOYING, now, deployment.attempts + 1

@@ -1,0 +1,111 @@
+"""Concurrent toggles of one agent, each in its own thread, connection and transaction, with real commits.
+
+Every toggle commits, requests a deployment on commit and runs the redeploy
+task (eagerly, in its thread). However they interleave, the newest version
+holds the last saved state and is the one deployed; older ones are deployed
+or superseded, never failed. Runs on SQLite here and on PostgreSQL in `make test`.
+
+On SQLite the threads share a database file, as the web process and workers
+do: the test suite's in-memory database (shared cache) answers a concurrent
+writer with "database table is locked" at once instead of waiting for the lock
+(`timeout` does not apply to shared-cache table locks), so it cannot stand for
+production here. `file_database` copies it to a file for the test.
+"""
+
+import logging
+import sqlite3
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from agent_platform.models import Tenant
+from agents_app import selectors, services
+from agents_app.models import Agent, Deployment, FoundationModel
+from tests.conftest import CLAUDE
+
+THREADS = 20
+
+
+@pytest.fixture
+def eager(settings):
+    from agent_platform.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def file_database(transactional_db, tmp_path):
+    """On SQLite, point every connection of the test at a file copy of the test database; elsewhere, nothing."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    memory = connections["default"]
+    memory.ensure_connection()
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as copy:
+        memory.connection.backup(copy)
+    original = connections.settings["default"]
+    connections.settings["default"] = {**original, "NAME": str(path)}
+    del connections["default"]  # this thread's next query opens the file
+    try:
+        yield
+    finally:
+        connections["default"].close()
+        connections.settings["default"] = original
+        connections["default"] = memory
+
+
+def in_threads(count, work):
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def run(n):
+        try:
+            barrier.wait(timeout=30)
+            work(n)
+        except Exception as exc:  # reported below, with the thread's number
+            errors.append((n, exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    return errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_toggles_end_with_the_last_saved_state_deployed(file_database, eager, caplog):
+    tenant = Tenant.objects.create(slug="acme", name="Acme")
+    model = FoundationModel.objects.get(model_id=CLAUDE)
+    agent = services.agent_create(tenant=tenant, model=model, name="toggled", system_prompt="You are helpful.").agent
+    assert selectors.deployment_current(agent=agent).version == 1
+
+    def toggle(n):
+        services.agent_update(agent=Agent.objects.get(pk=agent.pk), prompt_caching_enabled=n % 2 == 0)
+
+    with caplog.at_level(logging.ERROR):
+        errors = in_threads(THREADS, toggle)
+
+    assert errors == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    agent.refresh_from_db()
+    rows = list(Deployment.objects.filter(agent=agent).order_by("version"))
+    newest = rows[-1]
+    assert [d.version for d in rows] == list(range(1, len(rows) + 1))
+    assert selectors.deployment_current(agent=agent) == newest and newest.status == "deployed"
+    assert newest.config == selectors.agent_config(agent) | {"version": newest.version}
+    assert newest.config["prompt_caching_enabled"] is agent.prompt_caching_enabled
+    assert not [d for d in rows if d.status == "failed"]
+    assert all(d.status == "deployed" or selectors.deployment_superseded(d) for d in rows), [
+        (d.version, d.status, d.error) for d in rows
+    ]
