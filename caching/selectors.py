@@ -695,22 +695,36 @@ def _period_invocations(agent: Agent, period: Period) -> QuerySet[Invocation]:
     return Invocation.objects.filter(agent=agent, queued_at__gte=period.start, queued_at__lt=period.end)
 
 
-def agent_cache_sessions(*, agent: Agent, period: Period, limit: int) -> tuple[list[SessionCacheSummary], bool]:
-    """The `limit` sessions most recently active in the period (newest first), and whether there are more.
+def _recent_session_ids(agent: Agent, period: Period, limit: int) -> tuple[list[int], bool]:
+    """The agent's `limit` most recently active sessions in the period, and whether there are more.
 
-    Two queries: the newest invocations are walked (index on agent, queued_at)
-    until `limit + 1` distinct sessions are seen, then those sessions'
-    invocations in the period are read in order.
+    Walks the agent's invocations newest first (index on agent, queued_at) in
+    pages, keyset-paginated: usually one short query (sessions have a few
+    turns each), never a scan of the period.
     """
     chosen: list[int] = []
-    recent = _period_invocations(agent, period).order_by("-queued_at").values_list("session_id", flat=True)
-    for session_id in recent.iterator(chunk_size=max(200, 10 * limit)):
-        if session_id not in chosen:
-            chosen.append(session_id)
-            if len(chosen) > limit:
-                break
-    has_more = len(chosen) > limit
-    chosen = chosen[:limit]
+    newest_first = _period_invocations(agent, period).order_by("-queued_at", "-id")
+    page_size = 8 * (limit + 1)
+    after = None
+    while True:
+        page = newest_first
+        if after is not None:
+            page = page.filter(Q(queued_at__lt=after[0]) | Q(queued_at=after[0], pk__lt=after[1]))
+        rows = list(page.values_list("session_id", "queued_at", "pk")[:page_size])
+        for session_id, _, _ in rows:
+            if session_id not in chosen:
+                chosen.append(session_id)
+                if len(chosen) > limit:
+                    return chosen[:limit], True
+        if len(rows) < page_size:
+            return chosen, False
+        after = rows[-1][1:]
+        page_size *= 4
+
+
+def agent_cache_sessions(*, agent: Agent, period: Period, limit: int) -> tuple[list[SessionCacheSummary], bool]:
+    """The `limit` sessions most recently active in the period (newest first), and whether there are more."""
+    chosen, has_more = _recent_session_ids(agent, period, limit)
     if not chosen:
         return [], has_more
     # By session only (the sessions are the agent's): the (session, queued_at) index then serves the IN list.

@@ -270,3 +270,17 @@ def test_tenant_stats_take_a_fixed_number_of_queries(api, tenant, tenant_agents,
     with django_assert_max_num_queries(9):
         response = api.get("/api/cache-stats/?period=90d&top=20")
     assert response.status_code == 200 and len(response.json()["top_agents"]) == 13
+
+
+def test_sessions_are_found_past_long_sessions(api, agent):
+    day = utc_today() - dt.timedelta(days=1)
+    add_invocation(agent, at(day, 1), session="older", input=1)
+    for n in range(40):  # more turns than the first page of the walk holds
+        add_invocation(agent, at(day, 2, n), session="long", input=1)
+
+    one = api.get(url(agent, period="7d", sessions_limit=1)).json()
+    two = api.get(url(agent, period="7d", sessions_limit=2)).json()
+
+    assert [s["session_id"] for s in one["sessions"]] == ["long"] and one["sessions_has_more"] is True
+    assert [s["session_id"] for s in two["sessions"]] == ["long", "older"] and two["sessions_has_more"] is False
+    assert two["sessions"][0]["invocations"] == 40
