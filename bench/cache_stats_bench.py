@@ -278,7 +278,7 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
     agent_url = f"/api/agents/{agents[0].pk}/cache-stats/?period=90d&sessions_limit=20"
     tenant_url = "/api/cache-stats/?period=90d&top=10"
     csv_url = f"/api/agents/{agents[0].pk}/invocations.csv?period=90d"
-    result = {"db": db, "vendor": connection.vendor, "sizes": []}
+    result = {"db": db, "vendor": connection.vendor, "sizes": [], "load_before": round(os.getloadavg()[0], 1)}
 
     inserted = 0
     for target in (small, rows):
@@ -310,6 +310,7 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
         print(json.dumps(entry), file=sys.stderr, flush=True)
         result["sizes"].append(entry)
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
+    result["load_after"] = round(os.getloadavg()[0], 1)
     return result
 
 
@@ -409,7 +410,10 @@ def render(results: list[dict], args) -> str:
                 f"- {r['vendor']}, {size['invocations']:,} invocations: insert {size['insert_seconds']} s, "
                 f"rollup of {size['rollup_days']} days {size['rollup_seconds']} s"
             )
-        lines.append(f"- {r['vendor']} run in all: {r['total_seconds']} s")
+        lines.append(
+            f"- {r['vendor']} run in all: {r['total_seconds']} s (1-minute load average {r['load_before']} before, "
+            f"{r['load_after']} after; the machine is shared, so absolute figures carry noise)"
+        )
     return "\n".join(lines) + "\n"
 
 
