@@ -55,6 +55,7 @@ def test_agent_stats_match_the_hand_computation(api, agent, rolled_up):
     assert subset(data["by_period"]["last_30_days"], EXPECTED) == EXPECTED
 
 
+@pytest.mark.postgres
 def test_sessions_show_first_write_later_reads_ratio_and_expiry(api, agent):
     seed_support_agent(agent)
 
@@ -110,6 +111,7 @@ def test_from_to_are_inclusive_utc_days(api, agent):
     assert [row["day"] for row in data["by_day"]] == [y]
 
 
+@pytest.mark.postgres
 def test_an_invocation_belongs_to_the_utc_day_it_was_queued(api, agent):
     day = utc_today() - dt.timedelta(days=2)
     add_invocation(agent, at(day, 23, 59, 59), input=1, duration=dt.timedelta(minutes=5))  # finishes the next day

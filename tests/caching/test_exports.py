@@ -17,6 +17,7 @@ def read_csv(response) -> list[dict]:
     return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
+@pytest.mark.postgres
 def test_invocations_csv_lists_the_periods_invocations_oldest_first(api, agent):
     seeded = seed_support_agent(agent)
     y = seeded.yesterday.isoformat()
@@ -31,6 +32,7 @@ def test_invocations_csv_lists_the_periods_invocations_oldest_first(api, agent):
     assert rows[-1]["cache_hit"] == "" and rows[-1]["caching_enabled"] == "False"  # caching off: no hit or miss
 
 
+@pytest.mark.postgres
 def test_sessions_csv_has_one_row_per_session_with_its_cache_use(api, agent):
     seed_support_agent(agent)
 

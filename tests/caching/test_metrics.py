@@ -20,6 +20,7 @@ def scrape(client, **headers) -> dict:
     return samples
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("rolled_up", [False, True], ids=["raw", "rollups"])
 def test_counters_hold_each_agents_all_time_totals(client, agent, other_agent, rolled_up):
     seed_support_agent(agent)

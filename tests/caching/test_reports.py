@@ -49,6 +49,7 @@ def seeded(agent, other_agent):
     return seed_support_agent(agent, today=utc_today() - ONE_DAY)
 
 
+@pytest.mark.postgres
 def test_the_weekly_task_stores_one_report_per_tenant_and_mails_the_admins(admins, seeded, agent, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
