@@ -350,6 +350,7 @@ def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
 
     killed_at = restarted = redis_restarted = None
     in_flight_at_kill: list[int] = []
+    queued_at_restart: list[int] = []
     posting_done_at = None
     drain_deadline = None
     last_progress = 0.0
@@ -373,6 +374,7 @@ def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
             event("worker w1 started again")
         if restarted and redis_restarted is None and finished >= args.redis_at * args.invocations:
             backlog = redis_backlog(redis.url)
+            queued_at_restart = [r[0] for r in db.query("SELECT id FROM agents_app_invocation WHERE status = 'queued'")]
             down = time.time()
             redis.restart(args.redis_down)
             redis_restarted = time.time()
@@ -432,6 +434,9 @@ def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
         "posting_done_at": posting_done_at,
         "drained_at": drained_at,
         "in_flight_at_kill": in_flight_at_kill,
+        "killed_at": killed_at,
+        "queued_at_restart": queued_at_restart,
+        "redis_up_at": redis_restarted,
         "rows_by_agent": rows_by_agent,
         "sessions_by_agent": sessions_by_agent,
         "agent_stats": agent_stats,
@@ -551,6 +556,15 @@ def check(result: dict) -> dict:
     attempts = Counter(by_id[i]["attempts"] for i in succeeded + failed)
     worker_logs = result["logs"]["w1"] + result["logs"]["w2"]
     sweeps = sweeper_runs(worker_logs, result["first_post"])
+    sweeps_sent = len(re.findall(r"Sending due task agents: requeue stale invocations", result["logs"]["beat"]))
+
+    def since(at: float | None, ids: list[int], field: str) -> str:
+        times = [isotime(by_id[i][field]) - at for i in ids if i in by_id and by_id[i][field]]
+        if not times or not at:
+            return "-"
+        low, high = min(times), max(times)
+        return f"{low:+.1f} s" if high - low < 0.05 else f"{low:+.1f} s to {high:+.1f} s"
+
     requeued = [n for _, n in sweeps]
     emulator = result["emulator_stats"]
     return {
@@ -592,6 +606,18 @@ def check(result: dict) -> dict:
         "emulator_requests": emulator["requests"],
         "emulator_errors": emulator["errors"],
         "model_calls_ok": len(result["model_requests"]),
+        "no_ops": len(re.findall(r"invocation \d+ is already \w+; nothing to do", worker_logs)),
+        "sweeps_sent": sweeps_sent,
+        "kill_recovery": {
+            i: {"attempts": by_id[i]["attempts"], "finished_after_kill": since(result["killed_at"], [i], "finished_at")}
+            for i in result["in_flight_at_kill"]
+            if i in by_id
+        },
+        "redis_recovery": {
+            "queued_at_restart": len(result["queued_at_restart"]),
+            "started_after_restart": since(result["redis_up_at"], result["queued_at_restart"], "started_at"),
+            "finished_after_restart": since(result["redis_up_at"], result["queued_at_restart"], "finished_at"),
+        },
     }
 
 
@@ -657,7 +683,13 @@ def summary(result: dict, c: dict) -> list[str]:
         f"queued to finished: p50 {c['e2e_p50']:.1f} s, p95 {c['e2e_p95']:.1f} s, max {c['e2e_max']:.1f} s",
         f"attempts per invocation: {c['attempts']}; task messages received by workers: {c['task_runs']} "
         f"(of which {c['task_retries']} ended in a Celery retry)",
-        f"sweeper: {c['sweeps']} runs, {c['requeued']} invocations sent again ({', '.join(c['requeues']) or '-'})",
+        f"sweeper: sent by beat {c['sweeps_sent']} times, run by a worker {c['sweeps']} times, "
+        f"{c['requeued']} invocations sent again ({', '.join(c['requeues']) or '-'})",
+        f"task deliveries that found their invocation already finished (no-ops): {c['no_ops']}",
+        f"killed worker's in-flight invocations: {c['kill_recovery']}",
+        f"invocations queued when Redis restarted: {c['redis_recovery']['queued_at_restart']}, started again "
+        f"{c['redis_recovery']['started_after_restart']} and finished {c['redis_recovery']['finished_after_restart']} "
+        "after Redis was back",
         f"emulator: requests {c['emulator_requests']}, errors {c['emulator_errors']}, successful model calls "
         f"{c['model_calls_ok']}",
     ]
