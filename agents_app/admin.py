@@ -272,6 +272,8 @@ class AgentAdmin(TenantScopedAdmin):
             fields.pop("model")
             result = services.agent_create(tenant=obj.tenant, model=obj.model, actor=request.user, **fields)
             form.instance = result.agent
+            # Django logs and redirects with `obj` (the "Save and continue editing" URL needs its pk).
+            obj.pk, obj._state.adding = result.agent.pk, False
         # The form already applied the rules (and may have switched caching off); show what it said.
         for notice in dict.fromkeys(getattr(form, "notices", []) + result.notices):
             messages.warning(request, notice)

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from agents_app.demo import support_system_prompt
-from agents_app.models import FoundationModel
+from agents_app.models import Agent, FoundationModel
 from tests.admin.conftest import page
 from tests.agent_platform.test_admin_scoping import agent_form
 from tests.conftest import CLAUDE, NOVA, make_agent
@@ -110,3 +110,12 @@ def test_unreachable_endpoint_fails_soft_with_a_note(member, agent, monkeypatch)
 
     assert "Could not count the system prompt" in html and "unreachable" in html
     assert BELOW_MINIMUM not in html
+
+
+def test_save_and_continue_on_add_opens_the_new_agents_page(member, tenant, agent):
+    data = agent_form(agent, name="Added") | {"_continue": "Save and continue editing"}
+
+    response = member.post("/admin/agents_app/agent/add/", data)
+
+    added = Agent.objects.get(name="Added")
+    assert response.status_code == 302 and response["Location"] == change_url(added)
