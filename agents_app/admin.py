@@ -147,7 +147,7 @@ class AgentAdmin(TenantScopedAdmin):
         "tenant",
         "model_with_badge",
         "caching",
-        "cache_strategy",
+        "strategy",
         "deploy_status",
         "deployed_version",
         "updated_at",
@@ -197,6 +197,10 @@ class AgentAdmin(TenantScopedAdmin):
         state = self.caching_state(agent)
         word = "on" if state.effective else "off, the model cannot cache" if state.requested else "off"
         return f"{word} ({state.source})"
+
+    @admin.display(description="Cache strategy", ordering="cache_strategy")
+    def strategy(self, agent):
+        return agent.cache_strategy  # the short name; the form explains each
 
     @admin.display(description="Deploy status", ordering="latest_deploy_status")
     def deploy_status(self, agent):
@@ -369,7 +373,40 @@ class InvocationAdmin(ReadOnlyScopedAdmin):
     ]
     list_filter = ["status", "cache_hit", ("agent", RelatedOnlyFieldListFilter)]
     list_select_related = ["agent", "session"]
-    exclude = ["prices"]
+    # The page's summary (templates/admin/agents_app/invocation/change_form.html) shows the prompt, the
+    # response and the figures readably; the stored fields stay one click away.
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("tenant", "agent", "session"),
+                    ("deployment", "deployment_version", "model_id"),
+                    ("status", "attempts"),
+                    ("enqueued_at", "started_at", "finished_at"),
+                    "error",
+                    "warnings",
+                ]
+            },
+        ),
+        (
+            "Stored figures",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    ("caching_enabled", "cache_hit"),
+                    ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens"),
+                    "output_tokens",
+                    ("time_to_first_token_ms", "latency_ms"),
+                    "model_calls",
+                    "prices",
+                    ("cost_with_cache", "cost_without_cache"),
+                    ("gross_savings", "write_premium", "net_savings"),
+                    "output_cost",
+                ],
+            },
+        ),
+    ]
 
     def get_urls(self):
         status = self.admin_site.admin_view(

@@ -24,8 +24,10 @@
     if (!help) {
       help = document.createElement("div");
       help.id = "caching-explanation";
-      help.className = "help";
-      caching.parentNode.appendChild(help);
+      help.className = "help caching-explanation";
+      // Below the select, above the field's own help text.
+      var box = caching.closest(".flex-container") || caching;
+      box.insertAdjacentElement("afterend", help);
     }
 
     function update(modelChanged) {
