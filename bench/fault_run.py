@@ -61,6 +61,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Fault-injection run"
+NOTES_START = "<!-- fault-notes: written by hand; the run keeps this block when it rewrites the section -->"
+NOTES_END = "<!-- /fault-notes -->"
 
 CLAUDE = "us.anthropic.claude-sonnet-4-6"
 QUESTIONS = (
@@ -739,11 +741,18 @@ def report(result: dict, c: dict, command: str) -> str:
 
 
 def write_section(text: str) -> None:
-    """Replace this run's section of RESULTS.md (or append it), leaving the others as they are."""
+    """Replace this run's section of RESULTS.md (or append it), leaving the others as they are.
+
+    A block between NOTES_START and NOTES_END in the old section (written by hand) is kept, at the end.
+    """
     current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     block = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
+    old = pattern.search(current)
+    if old:
+        notes = re.search(rf"{re.escape(NOTES_START)}.*?{re.escape(NOTES_END)}", old.group(0), re.DOTALL)
+        if notes:
+            block += notes.group(0) + "\n\n"
         updated = pattern.sub(lambda _: block, current, count=1)
     else:
         updated = current.rstrip("\n") + "\n\n" + block
@@ -779,7 +788,7 @@ def main() -> int:
     args = parser.parse_args()
     if not (0 < args.kill_at < args.redis_at < 1):
         parser.error("need 0 < --kill-at < --redis-at < 1")
-    command = "python bench/fault_run.py " + " ".join(sys.argv[1:])
+    command = ".venv/bin/python bench/fault_run.py " + " ".join(sys.argv[1:])
 
     def on_alarm(signum, frame):
         raise RunTimeout(f"time limit of {args.time_limit} s reached")
