@@ -94,6 +94,13 @@ def admin_login(page, base_url: str, username: str, password: str = PASSWORD) ->
     page.wait_for_selector("#user-tools")
 
 
+def shown_stats(page) -> dict[str, str]:
+    """The raw figures behind what a page shows: its `data-stat="name" data-value="raw"` elements."""
+    return page.eval_on_selector_all(
+        "[data-stat][data-value]", "nodes => Object.fromEntries(nodes.map(n => [n.dataset.stat, n.dataset.value]))"
+    )
+
+
 def shot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

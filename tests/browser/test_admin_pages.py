@@ -12,7 +12,7 @@ from agent_platform.models import Role
 from agent_platform.services import member_ensure
 from agents_app.models import Agent, Deployment
 from caching.selectors import utc_today
-from tests.browser.conftest import PASSWORD, admin_login, shot
+from tests.browser.conftest import PASSWORD, admin_login, shot, shown_stats
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
 from tests.conftest import CLAUDE, NOVA, make_agent
 
@@ -28,12 +28,6 @@ def _tasks_in_process(eager_celery):
 def login_as(page, live_server, tenant, role, username="mia"):
     member_ensure(tenant=tenant, username=username, password=PASSWORD, role=role)
     admin_login(page, live_server.url, username)
-
-
-def shown_stats(page) -> dict[str, str]:
-    return page.eval_on_selector_all(
-        "[data-stat][data-value]", "nodes => Object.fromEntries(nodes.map(n => [n.dataset.stat, n.dataset.value]))"
-    )
 
 
 def test_caching_select_follows_the_chosen_model(browser_page, live_server, tenant, catalog, bedrock_emulator_env):

@@ -111,6 +111,8 @@
       event.preventDefault();
       button.disabled = true;
       savedNode.hidden = true;
+      statusNode.dataset.status = "sending";
+      text(statusNode, "sending…");
       text(responseNode, "");
       text(tokensNode, "");
       fetch(form.action, {
