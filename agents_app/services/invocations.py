@@ -104,22 +104,36 @@ def invocations_requeue_stale() -> int:
 
 
 def invocation_run(*, invocation_id: int) -> None:
-    """Run one queued invocation to the end, or raise `RetryLater`."""
+    """Run one queued invocation to the end, or raise `RetryLater`.
+
+    Everything that decides whether and how the turn runs is read after the
+    session's lease is taken: a copy of the task that waited for the lease then
+    sees the turn finished, and a turn always starts from the conversation the
+    previous turn stored.
+    """
+    session_pk = Invocation.objects.values_list("session_id", flat=True).get(pk=invocation_id)
+    token = _session_lease_take(session_pk)
+    if token is None:
+        if Invocation.objects.filter(pk=invocation_id, status__in=UNFINISHED).exists():
+            _retry_later(invocation_id, countdown=2, reason="another worker holds the session")
+        return
     invocation = Invocation.objects.select_related("agent__model__family", "agent__tenant", "session").get(
         pk=invocation_id
     )
     if invocation.status not in UNFINISHED:
+        _session_lease_release(session_pk, token)
         logger.info("invocation %s is already %s; nothing to do", invocation_id, invocation.status)
         return
-    if Invocation.objects.filter(session_id=invocation.session_id, pk__lt=invocation.pk, status__in=UNFINISHED):
+    if Invocation.objects.filter(session_id=session_pk, pk__lt=invocation.pk, status__in=UNFINISHED).exists():
+        _session_lease_release(session_pk, token)
         _retry_later(invocation.pk, countdown=1, reason="an earlier turn of the session has not finished")
-    token = _session_lease_take(invocation.session_id)
-    if token is None:
-        _retry_later(invocation.pk, countdown=2, reason="another worker holds the session")
 
-    Invocation.objects.filter(pk=invocation.pk).update(
+    claimed = Invocation.objects.filter(pk=invocation.pk, status__in=UNFINISHED).update(
         status=Invocation.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
     )
+    if not claimed:
+        _session_lease_release(session_pk, token)
+        return
     invocation.refresh_from_db(fields=["attempts", "started_at"])
     # The agent's current deployment (its settings as they stand before the first one).
     deployment, config = selectors.deployment_config_for_run(invocation.agent)
@@ -175,12 +189,11 @@ def _handle_failure(invocation: Invocation, token: str, exc: Exception) -> None:
     with transaction.atomic():
         if not _session_lease_release(invocation.session_id, token):
             return  # the lease expired and another worker owns the turn now
+        running = Invocation.objects.filter(pk=invocation.pk, status=Invocation.Status.RUNNING)
         if retry:
-            Invocation.objects.filter(pk=invocation.pk).update(status=Invocation.Status.QUEUED, error=error)
+            running.update(status=Invocation.Status.QUEUED, error=error)
         else:
-            Invocation.objects.filter(pk=invocation.pk).update(
-                status=Invocation.Status.FAILED, error=error, finished_at=timezone.now()
-            )
+            running.update(status=Invocation.Status.FAILED, error=error, finished_at=timezone.now())
     if retry:
         countdown = settings.INVOCATION_RETRY_BACKOFF * 2 ** (invocation.attempts - 1)
         logger.warning("invocation %s attempt %s failed, retrying: %s", invocation.pk, invocation.attempts, error)
@@ -201,7 +214,7 @@ def _store_success(
         if not _session_lease_release(invocation.session_id, token, messages=result.messages, last_invoked_at=now):
             transaction.set_rollback(True)
             return
-        Invocation.objects.filter(pk=invocation.pk, status=Invocation.Status.RUNNING).update(
+        stored = Invocation.objects.filter(pk=invocation.pk, status=Invocation.Status.RUNNING).update(
             status=Invocation.Status.SUCCEEDED,
             response=result.response,
             error="",
@@ -219,3 +232,5 @@ def _store_success(
             **usage.__dict__,
             **costs.as_dict(),
         )
+        if stored != 1:  # not ours to finish: keep the conversation as it was
+            transaction.set_rollback(True)

@@ -283,3 +283,42 @@ def test_the_sweeper_takes_over_from_a_dead_worker(bedrock_emulator_env, claude_
 
     invocation.refresh_from_db()
     assert invocation.status == "succeeded" and invocation.attempts == 2
+
+
+def run_first_when_taking_the_lease(monkeypatch, first_invocation_id):
+    """Make another copy of the task finish `first_invocation_id` just before this one takes the lease."""
+    from agents_app.services import invocations
+
+    take = invocations._session_lease_take
+    pending = [first_invocation_id]
+
+    def take_after_the_other_copy(session_pk):
+        if pending:
+            services.invocation_run(invocation_id=pending.pop())
+        return take(session_pk)
+
+    monkeypatch.setattr(invocations, "_session_lease_take", take_after_the_other_copy)
+
+
+def test_a_copy_that_waited_for_the_lease_finds_the_turn_done(bedrock_emulator_env, claude_agent, monkeypatch):
+    invocation = services.invocation_create(agent=claude_agent, prompt="once")
+    run_first_when_taking_the_lease(monkeypatch, invocation.pk)
+
+    services.invocation_run(invocation_id=invocation.pk)
+
+    invocation.refresh_from_db()
+    assert invocation.status == "succeeded" and invocation.attempts == 1
+    assert len(bedrock_emulator_env.requests) == 1
+
+
+def test_a_turn_starts_from_the_conversation_the_previous_turn_stored(bedrock_emulator_env, claude_agent, monkeypatch):
+    first = services.invocation_create(agent=claude_agent, prompt="first question")
+    second = services.invocation_create(
+        agent=claude_agent, prompt="second question", session_id=first.session.session_id
+    )
+    run_first_when_taking_the_lease(monkeypatch, first.pk)
+
+    services.invocation_run(invocation_id=second.pk)
+
+    texts = [block["text"] for m in Invocation.objects.get(pk=second.pk).session.messages for block in m["content"]]
+    assert texts[0] == "first question" and texts[2] == "second question" and len(texts) == 4
