@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from agent_platform.env import envbool, envchoice, envint, envlist, envstr
 
@@ -189,6 +190,18 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Only Redis takes the option: the SQLAlchemy transport would hand it to create_engine.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Housekeeping (the sweeper, deploys, rollups, reports) has a queue of its own, so it is not stuck
+# behind a backlog of invocations; a worker started without -Q consumes both.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (
+    Queue("celery", Exchange("celery"), routing_key="celery"),
+    Queue("maintenance", Exchange("celery"), routing_key="maintenance"),
+)
+CELERY_TASK_ROUTES = {
+    "agents_app.tasks.requeue_stale_invocations": {"queue": "maintenance"},
+    "agents_app.tasks.redeploy": {"queue": "maintenance"},
+    "caching.tasks.*": {"queue": "maintenance"},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- Bedrock and deployment ---
