@@ -32,6 +32,7 @@ from typing import Any
 
 from botocore.config import Config as BotocoreConfig
 from strands import Agent
+from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.event_loop._retry import ModelRetryStrategy
 from strands.models import BedrockModel
 from strands.models.model import CacheConfig
@@ -43,6 +44,10 @@ from .tools import tools_for
 logger = logging.getLogger("agents_app.runtime")
 
 DEFAULT_REGION = "us-east-1"
+# The whole session is the agent's memory, up to this many messages: Strands' default window (40)
+# would drop the oldest turns from the stored conversation after 20 turns and move the cached
+# prefix every turn. A conversation that outgrows the model's context is still trimmed by Strands.
+HISTORY_WINDOW_MESSAGES = 1000
 
 
 @dataclass
@@ -126,5 +131,6 @@ def build_agent(
         messages=strip_cache_points(messages),
         callback_handler=callback_handler,
         retry_strategy=retry_strategy,
+        conversation_manager=SlidingWindowConversationManager(window_size=HISTORY_WINDOW_MESSAGES),
     )
     return BuiltAgent(agent=agent, warnings=warnings, plan=plan)
