@@ -140,6 +140,7 @@ AGENT_STATS_EXAMPLE = {
 
 class AgentCacheStatsApi(APIView):
     @extend_schema(
+        operation_id="agent_cache_stats",
         summary="An agent's cache hit rate, tokens, costs and savings: totals, by day, by period, per session",
         parameters=[
             *PERIOD_PARAMETERS,
@@ -157,6 +158,7 @@ class AgentCacheStatsApi(APIView):
 
 class TenantCacheStatsApi(APIView):
     @extend_schema(
+        operation_id="tenant_cache_stats",
         summary="Cache stats across your agents: totals, by day, by period, by model family, top and least-benefit",
         parameters=[*PERIOD_PARAMETERS, OpenApiParameter("top", int, description=f"Agents listed, 1-{MAX_TOP}.")],
         responses=OpenApiTypes.OBJECT,
@@ -186,7 +188,10 @@ CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
 
 class AgentInvocationsCsvApi(APIView):
     @extend_schema(
-        summary="The agent's invocations in a period, as CSV", parameters=PERIOD_PARAMETERS, responses=CSV_RESPONSE
+        operation_id="agent_invocations_csv",
+        summary="The agent's invocations in a period, as CSV",
+        parameters=PERIOD_PARAMETERS,
+        responses=CSV_RESPONSE,
     )
     def get(self, request, agent_id):
         agent = tenant_agent(request, agent_id)
@@ -197,6 +202,7 @@ class AgentInvocationsCsvApi(APIView):
 
 class AgentSessionsCsvApi(APIView):
     @extend_schema(
+        operation_id="agent_sessions_csv",
         summary="The agent's sessions active in a period, with their cache use, as CSV",
         parameters=PERIOD_PARAMETERS,
         responses=CSV_RESPONSE,
@@ -209,7 +215,11 @@ class AgentSessionsCsvApi(APIView):
 
 
 class CacheReportListApi(APIView):
-    @extend_schema(summary="Your stored cache reports, newest first", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="cache_reports_list",
+        summary="Your stored cache reports, newest first",
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.cache_report_list(tenant=request.tenant), request, view=self)
