@@ -135,7 +135,7 @@ X_FRAME_OPTIONS = "DENY"
 if envbool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # The health check must answer plain HTTP inside the compose network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^metrics$"]
 
 # --- REST API ---
 REST_FRAMEWORK = {
@@ -241,6 +241,12 @@ INVOCATION_RETRY_BACKOFF = envint("INVOCATION_RETRY_BACKOFF", 2)  # seconds, dou
 MAX_PROMPT_CHARS = envint("MAX_PROMPT_CHARS", 100_000)
 # Queued (or dead-worker) invocations whose task was last sent longer ago than this are sent again.
 INVOCATION_REQUEUE_AFTER = envint("INVOCATION_REQUEUE_AFTER", 120)
+
+# --- Cache reporting ---
+CACHE_STATS_MAX_DAYS = envint("CACHE_STATS_MAX_DAYS", 366)  # longest from/to range /cache-stats accepts
+CACHE_REPORT_CADENCE_DAYS = envint("CACHE_REPORT_CADENCE_DAYS", 7)  # a tenant's report covers this many days
+# Bearer token for /metrics; without one the endpoint is open in development and hidden in production.
+METRICS_TOKEN = envstr("METRICS_TOKEN")
 
 # --- Email (console in the embedded default) ---
 EMAIL_BACKEND = envstr(

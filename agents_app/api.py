@@ -59,6 +59,7 @@ class ModelListApi(APIView):
 class AgentListApi(APIView):
     @extend_schema(
         responses=paginated(AgentOutputSerializer),
+        operation_id="agents_list",
         parameters=[
             OpenApiParameter("family", str, description="Model family slug, e.g. anthropic-claude"),
             OpenApiParameter("model_id", str),
@@ -170,6 +171,7 @@ class AgentInvocationListApi(APIView):
 
     @extend_schema(
         responses=paginated(InvocationOutputSerializer),
+        operation_id="agent_invocations_list",
         parameters=[
             OpenApiParameter("status", str, enum=Invocation.Status.values),
             OpenApiParameter("session_id", str),
@@ -208,7 +210,7 @@ class InvocationDetailApi(APIView):
 
 
 class AgentSessionListApi(APIView):
-    @extend_schema(responses=paginated(SessionOutputSerializer))
+    @extend_schema(responses=paginated(SessionOutputSerializer), operation_id="agent_sessions_list")
     def get(self, request, agent_id):
         sessions = selectors.session_list(agent=tenant_agent(request, agent_id))
         paginator = PageNumberPagination()
@@ -236,7 +238,11 @@ class AgentDeployApi(APIView):
 
 
 class AgentDeploymentListApi(APIView):
-    @extend_schema(responses=DeploymentOutputSerializer(many=True), summary="The agent's deployments, newest first")
+    @extend_schema(
+        responses=paginated(DeploymentOutputSerializer),
+        summary="The agent's deployments, newest first",
+        operation_id="agent_deployments_list",
+    )
     def get(self, request, agent_id):
         agent = tenant_agent(request, agent_id)
         deployments = selectors.deployment_list(tenant=request.tenant).filter(agent=agent)
