@@ -1,8 +1,8 @@
 """Browser tests: Debian's Chromium, driven by Playwright, against the admin.
 
-- `browser_context`: one headless Chromium for the session (a fresh user-data
-  directory, loopback only, no background traffic), its cookies cleared before
-  every test. Playwright cannot download its own browsers here; the tests use
+- `browser`: one headless Chromium for the session (a fresh user-data
+  directory, loopback only, no background traffic); `browser_page`: a page in
+  a new context (cookies, connections) for each test. Playwright cannot download its own browsers here; the tests use
   `chromium` from the system (`make test` installs it) and fail, not skip,
   without it.
 - `admin_page`: a page of that browser logged into the admin as a given user.
@@ -46,8 +46,35 @@ def chromium_path() -> str:
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _database_as_migrations_left_it(django_db_blocker):
+    """Browser tests commit for real, and each is flushed afterwards (`transactional_db`), which empties the
+    tables the migrations seeded (the model catalog). `serialized_rollback` puts them back before each of our
+    tests; this puts them back after the module too, for the suite's later tests."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            contents = getattr(connection, "_test_serialized_contents", None)
+            if contents:
+                connection.creation.deserialize_db_from_string(contents)
+
+
+@pytest.fixture(scope="module")
+def live_server(request):
+    """pytest-django's live server, for one module only: stopped (and its share of the in-memory test database
+    handed back) before the suite's later tests, which may need the database to themselves."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer(request.config.getvalue("liveserver") or "localhost")
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
-def browser_context(tmp_path_factory):
+def browser():
+    """Chromium for the session; Playwright gives it a fresh, temporary user-data directory."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
@@ -56,18 +83,11 @@ def browser_context(tmp_path_factory):
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        context.set_default_timeout(20_000)
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
-            yield context
+            yield browser
         finally:
-            context.close()
+            browser.close()
             if previous is None:
                 os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
             else:
@@ -75,14 +95,16 @@ def browser_context(tmp_path_factory):
 
 
 @pytest.fixture
-def browser_page(browser_context):
-    browser_context.clear_cookies()
-    page = browser_context.new_page()
+def browser_page(browser):
+    """A page in a context of its own (cookies, connections), closed after the test: no keep-alive connection
+    outlives the test on the server side."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
     yield page
-    page.close()
+    context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
