@@ -5,18 +5,26 @@ task (eagerly, in its thread). However they interleave, the newest version
 holds the last saved state and is the one deployed; older ones are deployed
 or superseded, never failed. Runs on SQLite here and on PostgreSQL in `make test`.
 
-On SQLite the threads share a database file, as the web process and workers
-do: the test suite's in-memory database (shared cache) answers a concurrent
-writer with "database table is locked" at once instead of waiting for the lock
-(`timeout` does not apply to shared-cache table locks), so it cannot stand for
-production here. `file_database` copies it to a file for the test.
+Where the commits go:
+- SQLite: a file copy of the test database, shared by the threads as the web
+  process and workers share theirs. The suite's in-memory database (shared
+  cache) answers a concurrent writer with "database table is locked" at once
+  instead of waiting (`timeout` does not apply to shared-cache table locks),
+  so it cannot stand for production; and the suite's database is left as it
+  was (no flush), so later tests still find the seeded catalog.
+- PostgreSQL: the test database itself, committed for real (`transactional_db`;
+  pytest-django runs it after the other database tests, and flushes it).
 """
 
+import importlib
 import logging
 import sqlite3
 import threading
+from contextlib import closing
 
 import pytest
+from django.apps import apps
+from django.conf import settings
 from django.db import connection, connections
 
 from agent_platform.models import Tenant
@@ -38,17 +46,19 @@ def eager(settings):
     app.conf.task_always_eager = before
 
 
+SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
+
 @pytest.fixture
-def file_database(transactional_db, tmp_path):
-    """On SQLite, point every connection of the test at a file copy of the test database; elsewhere, nothing."""
-    if connection.vendor != "sqlite":
-        yield
-        return
+def sqlite_file_database(db, tmp_path):
+    """Point every connection of the test at a file copy of the suite's in-memory database (left untouched)."""
     memory = connections["default"]
     memory.ensure_connection()
     path = tmp_path / "db.sqlite3"
-    with sqlite3.connect(path) as copy:
-        memory.connection.backup(copy)
+    # A dump, not a backup: the `db` fixture's open transaction holds the lock a backup would wait for.
+    script = "\n".join(memory.connection.iterdump())
+    with closing(sqlite3.connect(path)) as copy:
+        copy.executescript(script)
     original = connections.settings["default"]
     connections.settings["default"] = {**original, "NAME": str(path)}
     del connections["default"]  # this thread's next query opens the file
@@ -58,6 +68,13 @@ def file_database(transactional_db, tmp_path):
         connections["default"].close()
         connections.settings["default"] = original
         connections["default"] = memory
+
+
+@pytest.fixture
+def catalog_seeded(transactional_db):
+    """The catalog, re-seeded if an earlier transactional test flushed the database."""
+    if not FoundationModel.objects.filter(model_id=CLAUDE).exists():
+        importlib.import_module("agents_app.migrations.0002_seed_model_catalog").seed_catalog(apps, None)
 
 
 def in_threads(count, work):
@@ -83,8 +100,20 @@ def in_threads(count, work):
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.skipif(not SQLITE, reason="the PostgreSQL variant below runs instead")
+def test_twenty_concurrent_toggles_end_with_the_last_saved_state_deployed(sqlite_file_database, eager, caplog):
+    twenty_concurrent_toggles(caplog)
+
+
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_toggles_end_with_the_last_saved_state_deployed(file_database, eager, caplog):
+@pytest.mark.skipif(SQLITE, reason="the SQLite variant above runs instead")
+def test_twenty_concurrent_toggles_end_with_the_last_saved_state_deployed_pg(catalog_seeded, eager, caplog):
+    twenty_concurrent_toggles(caplog)
+
+
+def twenty_concurrent_toggles(caplog):
     tenant = Tenant.objects.create(slug="acme", name="Acme")
     model = FoundationModel.objects.get(model_id=CLAUDE)
     agent = services.agent_create(tenant=tenant, model=model, name="toggled", system_prompt="You are helpful.").agent
