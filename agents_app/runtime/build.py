@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 from botocore.config import Config as BotocoreConfig
 from strands import Agent
 from strands.agent.conversation_manager import SlidingWindowConversationManager
@@ -64,6 +66,26 @@ class BuiltAgent:
 
 def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+_sessions = threading.local()
+
+
+def boto_session() -> boto3.Session:
+    """One boto3 session per thread and region, reused turn after turn.
+
+    A new session per turn cost about 60 ms and left garbage that cost as much
+    again in collector pauses (bench/RESULTS.md). Sessions are not thread-safe,
+    hence one per thread. The endpoint is still read from the environment each
+    time Strands creates its client.
+    """
+    current = region()
+    cached = getattr(_sessions, "by_region", None)
+    if cached is None:
+        cached = _sessions.by_region = {}
+    if current not in cached:
+        cached[current] = boto3.Session(region_name=current)
+    return cached[current]
 
 
 def model_options(plan: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +138,7 @@ def build_agent(
         "model_id": config.model_id,
         "max_tokens": config.max_tokens,
         "streaming": True,
-        "region_name": region(),
+        "boto_session": boto_session(),
         **model_options(plan),
     }
     if boto_client_config is not None:

@@ -117,9 +117,7 @@ def invocation_run(*, invocation_id: int) -> None:
         if Invocation.objects.filter(pk=invocation_id, status__in=UNFINISHED).exists():
             _retry_later(invocation_id, countdown=2, reason="another worker holds the session")
         return
-    invocation = Invocation.objects.select_related("agent__model__family", "agent__tenant", "session").get(
-        pk=invocation_id
-    )
+    invocation = Invocation.objects.select_related("agent__model__family", "tenant", "session").get(pk=invocation_id)
     if invocation.status not in UNFINISHED:
         _session_lease_release(session_pk, token)
         logger.info("invocation %s is already %s; nothing to do", invocation_id, invocation.status)
@@ -205,7 +203,9 @@ def _store_success(
     invocation: Invocation, token: str, config: dict, result: RunResult, deployment: Deployment | None
 ) -> None:
     # The model that ran is the deployed config's, which lags the agent's settings while a deploy is under way.
-    model = FoundationModel.objects.filter(model_id=config["model_id"]).first() or invocation.agent.model
+    model = invocation.agent.model
+    if model.model_id != config["model_id"]:
+        model = FoundationModel.objects.filter(model_id=config["model_id"]).first() or model
     prices = selectors.model_prices(tenant=invocation.tenant, model=model)
     usage = TokenUsage(**result.usage)
     costs = invocation_costs(usage, prices)
