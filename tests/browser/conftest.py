@@ -73,16 +73,25 @@ def live_server(request):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
     """Chromium for the session; Playwright gives it a fresh, temporary user-data directory."""
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
+    outer = list(connections.all(initialized_only=True))
     # Playwright's sync API keeps an event loop in this thread; Django then refuses ORM calls from it unless
     # told it is safe, which it is: the test's own code runs one thing at a time.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
+        # Django keeps a connection per context, and code under Playwright's sync API runs in a context of its
+        # own, so it gets new connection objects (to the same test database). Hand them what the test database's
+        # creation stored on the first ones: the snapshot `serialized_rollback` restores after each flush.
+        for connection in outer:
+            contents = getattr(connection, "_test_serialized_contents", None)
+            if contents is not None:
+                connections[connection.alias]._test_serialized_contents = contents
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
