@@ -37,13 +37,19 @@ THREADS = 20
 
 @pytest.fixture
 def eager(settings):
+    from celery._state import _set_task_join_will_block, task_join_will_block
+
     from agent_platform.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    before = app.conf.task_always_eager
+    before = app.conf.task_always_eager, task_join_will_block()
     app.conf.task_always_eager = True
     yield
-    app.conf.task_always_eager = before
+    # Celery's eager `delay` guards against joins with a process-wide flag that it saves and restores
+    # around each call: threads interleaving those calls can leave it set, and a later test's
+    # `.get()` would then fail with "Never call result.get() within a task!".
+    app.conf.task_always_eager = before[0]
+    _set_task_join_will_block(before[1])
 
 
 SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
