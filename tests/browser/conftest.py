@@ -1,6 +1,6 @@
 """Browser tests: Debian's Chromium, driven by Playwright, against the admin.
 
-- `browser`: one headless Chromium for the session (a fresh user-data
+- `browser`: one headless Chromium per module (a fresh user-data
   directory, loopback only, no background traffic); `browser_page`: a page in
   a new context (cookies, connections) for each test. Playwright cannot download its own browsers here; the tests use
   `chromium` from the system (`make test` installs it) and fail, not skip,
@@ -72,9 +72,13 @@ def live_server(request):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(django_db_setup):
-    """Chromium for the session; Playwright gives it a fresh, temporary user-data directory."""
+    """Chromium for a module; Playwright gives it a fresh, temporary user-data directory.
+
+    Per module, not per session: Playwright's sync API runs an event loop in this thread while it is started,
+    and pytest-django runs the suite's database-free tests after these, some of which call `asyncio.run`.
+    """
     from django.db import connections
     from playwright.sync_api import sync_playwright
 
