@@ -94,7 +94,10 @@ def agent_caching_page(model_admin, request, object_id):
         "period_choices": PERIOD_CHOICES,
         "stats": stats,
         "daily_chart": charts.daily_savings_chart(stats["by_day"]),
-        "deployments": list(agent.deployments.order_by("-version")[:DEPLOYMENTS_SHOWN]),
+        "deployments": [
+            (deployment, "superseded" if selectors.deployment_superseded(deployment) else deployment.status)
+            for deployment in agent.deployments.order_by("-version")[:DEPLOYMENTS_SHOWN]
+        ],
         "api_url": reverse("agent-cache-stats", args=[agent.pk]),
     }
     return TemplateResponse(request, "admin/agents_app/agent/caching.html", context)

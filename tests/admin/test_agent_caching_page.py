@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.utils import timezone
 
 from agents_app.models import Deployment
 from tests.admin.conftest import page, stat_values
@@ -53,9 +54,31 @@ def test_sessions_table_shows_cached_vs_uncached_tokens(member, agent):
 def test_recent_deployments_are_listed(member, tenant, agent):
     config = {"prompt_caching_enabled": True}
     Deployment.objects.create(tenant=tenant, agent=agent, version=1, config=config, backend="local", status="deployed")
+    Deployment.objects.create(
+        tenant=tenant, agent=agent, version=2, config=config, backend="local", finished_at=timezone.now()
+    )  # pending, yet finished: a newer version was requested first
+    Deployment.objects.create(tenant=tenant, agent=agent, version=3, config=config, backend="local")
+
+    deployments = page(member.get(url(agent))).split('id="deployments"')[1]
+
+    statuses = re.findall(r'data-version="(\d+)">.*?class="deploy-status">(\w+)<', deployments, re.S)
+    assert statuses == [("3", "pending"), ("2", "superseded"), ("1", "deployed")]
+
+
+def test_the_pages_links_open_scoped_lists(member, agent, other_agent):
+    seed_support_agent(agent)
+    session = agent.sessions.get(session_id="s1")
     html = page(member.get(url(agent)))
-    deployments = html.split('id="deployments"')[1]
-    assert 'data-version="1"' in deployments and "deployed" in deployments
+    linked = [
+        f"/admin/agents_app/invocation/?session__id__exact={session.pk}",
+        f"/admin/agents_app/invocation/?agent__id__exact={agent.pk}",
+        f"/admin/agents_app/deployment/?agent__id__exact={agent.pk}",
+    ]
+    for link in linked:
+        assert f'href="{link}"' in html, link
+    for link in [*linked, f"/admin/agents_app/agentsession/?agent__id__exact={agent.pk}"]:
+        assert member.get(link).status_code == 200, link  # the admin allows these lookups
+    assert other_agent.name not in page(member.get(f"/admin/agents_app/invocation/?agent__id__exact={other_agent.pk}"))
 
 
 def test_member_toggles_caching_and_a_deployment_follows(member, tenant, commit):
