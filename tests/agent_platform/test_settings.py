@@ -14,7 +14,12 @@ def manage(*args, **env):
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k not in ("DJANGO_ENV", "DEBUG", "DATABASE_URL")} | env,
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DJANGO_ENV", "DEBUG", "DATABASE_URL") and not k.startswith("DJANGO_ALLOW")
+        }
+        | env,
         capture_output=True,
         text=True,
         timeout=120,
