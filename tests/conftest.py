@@ -15,6 +15,21 @@ NOVA = "us.amazon.nova-pro-v1:0"
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test marked `database("postgresql")` runs where that is the database: deselected elsewhere, not skipped."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    vendor = "postgresql" if "postgresql" in engine else "sqlite"
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("database")
+        (drop if marker and marker.args[0] != vendor else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters live in the cache; each test starts with none."""

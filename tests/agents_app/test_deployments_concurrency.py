@@ -24,7 +24,6 @@ from contextlib import closing
 
 import pytest
 from django.apps import apps
-from django.conf import settings
 from django.db import connection, connections
 
 from agent_platform.models import Tenant
@@ -50,9 +49,6 @@ def eager(settings):
     # `.get()` would then fail with "Never call result.get() within a task!".
     app.conf.task_always_eager = before[0]
     _set_task_join_will_block(before[1])
-
-
-SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
 
 
 @pytest.fixture
@@ -107,14 +103,14 @@ def in_threads(count, work):
 
 @pytest.mark.postgres
 @pytest.mark.django_db
-@pytest.mark.skipif(not SQLITE, reason="the PostgreSQL variant below runs instead")
+@pytest.mark.database("sqlite")
 def test_twenty_concurrent_toggles_end_with_the_last_saved_state_deployed(sqlite_file_database, eager, caplog):
     twenty_concurrent_toggles(caplog)
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(SQLITE, reason="the SQLite variant above runs instead")
+@pytest.mark.database("postgresql")
 def test_twenty_concurrent_toggles_end_with_the_last_saved_state_deployed_pg(catalog_seeded, eager, caplog):
     twenty_concurrent_toggles(caplog)
 
