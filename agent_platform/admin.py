@@ -15,20 +15,11 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
-@admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
-    """Superusers manage tenants; a staff user sees their own tenants and nothing else."""
-
-    list_display = ["name", "slug", "created_at"]
-    search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
-    inlines = [MembershipInline]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(pk__in=user_tenants(request.user))
+class SuperuserEditsAdmin(admin.ModelAdmin):
+    """Global data (the catalog, tenants): staff users read it, only superusers change it."""
 
     def has_module_permission(self, request):
-        return request.user.is_staff and request_has_tenants(request)
+        return request.user.is_active and request.user.is_staff
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
@@ -41,6 +32,22 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+@admin.register(Tenant)
+class TenantAdmin(SuperuserEditsAdmin):
+    """Superusers manage tenants; a staff user sees their own tenants and nothing else."""
+
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(pk__in=user_tenants(request.user))
+
+    def has_module_permission(self, request):
+        return request.user.is_staff and request_has_tenants(request)
 
 
 class TenantAdminOnly(TenantScopedAdmin):

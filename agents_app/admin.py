@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 from django.urls import path
 from django.utils.html import format_html
 
-from agent_platform.admin import TenantAdminOnly
+from agent_platform.admin import SuperuserEditsAdmin, TenantAdminOnly
 from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import TenantScopedAdmin, user_write_tenants
 from agents_app import admin_views, selectors, services
@@ -20,25 +20,6 @@ from agents_app.models import (
     Invocation,
     ModelFamily,
 )
-
-
-class SuperuserEditsAdmin(admin.ModelAdmin):
-    """The catalog is global: every staff user reads it, only superusers change it."""
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request):
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
 
 
 @admin.register(ModelFamily)

@@ -46,6 +46,29 @@ def key_client(tenant, role=Role.ADMIN) -> APIClient:
 
 
 @pytest.fixture
+def eager(settings):
+    """Celery tasks run in the calling process, as a worker would run them."""
+    from celery._state import _set_task_join_will_block, task_join_will_block
+
+    from agent_platform.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    before = app.conf.task_always_eager, task_join_will_block()
+    app.conf.task_always_eager = True
+    yield
+    # Eager `delay` guards against joins with a process-wide flag it saves and restores around each
+    # call: threads interleaving those calls can leave it set, and a later `.get()` would then fail.
+    app.conf.task_always_eager = before[0]
+    _set_task_join_will_block(before[1])
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks, eager):
+    """`with commit(): ...` runs what the block scheduled on commit (a deploy, a task), as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
 def tenant(db):
     return Tenant.objects.create(slug="acme", name="Acme")
 

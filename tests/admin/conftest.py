@@ -34,24 +34,6 @@ def outsider(client, other_tenant):
     return login(client, other_tenant, Role.ADMIN, "otto")
 
 
-@pytest.fixture
-def eager(settings):
-    """Celery tasks (the redeploy) run in the test process."""
-    from agent_platform.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks, eager):
-    """`with commit(): ...` runs what the block scheduled on commit (a deployment request), as a real commit would."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 def page(response) -> str:
     assert response.status_code == 200, response.status_code
     return response.content.decode()

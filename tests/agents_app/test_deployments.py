@@ -26,23 +26,6 @@ LONG_PROMPT = support_system_prompt()
 Status = Deployment.Status
 
 
-@pytest.fixture
-def eager(settings):
-    from agent_platform.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks, eager):
-    """`with commit(): ...` runs what the block scheduled on commit, as a real commit would."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 def deployments(agent) -> list[Deployment]:
     return list(Deployment.objects.filter(agent=agent).order_by("version"))
 

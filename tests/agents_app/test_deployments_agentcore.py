@@ -35,22 +35,6 @@ LONG_PROMPT = support_system_prompt()
 
 
 @pytest.fixture
-def eager(settings):
-    from agent_platform.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks, eager):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def moto(bedrock_emulator_env):
     """moto's AgentCore control plane; AWS credentials and region from the emulator's environment (dummies)."""
     with moto_agentcore() as server:

@@ -35,23 +35,6 @@ THREADS = 20
 
 
 @pytest.fixture
-def eager(settings):
-    from celery._state import _set_task_join_will_block, task_join_will_block
-
-    from agent_platform.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    before = app.conf.task_always_eager, task_join_will_block()
-    app.conf.task_always_eager = True
-    yield
-    # Celery's eager `delay` guards against joins with a process-wide flag that it saves and restores
-    # around each call: threads interleaving those calls can leave it set, and a later test's
-    # `.get()` would then fail with "Never call result.get() within a task!".
-    app.conf.task_always_eager = before[0]
-    _set_task_join_will_block(before[1])
-
-
-@pytest.fixture
 def sqlite_file_database(db, tmp_path):
     """Point every connection of the test at a file copy of the suite's in-memory database (left untouched)."""
     memory = connections["default"]

@@ -238,18 +238,7 @@ def test_new_session_when_none_given_and_bad_input(claude_agent):
         services.invocation_create(agent=claude_agent, prompt="x", session_id="bad id with spaces")
 
 
-@pytest.fixture
-def eager_celery():
-    """Tasks run in the calling process, as a worker would run them."""
-    from agent_platform.celery import app
-
-    before = {key: app.conf.get(key) for key in ("task_always_eager", "task_eager_propagates")}
-    app.conf.update(task_always_eager=True, task_eager_propagates=True)
-    yield
-    app.conf.update(before)
-
-
-def test_the_sweeper_sends_lost_invocations_again(bedrock_emulator_env, claude_agent, eager_celery, settings):
+def test_the_sweeper_sends_lost_invocations_again(bedrock_emulator_env, claude_agent, eager, settings):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -267,7 +256,7 @@ def test_the_sweeper_sends_lost_invocations_again(bedrock_emulator_env, claude_a
     assert services.invocations_requeue_stale() == 0
 
 
-def test_the_sweeper_takes_over_from_a_dead_worker(bedrock_emulator_env, claude_agent, eager_celery, settings):
+def test_the_sweeper_takes_over_from_a_dead_worker(bedrock_emulator_env, claude_agent, eager, settings):
     from datetime import timedelta
 
     from django.utils import timezone

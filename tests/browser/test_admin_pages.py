@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, s
 
 
 @pytest.fixture(autouse=True)
-def _tasks_in_process(eager_celery):
+def _tasks_in_process(eager):
     """A saved agent requests a deployment on commit: run it here, never on a broker of the developer's."""
 
 
