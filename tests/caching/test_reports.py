@@ -50,9 +50,7 @@ def seeded(agent, other_agent):
 
 
 @pytest.mark.postgres
-def test_the_weekly_task_stores_one_report_per_tenant_and_mails_the_admins(admins, seeded, agent, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-
+def test_the_weekly_task_stores_one_report_per_tenant_and_mails_the_admins(admins, seeded, agent, eager):
     send_cache_reports.apply()
 
     today = utc_today()
@@ -72,9 +70,7 @@ def test_the_weekly_task_stores_one_report_per_tenant_and_mails_the_admins(admin
     assert [m.to for m in mail.outbox if "Globex" in m.subject] == [["g@globex.test"]]
 
 
-def test_running_again_neither_duplicates_reports_nor_emails(admins, seeded, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-
+def test_running_again_neither_duplicates_reports_nor_emails(admins, seeded, eager):
     send_cache_reports.apply()
     send_cache_reports.apply()
 
