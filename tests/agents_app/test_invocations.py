@@ -311,3 +311,18 @@ def test_a_turn_starts_from_the_conversation_the_previous_turn_stored(bedrock_em
 
     texts = [block["text"] for m in Invocation.objects.get(pk=second.pk).session.messages for block in m["content"]]
     assert texts[0] == "first question" and texts[2] == "second question" and len(texts) == 4
+
+
+def test_prompts_and_responses_stay_out_of_the_logs(bedrock_emulator_env, claude_agent, caplog):
+    caplog.set_level("INFO")  # the service's default level
+    bedrock_emulator_env.faults.configure(fail_next=["ThrottlingException"] * 4)
+    invocation = services.invocation_create(agent=claude_agent, prompt="my-confidential-question-42")
+
+    with pytest.raises(RetryLater):
+        services.invocation_run(invocation_id=invocation.pk)
+    services.invocation_run(invocation_id=invocation.pk)
+
+    invocation.refresh_from_db()
+    assert invocation.status == "succeeded" and caplog.records  # the retry was logged...
+    assert "my-confidential-question-42" not in caplog.text  # ...without the prompt
+    assert invocation.response[:40] not in caplog.text
