@@ -57,3 +57,16 @@ def test_bad_values_fail_loudly(tmp_path, name, value):
 
     assert result.returncode != 0
     assert name in result.stderr
+
+
+def test_the_embedded_default_can_sign_requests_to_the_local_emulator_only(tmp_path, monkeypatch):
+    """boto3 refuses to send an unsigned request; the emulator checks no signature, real Bedrock does."""
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    script = "import os; print(os.environ.get('AWS_ACCESS_KEY_ID'), os.environ.get('AWS_ENDPOINT_URL_BEDROCK_RUNTIME'))"
+
+    embedded = manage("shell", "--no-imports", "-c", script, DATA_DIR=str(tmp_path)).stdout.split()
+    production = manage("shell", "--no-imports", "-c", script, DATA_DIR=str(tmp_path), **PRODUCTION).stdout.split()
+
+    assert embedded == ["local-emulator", "http://127.0.0.1:8765"]
+    assert production == ["None", "None"]
