@@ -36,7 +36,7 @@ format: $(STAMP) ## Fix what ruff can: imports, formatting
 	$(BIN)/ruff format .
 
 bench: $(STAMP) ## Run every bench/*.py script
-	@shopt -s nullglob; scripts=(bench/*.py); \
+	@shopt -s nullglob; scripts=(bench/[!_]*.py); \
 	if [[ $${#scripts[@]} -eq 0 ]]; then echo "No benchmarks in bench/ yet."; exit 0; fi; \
 	for script in "$${scripts[@]}"; do \
 		echo "==> $$script"; $(BIN)/python "$$script" || exit $$?; \

@@ -54,17 +54,7 @@ class AgentAdminForm(forms.ModelForm):
 
     class Meta:
         model = Agent
-        fields = [
-            "tenant",
-            "name",
-            "description",
-            "system_prompt",
-            "model",
-            "max_tokens",
-            "integrations",
-            "prompt_caching_enabled",
-            "cache_strategy",
-        ]
+        fields = ["tenant", *services.AGENT_FIELDS]
         widgets = {"cache_strategy": forms.RadioSelect}
 
     def __init__(self, *args, **kwargs):

@@ -38,8 +38,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
+from _results import write_section  # bench/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Cache stats"
 DAYS = 90
 AGENTS = 20
@@ -435,18 +436,6 @@ def render(results: list[dict], args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = current.find(SECTION)
-    if start == -1:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        following = current.find("\n## ", start + len(SECTION))
-        rest = current[following + 1 :] if following != -1 else ""
-        updated = current[:start] + text + ("\n" + rest if rest else "")
-    RESULTS.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
@@ -472,7 +461,7 @@ def main() -> None:
     if args.no_write:
         print(text)
     else:
-        write_section(text)
+        write_section(SECTION, text)
         print(text)
 
 

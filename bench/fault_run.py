@@ -57,9 +57,10 @@ from collections import Counter, defaultdict, deque
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+from _results import RESULTS, write_section  # bench/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Fault-injection run"
 NOTES_START = "<!-- fault-notes: written by hand; the run keeps this block when it rewrites the section -->"
 NOTES_END = "<!-- /fault-notes -->"
@@ -740,28 +741,6 @@ def report(result: dict, c: dict, command: str) -> str:
     )
 
 
-def write_section(text: str) -> None:
-    """Replace this run's section of RESULTS.md (or append it), leaving the others as they are.
-
-    A block between NOTES_START and NOTES_END in the old section (written by hand) is kept, at the end.
-    """
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    block = text.rstrip("\n") + "\n\n"
-    old = pattern.search(current)
-    if old:
-        notes = re.search(rf"{re.escape(NOTES_START)}.*?{re.escape(NOTES_END)}", old.group(0), re.DOTALL)
-        if notes:
-            block += notes.group(0) + "\n\n"
-        updated = pattern.sub(lambda _: block, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(updated.rstrip("\n") + "\n")
-
-
-# --- main ------------------------------------------------------------------------------------------
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invocations", type=int, default=1000)
@@ -831,7 +810,7 @@ def main() -> int:
     print("\n".join(summary(result, c)))
     print(f"whole run (start-up, run, checks): {time.time() - started:.0f} s" + (f"; kept {tmp}" if args.keep else ""))
     if not args.no_write:
-        write_section(report(result, c, command))
+        write_section(SECTION, report(result, c, command), notes=(NOTES_START, NOTES_END))
         print(f"wrote the '{SECTION[3:]}' section of {RESULTS.relative_to(ROOT)}")
     failed = c["lost"] or c["duplicated"] or c["stats_differ"] or c["failed_without_error"] or c["post_errors"]
     return 1 if failed else 0

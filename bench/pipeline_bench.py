@@ -49,9 +49,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import RESULTS, write_section  # bench/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Invocation pipeline"
 NOTES_START = "<!-- pipeline-notes: written by hand; the benchmark keeps this block when it rewrites the section -->"
 NOTES_END = "<!-- /pipeline-notes -->"
@@ -835,28 +836,6 @@ def report(args, info: dict, overhead: dict | None, throughput: list[dict], skip
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it), leaving the others as they are.
-
-    A block between NOTES_START and NOTES_END in the old section (written by hand) is kept, at the end.
-    """
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    block = text.rstrip("\n") + "\n\n"
-    old = pattern.search(current)
-    if old:
-        notes = re.search(rf"{re.escape(NOTES_START)}.*?{re.escape(NOTES_END)}", old.group(0), re.DOTALL)
-        if notes:
-            block += notes.group(0) + "\n\n"
-        updated = pattern.sub(lambda _: block, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + block.rstrip("\n") + "\n"
-    RESULTS.write_text(updated)
-
-
-# --- main ------------------------------------------------------------------------------------------
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=10, help="overhead: sessions (default 10)")
@@ -961,7 +940,7 @@ def main() -> int:
 
     text = report(args, info, overhead, throughput, skipped)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text, notes=(NOTES_START, NOTES_END))
         print(f"wrote the '{SECTION[3:]}' section of {RESULTS.relative_to(ROOT)}")
     return 0
 
