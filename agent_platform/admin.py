@@ -2,8 +2,8 @@ from django.contrib import admin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from agent_platform.models import Membership, Role, Tenant, TenantAPIKey
-from agent_platform.tenancy import TenantScopedAdmin, request_has_tenants, request_memo, request_role, user_tenants
+from agent_platform.models import Membership, Tenant, TenantAPIKey
+from agent_platform.tenancy import TenantSettingsAdmin, request_has_tenants, user_tenants
 
 # Keys always belong to a tenant here; the package's tenant-less model stays out of the admin.
 admin.site.unregister(APIKey)
@@ -50,29 +50,8 @@ class TenantAdmin(SuperuserEditsAdmin):
         return request.user.is_staff and request_has_tenants(request)
 
 
-class TenantAdminOnly(TenantScopedAdmin):
-    """Tenant-wide settings: tenant admins change them, other members only look."""
-
-    def has_add_permission(self, request):
-        if request.user.is_superuser:
-            return True
-        return request_memo(
-            request, "is_tenant_admin", lambda: Membership.objects.filter(user=request.user, role=Role.ADMIN).exists()
-        )
-
-    def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return self.has_add_permission(request)
-        return request_role(request, self.object_tenant_id(obj)) == Role.ADMIN
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "tenant" and not request.user.is_superuser:
-            kwargs["queryset"] = Tenant.objects.filter(memberships__user=request.user, memberships__role=Role.ADMIN)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
 @admin.register(TenantAPIKey)
-class TenantAPIKeyAdmin(TenantAdminOnly, APIKeyModelAdmin):
+class TenantAPIKeyAdmin(TenantSettingsAdmin, APIKeyModelAdmin):
     """The key is shown once, in a message, when it is created; only its hash is stored."""
 
     list_display = ["prefix", "name", "tenant", "role", "created", "expiry_date", "revoked"]

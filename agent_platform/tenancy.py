@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import Http404
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -95,25 +98,27 @@ class TenantRateThrottle(ScopedRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": tenant.pk}
 
 
-# --- Admin -------------------------------------------------------------------------------------
+# --- Admin ---------------------------------------------------------------------------------------
+#
+# The one mechanism the admin scopes by: `TenantScopedAdmin` (and its two variants) for model admins, and the
+# helpers below for the admin's own pages and actions. A role is looked up at most once per request.
+
+ADMIN_ROLES = (Role.ADMIN,)
 
 
-def user_tenants(user) -> QuerySet[Tenant]:
+def user_tenants(user, roles=None) -> QuerySet[Tenant]:
+    """The tenants a user may see; with `roles`, those where the user holds one of them. Superusers: all."""
     if user.is_superuser:
         return Tenant.objects.all()
-    return Tenant.objects.filter(memberships__user=user)
+    if roles is None:
+        return Tenant.objects.filter(memberships__user=user)
+    return Tenant.objects.filter(memberships__user=user, memberships__role__in=roles)
 
 
 def user_role(user, tenant_id) -> str | None:
     if user.is_superuser:
         return Role.ADMIN
     return Membership.objects.filter(user=user, tenant_id=tenant_id).values_list("role", flat=True).first()
-
-
-def user_write_tenants(user) -> QuerySet[Tenant]:
-    if user.is_superuser:
-        return Tenant.objects.all()
-    return Tenant.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES)
 
 
 def request_memo(request, key, compute):
@@ -129,12 +134,43 @@ def request_role(request, tenant_id) -> str | None:
     return request_memo(request, ("role", tenant_id), lambda: user_role(request.user, tenant_id))
 
 
-def request_has_tenants(request) -> bool:
-    return request_memo(request, "has_tenants", lambda: user_tenants(request.user).exists())
+def request_has_tenants(request, roles=None) -> bool:
+    """Whether the user has any tenant (with one of `roles`, when given)."""
+    key = ("has_tenants", tuple(roles) if roles else None)
+    return request_memo(request, key, lambda: user_tenants(request.user, roles).exists())
 
 
-def request_can_write(request) -> bool:
-    return request_memo(request, "can_write", lambda: user_write_tenants(request.user).exists())
+def writable_rows(request, queryset, roles=WRITE_ROLES, tenant_path="tenant") -> tuple[QuerySet, int]:
+    """The selected rows the user may change, and how many were left out: a viewer of one tenant may be a
+    member of another, so a bulk action checks every row's tenant, not the user's best role."""
+    if request.user.is_superuser:
+        return queryset, 0
+    allowed = queryset.filter(**{f"{tenant_path}__in": user_tenants(request.user, roles)})
+    return allowed, queryset.count() - allowed.count()
+
+
+def scoped_object(model_admin, request, object_id, *, write: bool = False):
+    """An object through the model admin's scoped queryset, or 404; 403 when a write is asked of a viewer."""
+    obj = model_admin.get_object(request, unquote(object_id))
+    if obj is None or not model_admin.has_view_permission(request, obj):
+        raise Http404
+    if write and not model_admin.has_change_permission(request, obj):
+        raise PermissionDenied
+    return obj
+
+
+def chosen_tenant(request) -> tuple[Tenant, list[Tenant]]:
+    """The tenant a page shows: `?tenant=<slug>` among the user's tenants, else their first (by name)."""
+    tenants = list(user_tenants(request.user).order_by("name"))
+    if not tenants:
+        raise PermissionDenied
+    slug = request.GET.get("tenant")
+    if not slug:
+        return tenants[0], tenants
+    for tenant in tenants:
+        if tenant.slug == slug:
+            return tenant, tenants
+    raise Http404("No such tenant.")
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -143,24 +179,27 @@ class TenantScopedAdmin(admin.ModelAdmin):
     `get_queryset` feeds change, delete, history, actions and autocomplete; the
     foreign-key choices are scoped too, since Django uses the related model's
     unscoped manager for them. Permissions come from tenant roles, not Django's
-    per-model permissions: viewers see, members and admins change.
+    per-model permissions: viewers see, `write_roles` change. Actions that
+    write through a service declare `permissions=["tenant_write"]` and pass
+    the selection through `writable_rows`.
     """
 
     tenant_path = "tenant"
-
-    def _tenant_filter(self, tenants):
-        return {f"{self.tenant_path}__in": tenants}
+    write_roles = WRITE_ROLES
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         if request.user.is_superuser:
             return qs
-        return qs.filter(**self._tenant_filter(user_tenants(request.user)))
+        return qs.filter(**{f"{self.tenant_path}__in": user_tenants(request.user)})
 
     def object_tenant_id(self, obj):
         for part in self.tenant_path.split("__"):
             obj = getattr(obj, part)
         return obj.pk
+
+    def writable_rows(self, request, queryset) -> tuple[QuerySet, int]:
+        return writable_rows(request, queryset, self.write_roles, self.tenant_path)
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff and request_has_tenants(request)
@@ -170,13 +209,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return self.has_module_permission(request)
         return request_role(request, self.object_tenant_id(obj)) is not None
 
+    def has_tenant_write_permission(self, request):
+        """May write somewhere: the add button, and actions that pass their rows through `writable_rows`."""
+        return request.user.is_superuser or request_has_tenants(request, self.write_roles)
+
     def has_add_permission(self, request):
-        return request_can_write(request)
+        return self.has_tenant_write_permission(request)
 
     def has_change_permission(self, request, obj=None):
         if obj is None:
-            return request_can_write(request)
-        return request_role(request, self.object_tenant_id(obj)) in WRITE_ROLES
+            return self.has_tenant_write_permission(request)
+        return request_role(request, self.object_tenant_id(obj)) in self.write_roles
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
@@ -184,7 +227,27 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model
         if related is Tenant:
-            kwargs["queryset"] = user_write_tenants(request.user)
+            kwargs["queryset"] = user_tenants(request.user, self.write_roles)
         elif not request.user.is_superuser and any(f.name == "tenant" for f in related._meta.fields):
             kwargs["queryset"] = related._default_manager.filter(tenant__in=user_tenants(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class TenantSettingsAdmin(TenantScopedAdmin):
+    """Tenant-wide settings (API keys, family defaults, prices): tenant admins change them, other members look."""
+
+    write_roles = ADMIN_ROLES
+
+
+class TenantRecordsAdmin(TenantScopedAdmin):
+    """Rows the services write (deployments, invocations, rollups, reports): people look at them, and act on
+    them only through actions that call a service."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

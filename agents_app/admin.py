@@ -6,9 +6,9 @@ from django.template.loader import render_to_string
 from django.urls import path
 from django.utils.html import format_html
 
-from agent_platform.admin import SuperuserEditsAdmin, TenantAdminOnly
+from agent_platform.admin import SuperuserEditsAdmin
 from agent_platform.errors import ApplicationError
-from agent_platform.tenancy import TenantScopedAdmin, user_write_tenants
+from agent_platform.tenancy import TenantRecordsAdmin, TenantScopedAdmin, TenantSettingsAdmin, writable_rows
 from agents_app import admin_views, selectors, services
 from agents_app.admin_filters import CachingStateFilter
 from agents_app.models import (
@@ -92,16 +92,8 @@ class AgentAdminForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, exc.message)
 
 
-def writable(request, queryset):
-    """The selected rows the user may change: a viewer of one tenant may be a member of another."""
-    if request.user.is_superuser:
-        return queryset, 0
-    allowed = queryset.filter(tenant__in=user_write_tenants(request.user))
-    return allowed, queryset.count() - allowed.count()
-
-
 def redeploy_agents(modeladmin, request, agents) -> None:
-    agents, skipped = writable(request, agents)
+    agents, skipped = writable_rows(request, agents)
     requested = [services.deployment_request(agent=agent, actor=request.user, force=True) for agent in agents]
     versions = ", ".join(f"{d.agent.name} v{d.version}" for d in requested if d is not None)
     if versions:
@@ -182,7 +174,7 @@ class AgentAdmin(TenantScopedAdmin):
         return f"v{agent.deployed}" if agent.deployed else "-"
 
     def _set_caching(self, request, queryset, enabled: bool):
-        agents, skipped = writable(request, queryset.select_related("model"))
+        agents, skipped = self.writable_rows(request, queryset.select_related("model"))
         changed, refused = services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
         if changed:
             names = ", ".join(change.agent.name for change in changed)
@@ -257,7 +249,7 @@ class AgentAdmin(TenantScopedAdmin):
 
 
 @admin.register(FamilyCachingDefault)
-class FamilyCachingDefaultAdmin(TenantAdminOnly):
+class FamilyCachingDefaultAdmin(TenantSettingsAdmin):
     list_display = ["tenant", "family", "prompt_caching_enabled", "updated_at"]
     list_filter = ["family", "prompt_caching_enabled"]
 
@@ -274,18 +266,8 @@ class FamilyCachingDefaultAdmin(TenantAdminOnly):
             services.family_default_delete(default=default, actor=request.user)
 
 
-class ReadOnlyScopedAdmin(TenantScopedAdmin):
-    """Records the service writes; people look at them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Deployment)
-class DeploymentAdmin(ReadOnlyScopedAdmin):
+class DeploymentAdmin(TenantRecordsAdmin):
     """Every version pushed: failures keep their error and attempts; superseded ones say which version won."""
 
     list_display = [
@@ -312,24 +294,21 @@ class DeploymentAdmin(ReadOnlyScopedAdmin):
     def short_error(self, deployment):
         return deployment.error if len(deployment.error) <= 120 else deployment.error[:117] + "..."
 
-    def has_redeploy_permission(self, request):
-        return request.user.is_superuser or user_write_tenants(request.user).exists()
-
-    @admin.action(description="Redeploy these agents (a new version of each)", permissions=["redeploy"])
+    @admin.action(description="Redeploy these agents (a new version of each)", permissions=["tenant_write"])
     def redeploy(self, request, queryset):
         agent_ids = queryset.values_list("agent_id", flat=True).distinct()
         redeploy_agents(self, request, Agent.objects.filter(pk__in=agent_ids).select_related("tenant"))
 
 
 @admin.register(AgentSession)
-class AgentSessionAdmin(ReadOnlyScopedAdmin):
+class AgentSessionAdmin(TenantRecordsAdmin):
     list_display = ["session_id", "agent", "created_at", "last_invoked_at"]
     list_select_related = ["agent"]
     exclude = ["messages"]
 
 
 @admin.register(Invocation)
-class InvocationAdmin(ReadOnlyScopedAdmin):
+class InvocationAdmin(TenantRecordsAdmin):
     list_display = [
         "id",
         "agent",

@@ -21,15 +21,14 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from agent_platform.errors import ApplicationError
-from agent_platform.tenancy import user_write_tenants
+from agent_platform.tenancy import WRITE_ROLES, scoped_object, user_tenants
 from agents_app import selectors, services
 from agents_app.models import Invocation
 from caching import charts
@@ -47,16 +46,6 @@ def cannot_cache_reason(model) -> str:
 
 
 # --- Fetching, scoped ----------------------------------------------------------------------------
-
-
-def scoped_object(model_admin, request, object_id, *, write: bool = False):
-    """The object through the admin's scoped queryset, or 404; 403 when a write is asked of a viewer."""
-    obj = model_admin.get_object(request, unquote(object_id))
-    if obj is None or not model_admin.has_view_permission(request, obj):
-        raise Http404
-    if write and not model_admin.has_change_permission(request, obj):
-        raise PermissionDenied
-    return obj
 
 
 def wants_json(request) -> bool:
@@ -258,7 +247,7 @@ def import_error_rows(errors: dict[str, list[str]], payload) -> list[dict]:
 def agents_import_page(model_admin, request):
     if not model_admin.has_add_permission(request):
         raise PermissionDenied
-    tenants = list(user_write_tenants(request.user).order_by("name"))
+    tenants = list(user_tenants(request.user, WRITE_ROLES).order_by("name"))
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Import agents from JSON",

@@ -5,16 +5,14 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from agent_platform.admin import TenantAdminOnly
-from agent_platform.models import Role
-from agent_platform.tenancy import TenantScopedAdmin, user_role, user_write_tenants
+from agent_platform.tenancy import ADMIN_ROLES, TenantRecordsAdmin, TenantSettingsAdmin
 from caching import services
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup, PriceOverride
 from caching.pricing import list_prices
 
 
 @admin.register(PriceOverride)
-class PriceOverrideAdmin(TenantAdminOnly):
+class PriceOverrideAdmin(TenantSettingsAdmin):
     list_display = [
         "tenant",
         "model",
@@ -33,21 +31,8 @@ class PriceOverrideAdmin(TenantAdminOnly):
         return f"{p.input} / {p.output} / {p.cache_read} / {p.cache_write}"
 
 
-class ReadOnlyTenantAdmin(TenantScopedAdmin):
-    """Rows the rollup and report services write; people look at them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(DailyCacheRollup)
-class DailyCacheRollupAdmin(ReadOnlyTenantAdmin):
+class DailyCacheRollupAdmin(TenantRecordsAdmin):
     list_display = [
         "day",
         "agent",
@@ -67,29 +52,25 @@ class DailyCacheRollupAdmin(ReadOnlyTenantAdmin):
 
 
 @admin.register(CacheRollupDay)
-class CacheRollupDayAdmin(ReadOnlyTenantAdmin):
+class CacheRollupDayAdmin(TenantRecordsAdmin):
     list_display = ["day", "tenant", "open_invocations", "covers_through_id", "rolled_up_at"]
     list_filter = [("tenant", RelatedOnlyFieldListFilter)]
     list_select_related = ["tenant"]
     date_hierarchy = "day"
     actions = ["recompute"]
 
-    def has_recompute_permission(self, request):
-        return user_write_tenants(request.user).exists()
-
-    @admin.action(description="Recompute the selected days", permissions=["recompute"])
+    @admin.action(description="Recompute the selected days", permissions=["tenant_write"])
     def recompute(self, request, queryset):
-        allowed = set(user_write_tenants(request.user).values_list("pk", flat=True))
+        markers, _ = self.writable_rows(request, queryset.select_related("tenant"))
         done = 0
-        for marker in queryset.select_related("tenant"):
-            if marker.tenant_id in allowed:
-                services.rollup_day(tenant=marker.tenant, day=marker.day)
-                done += 1
+        for marker in markers:
+            services.rollup_day(tenant=marker.tenant, day=marker.day)
+            done += 1
         messages.success(request, f"Recomputed {done} day(s).")
 
 
 @admin.register(CacheReport)
-class CacheReportAdmin(ReadOnlyTenantAdmin):
+class CacheReportAdmin(TenantRecordsAdmin):
     list_display = ["period_end", "period_start", "tenant", "net_savings", "hit_rate", "emailed_at", "csv_link"]
     list_filter = [("tenant", RelatedOnlyFieldListFilter)]
     list_select_related = ["tenant"]
@@ -97,6 +78,8 @@ class CacheReportAdmin(ReadOnlyTenantAdmin):
     fields = ["tenant", "period_start", "period_end", "created_at", "emailed_at", "recipients", "csv_link", "summary"]
     readonly_fields = fields
     actions = ["send_again"]
+    # Sending a report mails the tenant's admins: only they may ask for it.
+    write_roles = ADMIN_ROLES
 
     @admin.display(description="Net saving (USD)")
     def net_savings(self, report):
@@ -134,13 +117,10 @@ class CacheReportAdmin(ReadOnlyTenantAdmin):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
-    def has_send_permission(self, request):
-        return request.user.is_superuser or request.user.memberships.filter(role=Role.ADMIN).exists()
-
-    @admin.action(description="Email the selected reports again to the tenant's admins", permissions=["send"])
+    @admin.action(description="Email the selected reports again to the tenant's admins", permissions=["tenant_write"])
     def send_again(self, request, queryset):
+        reports, _ = self.writable_rows(request, queryset.select_related("tenant"))
         sent = 0
-        for report in queryset.select_related("tenant"):
-            if user_role(request.user, report.tenant_id) == Role.ADMIN:
-                sent += bool(services.cache_report_send(report=report, force=True))
+        for report in reports:
+            sent += bool(services.cache_report_send(report=report, force=True))
         messages.success(request, f"Sent {sent} report(s).")

@@ -9,30 +9,14 @@ the selector behind `GET /api/cache-stats/`, so the page and the API agree.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.template.response import TemplateResponse
 
 from agent_platform.errors import ApplicationError
-from agent_platform.tenancy import user_tenants
+from agent_platform.tenancy import chosen_tenant
 from caching import charts, selectors
 from caching.api import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
 
 PERIOD_CHOICES = [*PERIOD_DAYS, "all"]
-
-
-def chosen_tenant(request):
-    """The tenant a page shows: `?tenant=<slug>` among the user's tenants, else their first (by name)."""
-    tenants = list(user_tenants(request.user).order_by("name"))
-    if not tenants:
-        raise PermissionDenied
-    slug = request.GET.get("tenant")
-    if not slug:
-        return tenants[0], tenants
-    for tenant in tenants:
-        if tenant.slug == slug:
-            return tenant, tenants
-    raise Http404("No such tenant.")
 
 
 def chosen_period(request, *, tenant, agent=None):

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from agent_platform.models import Role
 from agent_platform.services import member_ensure
 from caching import services
-from caching.models import CacheReport
+from caching.models import CacheReport, CacheRollupDay
 from caching.selectors import utc_today
 from caching.tasks import send_cache_reports
 from tests.caching.stats_data import EXPECTED, seed_support_agent
@@ -207,3 +207,32 @@ def test_a_plain_member_cannot_resend(client, tenant, seeded, agent):
     client.post("/admin/caching/cachereport/", {"action": "send_again", "_selected_action": [report.pk]})
 
     assert mail.outbox == []
+
+
+def test_resend_mails_only_the_reports_of_tenants_the_user_administers(client, staff_admin, seeded, other_tenant):
+    # Admin of Acme, only a member of Globex: selecting both reports must not mail Globex's admins.
+    member_ensure(tenant=other_tenant, username="boss", password="pw-boss-123456", role=Role.MEMBER)
+    services.cache_reports_create_due()
+    reports = list(CacheReport.objects.values_list("pk", flat=True))
+    assert len(reports) == 2
+    client.force_login(staff_admin)
+
+    client.post("/admin/caching/cachereport/", {"action": "send_again", "_selected_action": reports}, follow=True)
+
+    assert [m.to for m in mail.outbox] == [["boss@acme.test"]]
+
+
+def test_recompute_skips_the_days_of_tenants_where_the_user_only_views(client, staff_admin, seeded, other_tenant):
+    member_ensure(tenant=other_tenant, username="boss", password="pw-boss-123456", role=Role.VIEWER)
+    for tenant in (staff_admin.memberships.get(role=Role.ADMIN).tenant, other_tenant):
+        services.rollups_refresh(tenant=tenant)
+    markers = CacheRollupDay.objects.all()
+    before = dict(markers.values_list("pk", "rolled_up_at"))
+    assert {m.tenant_id for m in markers} == {other_tenant.pk, staff_admin.memberships.get(role=Role.ADMIN).tenant_id}
+    client.force_login(staff_admin)
+
+    client.post("/admin/caching/cacherollupday/", {"action": "recompute", "_selected_action": list(before)})
+
+    after = dict(markers.values_list("pk", "rolled_up_at"))
+    recomputed = {m.tenant_id for m in markers if after[m.pk] != before[m.pk]}
+    assert recomputed == {staff_admin.memberships.get(role=Role.ADMIN).tenant_id}
