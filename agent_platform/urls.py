@@ -5,7 +5,6 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 import caching.metrics
-from caching.admin_views import cost_dashboard
 
 
 def healthz(request):
@@ -19,8 +18,6 @@ def api_not_found(request):
 
 
 urlpatterns = [
-    # An admin page of no single model; before admin.site.urls, whose catch-all would answer 404.
-    path("admin/caching/dashboard/", admin.site.admin_view(cost_dashboard), name="caching-cost-dashboard"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

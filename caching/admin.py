@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from agent_platform.tenancy import ADMIN_ROLES, TenantRecordsAdmin, TenantSettingsAdmin
-from caching import services
+from caching import admin_views, services
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup, PriceOverride
 from caching.pricing import list_prices
 
@@ -124,3 +124,7 @@ class CacheReportAdmin(TenantRecordsAdmin):
         for report in reports:
             sent += bool(services.cache_report_send(report=report, force=True))
         messages.success(request, f"Sent {sent} report(s).")
+
+
+# Pages of no single model: the site serves them before the model admins' URLs.
+admin.site.add_page("caching/dashboard/", admin_views.cost_dashboard, name="caching-cost-dashboard")
