@@ -23,13 +23,14 @@ venv: $(STAMP) ## Create .venv and install the project with its test extra
 run: $(STAMP) ## Start web (PORT, default 8000), worker, beat and the Bedrock emulator with demo data
 	@bash scripts/run_dev.sh
 
-test: $(STAMP) ## The whole suite: ruff, pytest on SQLite, pytest -m postgres on a throwaway PostgreSQL
+test: $(STAMP) ## The whole suite: ruff, lint-imports, pytest on SQLite, pytest -m postgres on a throwaway PostgreSQL
 	@bash scripts/system_deps.sh test
 	@bash scripts/run_tests.sh
 
-lint: $(STAMP) ## ruff check and ruff format --check
+lint: $(STAMP) ## ruff check, ruff format --check and the import-layer contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## Fix what ruff can: imports, formatting
 	$(BIN)/ruff check --fix .

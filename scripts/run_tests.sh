@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite, with throwaway PostgreSQL and Redis servers.
-#   1. ruff check .
+#   1. ruff check . and lint-imports (the layer contracts in pyproject.toml)
 #   2. pytest, the whole suite on SQLite
 #   3. pytest -m postgres, the database-heavy tests again on PostgreSQL
 # Every stage runs even when an earlier one fails; the exit code is non-zero if
@@ -54,6 +54,7 @@ say "TEST_REDIS_URL=$TEST_REDIS_URL"
 read -r -a pytest_args <<<"${PYTEST_ARGS:-}"
 
 stage "ruff check ." ruff check .
+stage "lint-imports (layer contracts)" lint-imports
 stage "pytest (whole suite, SQLite)" env -u DATABASE_URL pytest "${pytest_args[@]}"
 stage "pytest -m postgres (PostgreSQL)" env DATABASE_URL="$TEST_POSTGRES_URL" pytest -m postgres "${pytest_args[@]}"
 
