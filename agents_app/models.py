@@ -26,7 +26,7 @@ class FoundationModel(models.Model):
 
     `supports_prompt_caching` is policy: the runtime sends checkpoints only when
     it is on, and only in `cache_fields`. The values are seeded from
-    `caching.bedrock_facts` and may be changed here by a platform admin.
+    `bedrock.facts` and may be changed here by a platform admin.
     """
 
     model_id = models.CharField(max_length=200, unique=True)

@@ -3,7 +3,7 @@
 1. Throughput through boto3: 20-turn conversations (a 2,500-token system
    prompt with a checkpoint, plus a checkpoint on the newest user message, as
    Strands' combined approach sends them) over ``converse_stream``, against the
-   emulator running as a separate process (``python -m caching.emulator``), with
+   emulator running as a separate process (``python -m bedrock.emulator``), with
    1 and several client processes.
 2. The emulator's own overhead per request, measured in-process: the time
    ``service.converse`` plus event-stream encoding takes for the same requests,
@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from caching.emulator import service  # noqa: E402
-from caching.emulator.eventstream import encode_event  # noqa: E402
+from bedrock.emulator import service  # noqa: E402
+from bedrock.emulator.eventstream import encode_event  # noqa: E402
 
 MODEL = "us.anthropic.claude-sonnet-4-6"
 WORDS = ["policy", "customer", "refund", "order", "shipping", "invoice", "answer", "politely", "cite", "sources"]
@@ -141,7 +141,7 @@ def approaches(system_tokens: int) -> list[str]:
     import warnings
     from decimal import Decimal
 
-    from caching.emulator.server import start
+    from bedrock.emulator.server import start
 
     handle = start()
     os.environ.update(
@@ -219,7 +219,7 @@ def approaches(system_tokens: int) -> list[str]:
 
 def start_server() -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "caching.emulator", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bedrock.emulator", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     line = process.stdout.readline()
     return process, line.rsplit(" ", 1)[-1].strip()

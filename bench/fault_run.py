@@ -252,7 +252,7 @@ def long_system_prompt(tmp: Path) -> str:
 
 
 def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
-    from caching.emulator.server import start
+    from bedrock.emulator.server import start
     from tests.integration.stack import RedisServer, Stack
 
     system_prompt = long_system_prompt(tmp)

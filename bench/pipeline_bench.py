@@ -871,7 +871,7 @@ def main() -> int:
 
     # Always a Redis of our own: a shared one could hand our tasks to someone else's workers.
     os.environ.pop("TEST_REDIS_URL", None)
-    from caching.emulator.server import start
+    from bedrock.emulator.server import start
     from tests.integration.stack import RedisServer, Stack
 
     info = machine()

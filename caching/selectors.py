@@ -56,7 +56,7 @@ from django.utils import timezone
 
 from agent_platform.models import Tenant
 from agents_app.models import Agent, Invocation
-from caching.bedrock_facts import DEFAULT_TTL_SECONDS
+from bedrock.facts import DEFAULT_TTL_SECONDS
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
 
 UTC = dt.UTC

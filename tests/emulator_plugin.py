@@ -1,4 +1,4 @@
-"""pytest fixtures for the local Bedrock Runtime emulator (``caching.emulator``).
+"""pytest fixtures for the local Bedrock Runtime emulator (``bedrock.emulator``).
 
 - ``bedrock_emulator``: a server on a free loopback port for the test; the
   handle has ``.url``, ``.clock`` (``.clock.advance(seconds)``), ``.faults``
@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from caching.emulator.server import start
+from bedrock.emulator.server import start
 
 
 @pytest.fixture

@@ -1,13 +1,13 @@
 """Ship the model catalog: Claude (caching on), Nova (caching off, as seed 000 asks) and Llama (cannot cache).
 
-Values come from `caching.bedrock_facts`, the one module of Bedrock facts;
+Values come from `bedrock.facts`, the one module of Bedrock facts;
 re-running it updates the shipped rows in place. A platform admin changes the
 policy afterwards in admin.
 """
 
 from django.db import migrations
 
-from caching.bedrock_facts import CATALOG_MODEL_IDS, FAMILIES, resolve_model
+from bedrock.facts import CATALOG_MODEL_IDS, FAMILIES, resolve_model
 
 
 def seed_catalog(apps, schema_editor):

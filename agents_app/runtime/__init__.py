@@ -1,7 +1,8 @@
 """Turn AGENT_CONFIG_JSON into a running, caching-aware Strands agent.
 
 No Django here: the Celery workers and the AgentCore container entrypoint both
-use this package alone. Public API:
+use this package alone, with the Django-free `bedrock` library for Bedrock's
+field names and limits. Public API:
 
     AgentConfig.from_json(data) -> AgentConfig        (raises ConfigError)
     checkpoint_plan(config, has_tools) -> dict

@@ -39,8 +39,10 @@ from strands.event_loop._retry import ModelRetryStrategy
 from strands.models import BedrockModel
 from strands.models.model import CacheConfig
 
+from bedrock.facts import MESSAGES, SYSTEM, TOOLS
+
 from .checkpoints import checkpoint_plan, strip_cache_points
-from .config import MESSAGES, SYSTEM, TOOLS, AgentConfig
+from .config import AgentConfig
 from .tools import tools_for
 
 logger = logging.getLogger("agents_app.runtime")

@@ -13,7 +13,9 @@ import copy
 import math
 from typing import Any
 
-from .config import AUTOMATIC, COMBINED, EXPLICIT, MESSAGES, SYSTEM, TOOLS, AgentConfig
+from bedrock.facts import MESSAGES, SYSTEM, TOOLS
+
+from .config import AUTOMATIC, COMBINED, EXPLICIT, AgentConfig
 
 # Checkpoints each strategy asks for. explicit: the shared prefix (system prompt
 # and tool definitions), cached from the first call. automatic: one moving

@@ -1,6 +1,6 @@
 """AGENT_CONFIG_JSON: the one document that describes a deployed agent to the runtime.
 
-The lead's deploy code builds it from the database (agent + catalog entry) and
+The deploy code builds it from the database (agent + catalog entry) and
 pushes it to a worker or an AgentCore container; this module only parses and
 validates it, so the container needs no database. It holds no secrets: AWS
 credentials and endpoints come from the environment, never from here.
@@ -32,19 +32,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-TOOLS = "tools"
-SYSTEM = "system"
-MESSAGES = "messages"
-# Request fields that may hold a checkpoint, in Bedrock's prefix order.
-CACHE_FIELDS = (TOOLS, SYSTEM, MESSAGES)
+from bedrock.facts import CACHE_FIELD_ORDER, MAX_CHECKPOINTS
 
 EXPLICIT = "explicit"
 AUTOMATIC = "automatic"
 COMBINED = "combined"
 CACHE_STRATEGIES = (EXPLICIT, AUTOMATIC, COMBINED)
-
-# Bedrock rejects a request with more than four checkpoints.
-BEDROCK_MAX_CHECKPOINTS = 4
 
 BUILTIN = "builtin"
 INTEGRATION_TYPES = (BUILTIN,)
@@ -61,12 +54,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModelCapabilities:
-    """What the catalog allows for the agent's model (policy, seeded from `caching.bedrock_facts`)."""
+    """What the catalog allows for the agent's model (policy, seeded from `bedrock.facts`)."""
 
     supports_prompt_caching: bool = False
     cache_min_tokens: int | None = None
-    cache_max_checkpoints: int = BEDROCK_MAX_CHECKPOINTS
-    # Always in CACHE_FIELDS order, without duplicates.
+    cache_max_checkpoints: int = MAX_CHECKPOINTS
+    # Always in Bedrock's prefix order (CACHE_FIELD_ORDER), without duplicates.
     cache_fields: tuple[str, ...] = ()
     supports_tool_use: bool = True
 
@@ -203,18 +196,18 @@ def _parse_capabilities(value: Any) -> ModelCapabilities:
         min_tokens = _int(min_tokens, f"{name}.cache_min_tokens", minimum=1)
 
     max_checkpoints = _int(
-        data.get("cache_max_checkpoints", BEDROCK_MAX_CHECKPOINTS),
+        data.get("cache_max_checkpoints", MAX_CHECKPOINTS),
         f"{name}.cache_max_checkpoints",
         minimum=0,
-        maximum=BEDROCK_MAX_CHECKPOINTS,
+        maximum=MAX_CHECKPOINTS,
     )
 
     fields = data.get("cache_fields", [])
     if not isinstance(fields, list | tuple):
         raise ConfigError(f"{name}.cache_fields", f"must be a list, not {type(fields).__name__}")
     for item in fields:
-        if item not in CACHE_FIELDS:
-            raise ConfigError(f"{name}.cache_fields", f"{item!r} is not one of {', '.join(CACHE_FIELDS)}")
+        if item not in CACHE_FIELD_ORDER:
+            raise ConfigError(f"{name}.cache_fields", f"{item!r} is not one of {', '.join(CACHE_FIELD_ORDER)}")
     if len(set(fields)) != len(fields):
         raise ConfigError(f"{name}.cache_fields", "lists a field twice")
 
@@ -222,7 +215,7 @@ def _parse_capabilities(value: Any) -> ModelCapabilities:
         supports_prompt_caching=supports,
         cache_min_tokens=min_tokens,
         cache_max_checkpoints=max_checkpoints,
-        cache_fields=tuple(f for f in CACHE_FIELDS if f in fields),
+        cache_fields=tuple(f for f in CACHE_FIELD_ORDER if f in fields),
         supports_tool_use=_bool(data.get("supports_tool_use", True), f"{name}.supports_tool_use"),
     )
 

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from agents_app.demo import DEMO_PASSWORD, DEMO_USERNAME
-from caching.emulator.server import start
+from bedrock.emulator.server import start
 from tests.browser.conftest import admin_login, shot, shown_stats
 from tests.integration.stack import RedisServer, Stack
 

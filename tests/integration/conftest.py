@@ -1,6 +1,6 @@
 import pytest
 
-from caching.emulator.server import start
+from bedrock.emulator.server import start
 from tests.integration.stack import RedisServer, Stack
 
 

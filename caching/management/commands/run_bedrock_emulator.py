@@ -1,8 +1,8 @@
-"""`manage.py run_bedrock_emulator`: a thin wrapper over `caching.emulator.server`, which also runs without Django."""
+"""`manage.py run_bedrock_emulator`: a thin wrapper over `bedrock.emulator.server`, which also runs without Django."""
 
 from django.core.management.base import BaseCommand
 
-from caching.emulator.server import add_arguments, run_from_options
+from bedrock.emulator.server import add_arguments, run_from_options
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Configs for the runtime tests, built from `caching.bedrock_facts` the way the catalog seeds its rows.
+"""Configs for the runtime tests, built from `bedrock.facts` the way the catalog seeds its rows.
 
 No database: the runtime never touches one, so neither do its tests.
 """
@@ -6,7 +6,7 @@ No database: the runtime never touches one, so neither do its tests.
 from __future__ import annotations
 
 from agents_app.runtime import AgentConfig
-from caching import bedrock_facts as facts
+from bedrock import facts
 
 CLAUDE = "us.anthropic.claude-sonnet-4-6"
 NOVA = "us.amazon.nova-pro-v1:0"
@@ -24,7 +24,7 @@ PARAGRAPH = (
 
 def long_prompt(tokens: int = 2_500) -> str:
     """A system prompt of at least `tokens` emulator tokens (a token is a word or a punctuation mark)."""
-    from caching.emulator.tokenizer import count_text
+    from bedrock.tokenizer import count_text
 
     parts = []
     section = 1

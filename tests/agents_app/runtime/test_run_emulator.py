@@ -1,6 +1,6 @@
 """run_agent through the real Strands BedrockModel and boto3, against the local Bedrock emulator.
 
-The emulator (`caching.emulator`) applies Bedrock's cache rules: prefix-hash
+The emulator (`bedrock.emulator`) applies Bedrock's cache rules: prefix-hash
 entries at checkpoints, per-model minimums, at most four checkpoints, and a
 ValidationException for a checkpoint a model cannot take. Its tool rule: a
 tool named in the user's text is called, with string input taken from the

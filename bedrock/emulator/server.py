@@ -26,10 +26,10 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from caching.emulator import service
-from caching.emulator.errors import ERROR_TYPE_SUFFIX, BedrockError, validation
-from caching.emulator.eventstream import encode_event, encode_exception
-from caching.emulator.faults import Faults, Latency, parse_latency
+from bedrock.emulator import service
+from bedrock.emulator.eventstream import encode_event, encode_exception
+from bedrock.emulator.faults import Faults, Latency, parse_latency
+from bedrock.errors import ERROR_TYPE_SUFFIX, BedrockError, validation
 
 logger = logging.getLogger(__name__)
 
@@ -342,7 +342,7 @@ def run_from_options(options, out=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m caching.emulator", description="Local Bedrock Runtime emulator")
+    parser = argparse.ArgumentParser(prog="python -m bedrock.emulator", description="Local Bedrock Runtime emulator")
     add_arguments(parser)
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)

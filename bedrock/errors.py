@@ -1,4 +1,4 @@
-"""Bedrock's error types, and how the emulator raises them.
+"""Bedrock's error types, and how they travel: the engine raises them, the emulator sends them.
 
 Outside a stream an error is an HTTP status, an ``x-amzn-ErrorType`` header and
 a JSON body ``{"message": ...}``; botocore maps the header to
@@ -45,7 +45,7 @@ ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 
 
 class BedrockError(Exception):
-    """An error the emulator returns the way Bedrock does."""
+    """An error as Bedrock returns it: a type name, its HTTP status and a message."""
 
     def __init__(self, name: str, message: str | None = None):
         if name not in STATUS:

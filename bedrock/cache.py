@@ -22,8 +22,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from caching import bedrock_facts as facts
-from caching.emulator.prefix import Prefix
+from bedrock import facts
+from bedrock.prefix import Prefix
 
 MAX_ENTRIES = 200_000
 
@@ -95,7 +95,7 @@ def read_candidates(prefix: Prefix, model: facts.ModelFacts, eligible: list) -> 
 
 
 class PromptCache:
-    """The server's cache. One lock guards all entries, so concurrent requests see a consistent cache."""
+    """One cache of prefix entries. One lock guards all entries, so concurrent requests see a consistent cache."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -110,14 +110,18 @@ class PromptCache:
         with self._lock:
             self._entries.clear()
 
-    def apply(self, prefix: Prefix, model: facts.ModelFacts) -> CacheUsage:
-        """Read and write this request's checkpoints; return the token split."""
+    def apply(self, prefix: Prefix, model: facts.ModelFacts, *, now: float | None = None) -> CacheUsage:
+        """Read and write this request's checkpoints; return the token split.
+
+        `now` is the request's time on the cache's timeline (the clock's by default); a
+        replay of past requests passes each one's own time so TTLs expire as they did.
+        """
         eligible = eligible_checkpoints(prefix, model)
         usage = CacheUsage()
         if not eligible:
             return usage
         with self._lock:
-            now = self.clock.now()
+            now = self.clock.now() if now is None else now
             read_position = 0
             for position in sorted(read_candidates(prefix, model, eligible), reverse=True):
                 entry = self._live(prefix.hashes[position], now)

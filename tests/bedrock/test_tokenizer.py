@@ -1,4 +1,4 @@
-from caching.emulator.tokenizer import (
+from bedrock.tokenizer import (
     canonical_json,
     count_block,
     count_request,

@@ -1,4 +1,4 @@
-"""The emulator as a separate process (`python -m caching.emulator`), driven over its control endpoints."""
+"""The emulator as a separate process (`python -m bedrock.emulator`), driven over its control endpoints."""
 
 import argparse
 import json
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from caching.emulator.server import add_arguments
-from tests.caching.emulator.support import SONNET_46, client, cp, prompt_of, user
+from bedrock.emulator.server import add_arguments
+from tests.bedrock.support import SONNET_46, client, cp, prompt_of, user
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -25,7 +25,7 @@ def call(url, path, body=None):
 @pytest.fixture
 def emulator_process():
     process = subprocess.Popen(
-        [sys.executable, "-m", "caching.emulator", "--port", "0", "--throttle-rate", "0", "--seed", "1"],
+        [sys.executable, "-m", "bedrock.emulator", "--port", "0", "--throttle-rate", "0", "--seed", "1"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -74,17 +74,3 @@ def test_options_come_from_flags_then_environment():
     options = parser.parse_args(["--throttle-rate", "0.1", "--latency", "realistic"])
     assert (options.host, options.port, options.seed, options.throttle_rate) == ("127.0.0.1", 9001, 4, 0.1)
     assert options.latency == "realistic"
-
-
-def test_django_command_is_a_thin_wrapper(monkeypatch):
-    django_settings = pytest.importorskip("django.conf").settings
-    if not django_settings.configured:
-        pytest.skip("Django settings are not configured in this run")
-    from django.core.management import call_command
-
-    from caching.management.commands import run_bedrock_emulator
-
-    seen = {}
-    monkeypatch.setattr(run_bedrock_emulator, "run_from_options", lambda options, out=None: seen.update(options))
-    call_command("run_bedrock_emulator", "--port", "0", "--error-rate", "0.02", "--seed", "1")
-    assert (seen["port"], seen["error_rate"], seen["seed"], seen["host"]) == (0, 0.02, 1, "127.0.0.1")

@@ -2,12 +2,12 @@
 
 import pytest
 
-from caching import bedrock_facts as facts
-from caching.emulator.cache import Clock, PromptCache
-from caching.emulator.errors import BedrockError
-from caching.emulator.prefix import build_prefix, check_checkpoints
-from caching.emulator.tokenizer import count_request
-from tests.caching.emulator.support import assistant, cp, prompt_of, user
+from bedrock import facts
+from bedrock.cache import Clock, PromptCache
+from bedrock.errors import BedrockError
+from bedrock.prefix import build_prefix, check_checkpoints
+from bedrock.tokenizer import count_request
+from tests.bedrock.support import assistant, cp, prompt_of, user
 
 SONNET_46 = facts.resolve_model("us.anthropic.claude-sonnet-4-6")  # min 2,048, 1h TTL
 SONNET_4 = facts.resolve_model("us.anthropic.claude-sonnet-4-20250514-v1:0")  # min 1,024, no 1h

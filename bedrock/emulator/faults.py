@@ -21,7 +21,7 @@ import random
 import threading
 from dataclasses import asdict, dataclass, field, fields
 
-from caching.emulator.errors import STATUS, STREAM_EXCEPTIONS, BedrockError
+from bedrock.errors import STATUS, STREAM_EXCEPTIONS, BedrockError
 
 REALISTIC = {"base_ms": 250.0, "uncached_ms_per_1k": 200.0, "cached_ms_per_1k": 20.0, "output_tokens_per_s": 80.0}
 

@@ -1,9 +1,10 @@
 """What the emulator does with one Bedrock Runtime call, without HTTP: validate, cache, answer, count.
 
-``EmulatorState`` is everything the server keeps between requests; the HTTP
-layer (``server.py``) only parses, draws faults, sleeps for latency and
-encodes. Benchmarks call ``converse`` directly to measure the emulator's own
-handling time.
+The checks and the prompt cache are the engine's (``bedrock.engine``); this
+module adds the model's reply, stats and the request log. ``EmulatorState`` is
+everything the server keeps between requests; the HTTP layer (``server.py``)
+only parses, draws faults, sleeps for latency and encodes. Benchmarks call
+``converse`` directly to measure the emulator's own handling time.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from caching import bedrock_facts as facts
-from caching.emulator.cache import CacheUsage, Clock, PromptCache
-from caching.emulator.errors import validation
-from caching.emulator.faults import Faults, Latency
-from caching.emulator.model import Reply, generate
-from caching.emulator.prefix import build_prefix, check_checkpoints
-from caching.emulator.tokenizer import canonical_json, count_request, count_text, split_tokens
+from bedrock import facts
+from bedrock.cache import CacheUsage, Clock, PromptCache
+from bedrock.emulator.faults import Faults, Latency
+from bedrock.emulator.model import Reply, generate
+from bedrock.engine import PromptCacheEngine, require_model
+from bedrock.errors import validation
+from bedrock.tokenizer import canonical_json, count_request, count_text, split_tokens
 
-INVALID_MODEL_MESSAGE = "The provided model identifier is invalid."
 DEFAULT_MAX_TOKENS = 4096
 LOG_SIZE = 200
 
@@ -78,11 +78,15 @@ class EmulatorState:
     latency: Latency = field(default_factory=Latency)
     stats: Stats = field(default_factory=Stats)
     log: deque = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
-    cache: PromptCache = field(init=False)
+    engine: PromptCacheEngine = field(init=False)
 
     def __post_init__(self) -> None:
-        self.cache = PromptCache(self.clock)
+        self.engine = PromptCacheEngine(self.clock)
         self._initial = (self.faults.to_dict(), self.latency.to_dict())
+
+    @property
+    def cache(self) -> PromptCache:
+        return self.engine.cache
 
     def reset(self) -> None:
         """Empty the cache, stats and log; clock, faults and latency back to how the server started."""
@@ -115,96 +119,32 @@ class Outcome:
 
 def resolve(model_id: str) -> facts.ModelFacts:
     """Model facts for a path's (URL-encoded) model id, inference-profile id or ARN."""
-    model_id = unquote(model_id)
-    if model_id.startswith("arn:"):
-        model_id = model_id.rsplit("/", 1)[-1]
-    model = facts.resolve_model(model_id)
-    if model is None:
-        raise validation(INVALID_MODEL_MESSAGE)
-    return model
-
-
-def check_messages(request: dict) -> None:
-    """The conversation rules Bedrock enforces before a model sees the request."""
-    messages = request.get("messages") or []
-    if not messages or messages[0].get("role") != "user":
-        raise validation(
-            "A conversation must start with a user message. "
-            "Try again with a conversation that starts with a user message."
-        )
-    has_tools = bool((request.get("toolConfig") or {}).get("tools"))
-    for index, message in enumerate(messages):
-        content = message.get("content") or []
-        if not content:
-            raise validation(
-                f"The content field in the Message object at messages.{index} is empty. "
-                "Add a ContentBlock object to the content field and try again."
-            )
-        uses = [b["toolUse"].get("toolUseId") for b in content if "toolUse" in b]
-        results = [b["toolResult"].get("toolUseId") for b in content if "toolResult" in b]
-        if (uses or results) and not has_tools:
-            raise validation("The toolConfig field must be defined when using toolUse and toolResult content blocks.")
-        if results:
-            previous = messages[index - 1].get("content") or [] if index else []
-            asked = {b["toolUse"].get("toolUseId") for b in previous if "toolUse" in b}
-            unexpected = [r for r in results if r not in asked]
-            if unexpected:
-                raise validation(
-                    f"messages.{index}.content: unexpected toolUseId found in toolResult blocks: {unexpected[0]}. "
-                    "Each toolResult block must have a corresponding toolUse block in the previous message."
-                )
-        if uses and index + 1 < len(messages):
-            answered = {
-                b["toolResult"].get("toolUseId") for b in messages[index + 1].get("content") or [] if "toolResult" in b
-            }
-            missing = [u for u in uses if u not in answered]
-            if missing:
-                raise validation(
-                    f"Expected toolResult blocks at messages.{index + 1}.content for the following Ids: "
-                    + ", ".join(missing)
-                )
+    return require_model(unquote(model_id))
 
 
 def converse(state: EmulatorState, model_id: str, request: dict) -> Outcome:
-    """One Converse/ConverseStream call: validation, the cache, the reply and the usage."""
+    """One Converse/ConverseStream call: the engine's checks and cache, then the reply and the usage."""
     started = time.perf_counter()
-    model = resolve(model_id)
-    check_messages(request)
+    model_id = unquote(model_id)
+    turn = state.engine.apply(model_id, request)
+    model = turn.model
     max_tokens = (request.get("inferenceConfig") or {}).get("maxTokens")
-    if max_tokens is not None and max_tokens > model.max_output_tokens:
-        raise validation(
-            f"The maximum tokens you requested exceeds the model limit of {model.max_output_tokens}. "
-            f"Try again with a maximum tokens value that is lower than {model.max_output_tokens}."
-        )
-    prefix = build_prefix(request, model.model_id)
-    check_checkpoints(prefix, model)
-    cache = state.cache.apply(prefix, model)
-    reply = generate(request, prefix.request_hash, max_tokens or min(DEFAULT_MAX_TOKENS, model.max_output_tokens))
-    usage = {
-        "inputTokens": prefix.total_tokens - cache.read - cache.write,
-        "outputTokens": reply.output_tokens,
-        # Bedrock's totalTokens includes the cache tokens.
-        "totalTokens": prefix.total_tokens + reply.output_tokens,
-    }
-    if model.supports_caching:
-        usage["cacheReadInputTokens"] = cache.read
-        usage["cacheWriteInputTokens"] = cache.write
-        if cache.write:
-            usage["cacheDetails"] = cache.details()
+    reply = generate(request, turn.prefix.request_hash, max_tokens or min(DEFAULT_MAX_TOKENS, model.max_output_tokens))
+    usage = turn.usage(reply.output_tokens)
     elapsed = time.perf_counter() - started
     state.stats.record(usage, elapsed)
     state.log.append(
         {
-            "modelId": unquote(model_id),
+            "modelId": model_id,
             "checkpoints": [
-                {"field": p.field, "ttl": p.ttl, "tokens": p.tokens, "where": p.where} for p in prefix.checkpoints
+                {"field": p.field, "ttl": p.ttl, "tokens": p.tokens, "where": p.where} for p in turn.prefix.checkpoints
             ],
             "usage": usage,
             "stopReason": reply.stop_reason,
             "request": request,
         }
     )
-    return Outcome(model, reply, cache, usage, elapsed)
+    return Outcome(model, reply, turn.cache, usage, elapsed)
 
 
 def count_tokens(model_id: str, body: dict) -> dict:

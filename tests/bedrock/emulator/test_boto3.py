@@ -6,9 +6,9 @@ import threading
 import pytest
 from botocore.exceptions import EventStreamError
 
-from caching import bedrock_facts as facts
-from caching.emulator.tokenizer import count_request
-from tests.caching.emulator.support import (
+from bedrock import facts
+from bedrock.tokenizer import count_request
+from tests.bedrock.support import (
     LLAMA,
     NOVA_PRO,
     SONNET_4,

@@ -2,9 +2,9 @@
 
 import json
 
-from caching.emulator.model import choose_tool, example_input, generate
-from caching.emulator.tokenizer import count_text
-from tests.caching.emulator.support import assistant, user
+from bedrock.emulator.model import choose_tool, example_input, generate
+from bedrock.tokenizer import count_text
+from tests.bedrock.support import assistant, user
 
 WEATHER = {
     "toolSpec": {

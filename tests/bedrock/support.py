@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 
-from caching.emulator.tokenizer import count_text
+from bedrock.tokenizer import count_text
 
 SONNET_46 = "us.anthropic.claude-sonnet-4-6"
 OPUS_46 = "us.anthropic.claude-opus-4-6-v1"

@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from caching.emulator.errors import validation
-from caching.emulator.tokenizer import canonical_json, count_text, first_tokens, tokenize
+from bedrock.errors import validation
+from bedrock.tokenizer import canonical_json, count_text, first_tokens, tokenize
 
 _WORDS = [
     "cache",

@@ -1,9 +1,11 @@
 """What Amazon Bedrock does, as data: models, their limits and their prompt-cache rules.
 
-These are facts about AWS, not platform policy. The local Bedrock emulator
-follows them exactly; the catalog migration seeds `FoundationModel` rows from
-them, and a platform admin may then change the *policy* (for instance whether
-Nova agents get checkpoints) in admin without touching these facts.
+These are facts about AWS, not platform policy. The prompt-cache engine and
+the local Bedrock emulator follow them exactly; the agent runtime takes the
+request field names and the checkpoint limit from here; the catalog migration
+seeds `FoundationModel` rows from them, and a platform admin may then change
+the *policy* (for instance whether Nova agents get checkpoints) in admin
+without touching these facts.
 
 Sources: the Bedrock user guide's prompt-caching page, as summarised in the
 project's reference notes (minimum tokens per checkpoint, cacheable fields,
@@ -166,11 +168,3 @@ def base_model_id(model_id: str) -> str:
 def resolve_model(model_id: str) -> ModelFacts | None:
     """The facts for a model id or inference-profile id, or None when Bedrock would not know it."""
     return MODELS.get(base_model_id(model_id))
-
-
-def profile_label(model_id: str) -> str:
-    """A short label for the routing of an id: `US cross-region`, `Global`, or `In-region`."""
-    prefix, _, rest = model_id.partition(".")
-    if not rest or prefix not in INFERENCE_PROFILE_PREFIXES:
-        return "In-region"
-    return "Global" if prefix == "global" else f"{prefix.upper()} cross-region"

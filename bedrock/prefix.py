@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from caching import bedrock_facts as facts
-from caching.emulator.errors import validation
-from caching.emulator.tokenizer import canonical_json, count_block
+from bedrock import facts
+from bedrock.errors import validation
+from bedrock.tokenizer import canonical_json, count_block
 
 DEFAULT_TTL = "5m"
 

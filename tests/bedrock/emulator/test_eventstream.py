@@ -5,7 +5,7 @@ import pytest
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 from botocore.parsers import EventStreamJSONParser
 
-from caching.emulator.eventstream import encode_event, encode_exception, encode_message
+from bedrock.emulator.eventstream import encode_event, encode_exception, encode_message
 
 
 def decode(data: bytes):

@@ -21,8 +21,8 @@ from strands.models import BedrockModel
 from strands.models.model import CacheConfig
 from strands.types.content import SystemContentBlock
 
-from caching import bedrock_facts as facts
-from tests.caching.emulator.support import SONNET_46, prompt_of, total_input
+from bedrock import facts
+from tests.bedrock.support import SONNET_46, prompt_of, total_input
 
 SYSTEM = prompt_of(2500)
 QUESTIONS = (

@@ -2,8 +2,8 @@
 
 import pytest
 
-from caching.emulator.faults import REALISTIC, Faults, Latency, parse_latency
-from tests.caching.emulator.support import SONNET_46, client, cp, prompt_of, stream_usage, user
+from bedrock.emulator.faults import REALISTIC, Faults, Latency, parse_latency
+from tests.bedrock.support import SONNET_46, client, cp, prompt_of, stream_usage, user
 
 
 def test_latency_is_off_by_default_and_parses_specs():

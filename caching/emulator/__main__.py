@@ -1,5 +1,0 @@
-"""`python -m caching.emulator --port N`: the emulator without Django."""
-
-from caching.emulator.server import main
-
-main()
