@@ -38,9 +38,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
-from _results import write_section  # bench/ is on sys.path when a script runs
+from _common import ROOT, loadavg, machine, write_section  # bench/ is on sys.path when a script runs
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Cache stats"
 DAYS = 90
 AGENTS = 20
@@ -293,7 +292,7 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
     agent_url = f"/api/agents/{agents[0].pk}/cache-stats/?period=90d&sessions_limit=20"
     tenant_url = "/api/cache-stats/?period=90d&top=10"
     csv_url = f"/api/agents/{agents[0].pk}/invocations.csv?period=90d"
-    result = {"db": db, "vendor": connection.vendor, "sizes": [], "load_before": round(os.getloadavg()[0], 1)}
+    result = {"db": db, "vendor": connection.vendor, "sizes": [], "load_before": loadavg()}
 
     inserted = 0
     for target in (small, rows):
@@ -326,7 +325,7 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
         print(json.dumps(entry), file=sys.stderr, flush=True)
         result["sizes"].append(entry)
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
-    result["load_after"] = round(os.getloadavg()[0], 1)
+    result["load_after"] = loadavg()
     return result
 
 
@@ -378,13 +377,14 @@ def run_db(db: str, args, tmp: Path) -> dict:
             stop()
 
 
-def render(results: list[dict], args) -> str:
+def render(results: list[dict], args, info: dict) -> str:
     lines = [
         SECTION,
         "",
-        f"`bench/cache_stats_bench.py` ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} CPUs, Python "
-        f"{sys.version.split()[0]}): one tenant, {AGENTS} agents (16 Claude, 4 Nova), {DAYS} days, sessions of "
-        f"{TURNS} turns, 2% failed. Closed days rolled up, today's rows inserted after the rollup (live). "
+        f"`bench/cache_stats_bench.py` ({datetime.now(UTC):%Y-%m-%d}, {info['nproc']} CPUs, Python "
+        f"{info['python']}, code at {info['commit']}): one tenant, {AGENTS} agents (16 Claude, 4 Nova), "
+        f"{DAYS} days, sessions of {TURNS} turns, 2% failed. Closed days rolled up, today's rows inserted after the "
+        "rollup (live). "
         f"Latency through Django's test client with an API key ({args.repeat} requests, {args.raw_repeat} for raw; "
         "2 warm-ups). Agent: `GET /api/agents/{id}/cache-stats/?period=90d` (1/20 of the rows, 20 sessions); "
         "tenant: `GET /api/cache-stats/?period=90d`. Raw: rollups switched off, every day aggregated from invocations.",
@@ -430,7 +430,7 @@ def render(results: list[dict], args) -> str:
                 f"rollup of {size['rollup_days']} days {size['rollup_seconds']} s"
             )
         lines.append(
-            f"- {r['vendor']} run in all: {r['total_seconds']} s (1-minute load average {r['load_before']} before, "
+            f"- {r['vendor']} run in all: {r['total_seconds']} s (load average {r['load_before']} before, "
             f"{r['load_after']} after; the machine is shared, so absolute figures carry noise)"
         )
     return "\n".join(lines) + "\n"
@@ -447,17 +447,17 @@ def main() -> None:
     parser.add_argument("--worker", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        sys.path.insert(0, str(ROOT))
         result = run_worker(args.worker, args.rows, args.small, args.repeat, args.raw_repeat)
         print(json.dumps(result))
         return
+    info = machine()
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results = []
     with tempfile.TemporaryDirectory(prefix="cache-stats-bench-") as tmp:
         for db in dbs:
             print(f"==> {db}", file=sys.stderr, flush=True)
             results.append(run_db(db, args, Path(tmp)))
-    text = render(results, args)
+    text = render(results, args, info)
     if args.no_write:
         print(text)
     else:

@@ -21,7 +21,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,11 +28,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, machine  # bench/ is on sys.path when a script runs
 
-from bedrock.emulator import service  # noqa: E402
-from bedrock.emulator.eventstream import encode_event  # noqa: E402
+from agent_platform.devstack import stop_process
+from bedrock.emulator import service
+from bedrock.emulator.eventstream import encode_event
 
 MODEL = "us.anthropic.claude-sonnet-4-6"
 WORDS = ["policy", "customer", "refund", "order", "shipping", "invoice", "answer", "politely", "cite", "sources"]
@@ -225,16 +224,6 @@ def start_server() -> tuple[subprocess.Popen, str]:
     return process, line.rsplit(" ", 1)[-1].strip()
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=8)
@@ -244,7 +233,8 @@ def main() -> None:
     parser.add_argument("--skip-approaches", action="store_true", help="skip the Strands approach comparison")
     options = parser.parse_args()
 
-    print(f"Machine: {os.cpu_count()} CPUs ({cpu_name()}), Python {platform.python_version()}, {platform.system()}")
+    info = machine()
+    print(f"Machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, {info['system']}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     process, url = start_server()
     try:
@@ -263,8 +253,7 @@ def main() -> None:
             f"mean {served['mean']:.3f} ms, max {served['max']:.3f} ms"
         )
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process, grace=10)
 
     cost = overhead(options.conversations, options.turns, options.system_tokens)
     print(

@@ -43,12 +43,10 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import re
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,10 +55,8 @@ from collections import Counter, defaultdict, deque
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
-from _results import RESULTS, write_section  # bench/ is on sys.path when a script runs
+from _common import RESULTS, ROOT, loadavg, machine, write_section  # bench/ is on sys.path when a script runs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SECTION = "## Fault-injection run"
 NOTES_START = "<!-- fault-notes: written by hand; the run keeps this block when it rewrites the section -->"
 NOTES_END = "<!-- /fault-notes -->"
@@ -85,35 +81,6 @@ class RunTimeout(Exception):
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def loadavg() -> str:
-    return "/".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def machine() -> dict:
-    from importlib.metadata import version
-
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for name in ("django", "celery", "kombu", "django-celery-beat", "gunicorn", "strands-agents", "boto3"):
-        with contextlib.suppress(Exception):
-            versions[name] = version(name)
-    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "versions": versions,
-        "redis_server": next((w.split("=", 1)[1] for w in redis_version if w.startswith("v=")), "?"),
-        "commit": commit.stdout.strip() or "?",
-    }
 
 
 def money(value: Decimal) -> str:
@@ -221,21 +188,6 @@ def redis_backlog(url: str) -> dict:
         return {"error": repr(exc)}
 
 
-def stop_process(stack, name: str) -> None:
-    process = stack.processes.pop(name, None)
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(20)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-
 # --- the run ---------------------------------------------------------------------------------------
 
 
@@ -252,8 +204,8 @@ def long_system_prompt(tmp: Path) -> str:
 
 
 def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
+    from agent_platform.devstack import RedisServer, Stack
     from bedrock.emulator.server import start
-    from tests.integration.stack import RedisServer, Stack
 
     system_prompt = long_system_prompt(tmp)
     redis = RedisServer(tmp)
@@ -272,7 +224,7 @@ def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
     }
     (tmp / "stack").mkdir()
     stack = Stack(tmp / "stack", redis.url, emulator.url, DEBUG="false", DB_CONN_MAX_AGE=60, **lowered)
-    cleanup.append(lambda: [stop_process(stack, name) for name in list(stack.processes)])
+    cleanup.append(stack.stop)
     db = Db(stack.tmp / "db.sqlite3")
     stack.manage("migrate", "--verbosity", "0")
     sweep_every = db.query(

@@ -37,7 +37,6 @@ import cProfile
 import datetime as dt
 import gc
 import os
-import platform
 import pstats
 import re
 import shlex
@@ -49,10 +48,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _results import RESULTS, write_section  # bench/ is on sys.path when a script runs
+from _common import RESULTS, ROOT, loadavg, machine, write_section  # bench/ is on sys.path when a script runs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SECTION = "## Invocation pipeline"
 NOTES_START = "<!-- pipeline-notes: written by hand; the benchmark keeps this block when it rewrites the section -->"
 NOTES_END = "<!-- /pipeline-notes -->"
@@ -85,40 +82,6 @@ def pct(values: list[float], q: float) -> float:
     low = int(k)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def loadavg() -> str:
-    return "/".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def machine() -> dict:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for name in ("django", "celery", "kombu", "strands-agents", "boto3", "redis"):
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version
-
-            versions[name] = version(name)
-    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
-    git = ["git", "-C", str(ROOT)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", "agents_app", "agent_platform", "caching"], capture_output=True, text=True
-    ).stdout.split("\n")
-    return {
-        "commit": commit or "?",
-        "dirty": sorted({line[3:].split("/")[0] for line in dirty if line.strip()}),
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "versions": versions,
-        "redis_server": next((w.split("=", 1)[1] for w in redis_version if w.startswith("v=")), "?"),
-    }
 
 
 def isotime(value: str) -> float:
@@ -465,30 +428,6 @@ def grouped_own_time(entries: dict) -> dict[str, float]:
 # --- part 2: throughput through the API -------------------------------------------------------------
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_process(stack, name: str) -> None:
-    """SIGTERM to the process's group (it leads a session of its own), SIGKILL what is left after 20 s."""
-    process = stack.processes.pop(name, None)
-    if process is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while group_alive(process.pid) and time.monotonic() < deadline:
-        process.poll()  # reap the leader
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(10)
-
-
 def start_workers(stack, name: str, workers: list[tuple[str, int]]) -> None:
     """The set-up's Celery workers, all in one session, each logging to `<worker>.log`.
 
@@ -524,17 +463,6 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / ticks
 
 
-def stop_redis(redis) -> None:
-    if redis.process is None:
-        return
-    redis.process.terminate()
-    try:
-        redis.process.wait(10)
-    except subprocess.TimeoutExpired:
-        redis.process.kill()
-        redis.process.wait(10)
-
-
 def api_invocations(stack, key: str, agent_id: int, status: str | None = None) -> tuple[int, list[dict]]:
     """The agent's invocations (every page), or just their count when `status` is given."""
     path = f"/api/agents/{agent_id}/invocations/"
@@ -555,8 +483,8 @@ def api_invocations(stack, key: str, agent_id: int, status: str | None = None) -
 
 def run_batch(stack, key: str, emulator, config: str, batch: int, sessions: range, turns: int, timeout: float) -> dict:
     """One batch: a fresh agent and fresh workers of set-up `config`; all turns of `sessions` queued at once."""
+    from agent_platform.devstack import wait_until
     from agents_app.demo import support_system_prompt
-    from tests.integration.stack import wait_until
 
     label, slug, workers = WORKER_CONFIGS[config]
     workers = [(f"{worker}b{batch}", concurrency) for worker, concurrency in workers]
@@ -594,7 +522,7 @@ def run_batch(stack, key: str, emulator, config: str, batch: int, sessions: rang
         worker_cpu = group_cpu_seconds(pgid) - cpu_before
         _, rows = api_invocations(stack, key, agent["id"])
     finally:
-        stop_process(stack, group)
+        stack.terminate(group)
     started = [isotime(r["started_at"]) for r in rows if r["started_at"]]
     finished = [isotime(r["finished_at"]) for r in rows if r["finished_at"]]
     ok = [r for r in rows if r["status"] == "succeeded"]
@@ -871,8 +799,8 @@ def main() -> int:
 
     # Always a Redis of our own: a shared one could hand our tasks to someone else's workers.
     os.environ.pop("TEST_REDIS_URL", None)
+    from agent_platform.devstack import RedisServer, Stack
     from bedrock.emulator.server import start
-    from tests.integration.stack import RedisServer, Stack
 
     info = machine()
     tmp = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
@@ -927,9 +855,9 @@ def main() -> int:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
-        steps = [lambda name=name: stop_process(stack, name) for name in list(stack.processes)] if stack else []
+        steps = [stack.stop] if stack else []
         steps += [emulator.stop] if emulator else []
-        steps += [lambda: stop_redis(redis)] if redis else []
+        steps += [redis.stop] if redis else []
         for step in steps:
             try:
                 step()

@@ -2,8 +2,9 @@
 
 Registered by `caching.admin` with `admin.site.add_page` (see
 `agent_platform.admin_site`), served at `/admin/caching/dashboard/` behind
-`admin_view` (staff login, no-cache), and rendered with the admin's own context. Every figure comes from `caching.selectors.tenant_cache_stats`,
-the selector behind `GET /api/cache-stats/`, so the page and the API agree.
+`admin_view` (staff login, no-cache), and rendered with the admin's own
+context. Every figure comes from `caching.selectors.tenant_cache_stats`, the
+selector behind `GET /api/cache-stats/`, so the page and the API agree.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ import re
 
 import pytest
 
+from agent_platform.devstack import RedisServer, Stack
 from agents_app.demo import DEMO_PASSWORD, DEMO_USERNAME
 from bedrock.emulator.server import start
 from tests.browser.conftest import admin_login, shot, shown_stats
-from tests.integration.stack import RedisServer, Stack
 
 pytestmark = pytest.mark.integration
 

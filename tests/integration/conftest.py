@@ -1,7 +1,7 @@
 import pytest
 
+from agent_platform.devstack import RedisServer, Stack
 from bedrock.emulator.server import start
-from tests.integration.stack import RedisServer, Stack
 
 
 def pytest_collection_modifyitems(items):
@@ -12,7 +12,10 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+    except RuntimeError as exc:  # no redis-server: a failure that says what to install, not a traceback
+        pytest.fail(f"Integration tests {exc}.", pytrace=False)
     yield server
     server.stop()
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from agent_platform.devstack import wait_until
 from agents_app.demo import support_system_prompt
 from tests.integration.conftest import make_stack
-from tests.integration.stack import wait_until
 
 
 @pytest.fixture

@@ -1,12 +1,21 @@
-"""The service as it runs in production, on this machine: gunicorn, Celery workers on Redis, the emulator.
+"""The service's real processes on loopback, for the integration tests and the benchmarks.
 
-Everything is a real process talking over loopback; the tests drive it through
-the HTTP API and management commands, like a user would. The database is a
-SQLite file shared by the processes (PostgreSQL in production).
+gunicorn, Celery workers and beat on Redis (a throwaway redis-server unless
+`TEST_REDIS_URL` names one), with a SQLite file database shared by the
+processes (PostgreSQL in production); the callers bring the Bedrock emulator
+and pass its URL. Everything talks over loopback,
+and the callers drive it through the HTTP API and management commands, as a
+user would. This module never runs in production: it only starts the service
+the way production runs it.
+
+Nothing here imports Django apps or pytest: it starts subprocesses, and the
+benchmarks use it outside pytest. A timeout raises `AssertionError`, so a test
+waiting on the stack fails rather than errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,10 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
@@ -39,6 +47,41 @@ def wait_until(check, *, timeout: float, interval: float = 0.2, what: str = "con
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def stop_process(process: subprocess.Popen, *, group: bool = False, grace: float = 20) -> None:
+    """SIGTERM, then SIGKILL whatever is left after `grace` seconds.
+
+    `group=True` for a process started in a session of its own: the signals go to its whole process group
+    and the wait lasts until the group is gone, so the children that outlive their parent (gunicorn's and
+    Celery's pool processes, a shell's background jobs) are stopped too.
+    """
+
+    def send(sig):
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)  # does nothing once the process is reaped
+
+    def alive() -> bool:
+        if process.poll() is None:  # reaps the leader once it has exited
+            return True
+        if not group:
+            return False
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    send(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive():
+        send(signal.SIGKILL)
+    process.wait(10)
+
+
 class RedisServer:
     """`TEST_REDIS_URL` when `make test` provides one, else a throwaway redis-server of our own."""
 
@@ -49,7 +92,7 @@ class RedisServer:
         if self.url:
             return
         if not shutil.which("redis-server"):
-            pytest.fail("Integration tests need Redis: set TEST_REDIS_URL or install redis-server (make test does).")
+            raise RuntimeError("need Redis: set TEST_REDIS_URL or install redis-server (make test does)")
         self.port = free_port()
         # No persistence: a restart starts empty, like a broker that lost its data.
         self.command = [
@@ -95,8 +138,7 @@ class RedisServer:
 
     def stop(self):
         if self.process:
-            self.process.terminate()
-            self.process.wait(10)
+            stop_process(self.process, grace=10)
 
     def restart(self, down_seconds: float = 0.0):
         """Stop the server and start an empty one on the same port: queued and unacknowledged messages are lost."""
@@ -108,6 +150,9 @@ class RedisServer:
 
 
 class Stack:
+    """gunicorn, Celery workers and beat for one database under `tmp`, each a process of its own (its log in
+    `tmp/logs/<name>.log`), configured through the environment like a deployment."""
+
     def __init__(self, tmp: Path, redis_url: str, emulator_url: str, **settings):
         self.tmp = tmp
         self.logs = tmp / "logs"
@@ -227,15 +272,19 @@ class Stack:
         os.killpg(process.pid, sig)
         process.wait(30)
 
+    def terminate(self, name: str, grace: float = 20):
+        """Stop a process and its children the way a deployment does (SIGTERM), SIGKILL after `grace` seconds."""
+        process = self.processes.pop(name, None)
+        if process is not None:
+            stop_process(process, group=True, grace=grace)
+
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
     def stop(self):
         for name in list(self.processes):
-            try:
-                self.kill(name, signal.SIGTERM)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                self.kill(name, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # stop the others all the same
+                self.terminate(name)
 
     # --- the API, as a user calls it ---
 
