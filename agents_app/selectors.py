@@ -18,8 +18,6 @@ from agents_app.models import (
     Invocation,
     ModelFamily,
 )
-from caching.models import PriceOverride
-from caching.pricing import Prices, apply_override, list_prices
 
 EXPORT_FORMAT = "agent-platform.agents/v1"
 
@@ -45,17 +43,6 @@ def family_list() -> QuerySet[ModelFamily]:
 def family_defaults(*, tenant: Tenant) -> dict[int, bool]:
     """The tenant's caching default per family id; a family with no row defaults to off."""
     return dict(FamilyCachingDefault.objects.filter(tenant=tenant).values_list("family_id", "prompt_caching_enabled"))
-
-
-def model_prices(*, tenant: Tenant, model: FoundationModel) -> Prices:
-    override = PriceOverride.objects.filter(tenant=tenant, model=model).first()
-    return apply_override(list_prices(model.model_id), override)
-
-
-def model_prices_map(*, tenant: Tenant, models) -> dict[int, Prices]:
-    """Effective prices for many models in one query."""
-    overrides = {o.model_id: o for o in PriceOverride.objects.filter(tenant=tenant)}
-    return {m.pk: apply_override(list_prices(m.model_id), overrides.get(m.pk)) for m in models}
 
 
 @dataclass(frozen=True)
