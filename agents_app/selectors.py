@@ -18,6 +18,7 @@ from agents_app.models import (
     Invocation,
     ModelFamily,
 )
+from pricing.costs import ratio, total_input_tokens
 
 EXPORT_FORMAT = "agent-platform.agents/v1"
 
@@ -167,7 +168,7 @@ def session_list(*, agent: Agent) -> QuerySet[AgentSession]:
 
 
 def session_row(session: AgentSession) -> dict:
-    total_input = session.input_sum + session.cache_read_sum + session.cache_write_sum
+    total_input = total_input_tokens(session.input_sum, session.cache_read_sum, session.cache_write_sum)
     return {
         "session_id": session.session_id,
         "created_at": session.created_at,
@@ -177,6 +178,6 @@ def session_row(session: AgentSession) -> dict:
         "cache_read_tokens": session.cache_read_sum,
         "cache_write_tokens": session.cache_write_sum,
         "output_tokens": session.output_sum,
-        "cached_token_ratio": session.cache_read_sum / total_input if total_input else 0.0,
+        "efficiency_ratio": ratio(session.cache_read_sum, total_input),
         "net_savings": session.net_savings_sum,
     }

@@ -54,13 +54,15 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 from _results import RESULTS, write_section  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, money  # noqa: E402
+
 SECTION = "## Fault-injection run"
 NOTES_START = "<!-- fault-notes: written by hand; the run keeps this block when it rewrites the section -->"
 NOTES_END = "<!-- /fault-notes -->"
@@ -74,9 +76,6 @@ QUESTIONS = (
     "Which payment methods do you take?",
     "Can I return only part of the order?",
 )
-TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
-MONEY_FIELDS = ("cost_with_cache", "cost_without_cache", "gross_savings", "write_premium", "net_savings", "output_cost")
-SIX_PLACES = Decimal("0.000001")
 
 
 class RunTimeout(Exception):
@@ -114,10 +113,6 @@ def machine() -> dict:
         "redis_server": next((w.split("=", 1)[1] for w in redis_version if w.startswith("v=")), "?"),
         "commit": commit.stdout.strip() or "?",
     }
-
-
-def money(value: Decimal) -> str:
-    return str(Decimal(value).quantize(SIX_PLACES, rounding=ROUND_HALF_EVEN))
 
 
 def text_of(message: dict) -> str:
