@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "agent_platform",
+    "pricing",
     "agents_app",
     "caching",
 ]

@@ -36,6 +36,7 @@ from caching import selectors as cache_selectors
 from caching.admin_views import PERIOD_CHOICES, chosen_period
 from caching.charts import usd
 from caching.prompt_size import prompt_size_check
+from pricing.costs import MONEY_FIELDS, money, ratio, total_input_tokens
 
 SESSIONS_SHOWN = 20
 DEPLOYMENTS_SHOWN = 5
@@ -188,13 +189,15 @@ def invocation_summary(invocation: Invocation) -> dict:
     write premium is what writing the cache cost on top of plain input.
     """
     read, write, plain = invocation.cache_read_tokens, invocation.cache_write_tokens, invocation.input_tokens
-    total_input = read + write + plain
+    total_input = total_input_tokens(plain, read, write)
     gross, premium = Decimal(invocation.gross_savings), Decimal(invocation.write_premium)
     saved_text = f"Saved {usd(gross)} from cache" if invocation.cache_hit and gross > 0 else ""
     premium_text = f"Paid a {usd(premium)} cache write premium" if premium > 0 else ""
     calls = []
     for index, call in enumerate(invocation.model_calls or [], start=1):
-        call_input = sum(call.get(k) or 0 for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
+        call_input = total_input_tokens(
+            call.get("input_tokens") or 0, call.get("cache_read_tokens") or 0, call.get("cache_write_tokens") or 0
+        )
         calls.append({"number": index, "total_input_tokens": call_input, **call})
     call_latency = [c["latency_ms"] for c in calls if c.get("latency_ms") is not None]
     return {
@@ -206,10 +209,10 @@ def invocation_summary(invocation: Invocation) -> dict:
             "total_input_tokens": total_input,
             "cached_input_tokens": read,
             "uncached_input_tokens": plain + write,
-            "cached_ratio": cache_selectors.rate(read, total_input),
+            "efficiency_ratio": ratio(read, total_input),
             "output_tokens": invocation.output_tokens,
         },
-        "money": {name: cache_selectors.money(getattr(invocation, name)) for name in cache_selectors.MONEY_FIELDS},
+        "money": {name: money(getattr(invocation, name)) for name in MONEY_FIELDS},
         "saved_text": saved_text,
         "premium_text": premium_text,
         "latency": {

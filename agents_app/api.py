@@ -26,6 +26,7 @@ from agents_app.serializers import (
     SessionOutputSerializer,
     paginated,
 )
+from pricing.selectors import model_prices_map
 
 
 def tenant_agent(request, agent_id) -> Agent:
@@ -52,7 +53,7 @@ class ModelListApi(APIView):
     @extend_schema(responses=FoundationModelSerializer(many=True), summary="The model catalog with your prices")
     def get(self, request):
         models = list(selectors.model_list())
-        prices = selectors.model_prices_map(tenant=request.tenant, models=models)
+        prices = model_prices_map(tenant=request.tenant, models=models)
         return Response(FoundationModelSerializer(models, many=True, context={"prices": prices}).data)
 
 

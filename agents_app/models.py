@@ -201,7 +201,7 @@ class Invocation(models.Model):
     cache_hit = models.BooleanField(null=True, blank=True)
     model_calls = models.JSONField(default=list, blank=True, help_text="Usage of each model call of a tool loop.")
 
-    # Input-side costs in USD (see caching.costs) with the prices in force when it ran
+    # Input-side costs in USD (see pricing.costs) with the prices in force when it ran
     # (`prices`, per million tokens), so later price changes never rewrite history.
     prices = models.JSONField(default=dict, blank=True)
     cost_with_cache = models.DecimalField(**MONEY)

@@ -18,8 +18,7 @@ from agents_app.models import (
     Invocation,
     ModelFamily,
 )
-from caching.models import PriceOverride
-from caching.pricing import Prices, apply_override, list_prices
+from pricing.costs import ratio, total_input_tokens
 
 EXPORT_FORMAT = "agent-platform.agents/v1"
 
@@ -45,17 +44,6 @@ def family_list() -> QuerySet[ModelFamily]:
 def family_defaults(*, tenant: Tenant) -> dict[int, bool]:
     """The tenant's caching default per family id; a family with no row defaults to off."""
     return dict(FamilyCachingDefault.objects.filter(tenant=tenant).values_list("family_id", "prompt_caching_enabled"))
-
-
-def model_prices(*, tenant: Tenant, model: FoundationModel) -> Prices:
-    override = PriceOverride.objects.filter(tenant=tenant, model=model).first()
-    return apply_override(list_prices(model.model_id), override)
-
-
-def model_prices_map(*, tenant: Tenant, models) -> dict[int, Prices]:
-    """Effective prices for many models in one query."""
-    overrides = {o.model_id: o for o in PriceOverride.objects.filter(tenant=tenant)}
-    return {m.pk: apply_override(list_prices(m.model_id), overrides.get(m.pk)) for m in models}
 
 
 @dataclass(frozen=True)
@@ -180,7 +168,7 @@ def session_list(*, agent: Agent) -> QuerySet[AgentSession]:
 
 
 def session_row(session: AgentSession) -> dict:
-    total_input = session.input_sum + session.cache_read_sum + session.cache_write_sum
+    total_input = total_input_tokens(session.input_sum, session.cache_read_sum, session.cache_write_sum)
     return {
         "session_id": session.session_id,
         "created_at": session.created_at,
@@ -190,6 +178,6 @@ def session_row(session: AgentSession) -> dict:
         "cache_read_tokens": session.cache_read_sum,
         "cache_write_tokens": session.cache_write_sum,
         "output_tokens": session.output_sum,
-        "cached_token_ratio": session.cache_read_sum / total_input if total_input else 0.0,
+        "efficiency_ratio": ratio(session.cache_read_sum, total_input),
         "net_savings": session.net_savings_sum,
     }

@@ -190,7 +190,7 @@ class SessionOutputSerializer(serializers.Serializer):
     cache_read_tokens = serializers.IntegerField()
     cache_write_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
-    cached_token_ratio = serializers.FloatField(help_text="Cache reads ÷ total input tokens of the session.")
+    efficiency_ratio = serializers.FloatField(help_text="Cache reads ÷ total input tokens of the session, 6 places.")
     net_savings = serializers.DecimalField(**MONEY_FIELD)
 
 

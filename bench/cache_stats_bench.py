@@ -85,8 +85,8 @@ class Generator:
         from django.db import connection
 
         from agents_app.models import AgentSession, Invocation
-        from caching.costs import TokenUsage, invocation_costs
-        from caching.pricing import list_prices
+        from pricing.costs import TokenUsage, invocation_costs
+        from pricing.prices import list_prices
 
         self.connection = connection
         self.tenant = tenant

@@ -52,10 +52,12 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 from _common import RESULTS, ROOT, loadavg, machine, write_section  # bench/ is on sys.path when a script runs
+
+from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, money
 
 SECTION = "## Fault-injection run"
 NOTES_START = "<!-- fault-notes: written by hand; the run keeps this block when it rewrites the section -->"
@@ -70,9 +72,6 @@ QUESTIONS = (
     "Which payment methods do you take?",
     "Can I return only part of the order?",
 )
-TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
-MONEY_FIELDS = ("cost_with_cache", "cost_without_cache", "gross_savings", "write_premium", "net_savings", "output_cost")
-SIX_PLACES = Decimal("0.000001")
 
 
 class RunTimeout(Exception):
@@ -81,10 +80,6 @@ class RunTimeout(Exception):
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def money(value: Decimal) -> str:
-    return str(Decimal(value).quantize(SIX_PLACES, rounding=ROUND_HALF_EVEN))
 
 
 def text_of(message: dict) -> str:

@@ -353,8 +353,8 @@ SERVICE_STEPS = [
     ("agents_app/selectors.py", "agent_config", "  agent_config (no deployment yet)"),
     ("agents_app/runtime/config.py", "from_json", "AgentConfig.from_json"),
     ("agents_app/services/invocations.py", "_store_success", "_store_success"),
-    ("agents_app/selectors.py", "model_prices", "  model_prices (PriceOverride query + list prices)"),
-    ("caching/costs.py", "invocation_costs", "  invocation_costs"),
+    ("pricing/selectors.py", "model_prices", "  model_prices (PriceOverride query + list prices)"),
+    ("pricing/costs.py", "invocation_costs", "  invocation_costs"),
     ("agents_app/services/invocations.py", "_session_lease_release", "  lease release, storing the conversation"),
 ]
 

@@ -124,7 +124,7 @@ AGENT_STATS_EXAMPLE = {
             "invocations": 3,
             "first_write_tokens": 2000,
             "later_read_tokens": 4000,
-            "cached_ratio": 0.634921,
+            "efficiency_ratio": 0.634921,
             "cache_expirations": 0,
             "cache_expired": False,
             "...": "more",

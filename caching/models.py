@@ -1,35 +1,11 @@
-"""What caching costs and saves: per-tenant price overrides, daily rollups and stored reports."""
+"""What caching costs and saves: daily rollups and stored reports."""
 
 from django.db import models
 
 from agent_platform.models import Tenant
 
-PRICE = {"max_digits": 12, "decimal_places": 6, "null": True, "blank": True}
 # Sums of the per-invocation figures (agents_app MONEY: 20 digits, 12 places), with room to grow.
 MONEY_SUM = {"max_digits": 26, "decimal_places": 12, "default": 0}
-
-
-class PriceOverride(models.Model):
-    """A tenant's own prices for one catalog model, in USD per million tokens.
-
-    Empty fields keep the price `genai-prices` ships (a negotiated discount on
-    input only, say).
-    """
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="price_overrides")
-    model = models.ForeignKey("agents_app.FoundationModel", on_delete=models.CASCADE, related_name="price_overrides")
-    input_per_mtok = models.DecimalField(**PRICE)
-    output_per_mtok = models.DecimalField(**PRICE)
-    cache_read_per_mtok = models.DecimalField(**PRICE)
-    cache_write_per_mtok = models.DecimalField(**PRICE)
-    cache_write_1h_per_mtok = models.DecimalField(**PRICE)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "model"], name="unique_price_override")]
-
-    def __str__(self):
-        return f"{self.tenant}: {self.model.model_id}"
 
 
 class DailyCacheRollup(models.Model):

@@ -10,11 +10,11 @@ What counts
   counted until they finish.
 - Money is the sum of the per-invocation Decimal figures stored with the prices
   in force when each ran (never recomputed with today's prices), shown as USD
-  decimal strings with exactly `MONEY_PLACES` (6) places, rounded half-even.
+  decimal strings with exactly 6 places, rounded half-even (`pricing.costs.money`).
   Sums are exact on PostgreSQL; SQLite sums decimals as doubles, whose error
   stays far below 1e-6 for any realistic total.
-- Rates (`hit_rate`, `efficiency_ratio`, `cached_ratio`) are fractions in
-  [0, 1] rounded to 6 places, 0 when there is nothing to divide.
+- Rates (`hit_rate`, `efficiency_ratio`) are fractions in [0, 1] rounded to
+  6 places, 0 when there is nothing to divide (`pricing.costs.ratio`).
 
 Rollups and late arrivals
 -------------------------
@@ -48,7 +48,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
@@ -58,12 +58,10 @@ from agent_platform.models import Tenant
 from agents_app.models import Agent, Invocation
 from bedrock.facts import DEFAULT_TTL_SECONDS
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
+from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, money, ratio, total_input_tokens
 
 UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
-MONEY_PLACES = 6
-MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
-RATE_PLACES = 6
 MAX_ID = 2**63 - 1
 # Bedrock's default cache TTL: a session idle for longer finds its cache gone.
 SESSION_CACHE_TTL = dt.timedelta(seconds=DEFAULT_TTL_SECONDS)
@@ -79,8 +77,6 @@ COUNT_FIELDS = (
     "cache_hits",
     "no_cache_activity_invocations",
 )
-TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
-MONEY_FIELDS = ("cost_with_cache", "cost_without_cache", "gross_savings", "write_premium", "net_savings", "output_cost")
 SUM_FIELDS = COUNT_FIELDS + TOKEN_FIELDS + MONEY_FIELDS
 
 
@@ -93,14 +89,6 @@ def utc_today() -> dt.date:
 
 def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=UTC)
-
-
-def money(value: Decimal) -> str:
-    return str(Decimal(value).quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN))
-
-
-def rate(numerator, denominator) -> float:
-    return round(numerator / denominator, RATE_PLACES) if denominator else 0
 
 
 def days_between(day_from: dt.date, day_to: dt.date) -> Iterator[dt.date]:
@@ -235,15 +223,15 @@ class CacheTotals:
 
     @property
     def total_input_tokens(self) -> int:
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+        return total_input_tokens(self.input_tokens, self.cache_read_tokens, self.cache_write_tokens)
 
     @property
     def hit_rate(self) -> float:
-        return rate(self.cache_hits, self.caching_enabled_invocations)
+        return ratio(self.cache_hits, self.caching_enabled_invocations)
 
     @property
     def efficiency_ratio(self) -> float:
-        return rate(self.cache_read_tokens, self.total_input_tokens)
+        return ratio(self.cache_read_tokens, self.total_input_tokens)
 
     def as_json(self) -> dict:
         return {
@@ -659,8 +647,9 @@ class SessionCacheSummary:
         return self.input_tokens + self.cache_write_tokens
 
     @property
-    def cached_ratio(self) -> float:
-        return rate(self.cached_tokens, self.cached_tokens + self.uncached_tokens)
+    def efficiency_ratio(self) -> float:
+        total_input = total_input_tokens(self.input_tokens, self.cache_read_tokens, self.cache_write_tokens)
+        return ratio(self.cache_read_tokens, total_input)
 
     def as_json(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
@@ -671,7 +660,7 @@ class SessionCacheSummary:
             max_idle_seconds=round(self.max_idle_seconds, 3),
             cached_tokens=self.cached_tokens,
             uncached_tokens=self.uncached_tokens,
-            cached_ratio=self.cached_ratio,
+            efficiency_ratio=self.efficiency_ratio,
             cache_expired=self.cache_expirations > 0,
         )
         return data
@@ -770,7 +759,7 @@ SESSION_CSV_FIELDS = (
     "output_tokens",
     "cached_tokens",
     "uncached_tokens",
-    "cached_ratio",
+    "efficiency_ratio",
     "cache_hits",
     "net_savings",
     "cache_expirations",

@@ -28,7 +28,8 @@ from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, 
 from agents_app.runtime.config import AgentConfig
 from agents_app.runtime.errors import is_retryable
 from agents_app.runtime.run import RunResult, run_agent
-from caching.costs import TokenUsage, invocation_costs
+from pricing.costs import TokenUsage, invocation_costs
+from pricing.selectors import model_prices
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def _store_success(
     model = invocation.agent.model
     if model.model_id != config["model_id"]:
         model = FoundationModel.objects.filter(model_id=config["model_id"]).first() or model
-    prices = selectors.model_prices(tenant=invocation.tenant, model=model)
+    prices = model_prices(tenant=invocation.tenant, model=model)
     usage = TokenUsage(**result.usage)
     costs = invocation_costs(usage, prices)
     now = timezone.now()

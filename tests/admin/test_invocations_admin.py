@@ -86,6 +86,8 @@ def test_status_json_of_a_finished_cache_hit(viewer, agent):
 
     assert data["finished"] is True and data["status"] == "succeeded"
     assert data["tokens"]["cache_read_tokens"] == 2000 and data["tokens"]["uncached_input_tokens"] == 600
+    assert data["tokens"]["total_input_tokens"] == 2600
+    assert data["tokens"]["efficiency_ratio"] == 0.769231  # 2000 / 2600, six places
     assert data["saved_text"] == "Saved $0.0054 from cache"  # 2000 x (3 - 0.3) / 1e6
     assert data["premium_text"] == "Paid a $0.000375 cache write premium"  # 500 x 0.75 / 1e6
     assert data["money"]["net_savings"] == "0.005025"

@@ -15,7 +15,8 @@ from agent_platform.models import Role, Tenant
 from agent_platform.services import api_key_create, member_ensure
 from agent_platform.tenancy import TenantScopedAdmin
 from agents_app.models import AgentSession, Deployment, FamilyCachingDefault, Invocation, ModelFamily
-from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup, PriceOverride
+from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
+from pricing.models import PriceOverride
 from tests.conftest import CLAUDE, make_agent
 
 pytestmark = pytest.mark.django_db

@@ -3,6 +3,8 @@
 import pytest
 
 from agents_app.models import Agent
+from caching.selectors import utc_today
+from tests.caching.stats_data import add_invocation, at
 from tests.conftest import CLAUDE, LLAMA, NOVA, make_agent
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +171,27 @@ def test_known_integrations_are_accepted(api):
     response = create(api, integrations=[{"name": "calculator"}, {"type": "builtin", "name": "word_count"}])
 
     assert response.status_code == 201, response.data
+
+
+def test_sessions_list_their_tokens_and_efficiency_ratio(api, other_api, agent):
+    day = utc_today()
+    add_invocation(agent, at(day, 0, 0), session="s1", input=100, write=2000, output=10)
+    add_invocation(agent, at(day, 0, 1), session="s1", input=100, read=2000, output=10)
+    add_invocation(agent, at(day, 0, 2), session="s1", status="failed", input=999)
+    add_invocation(agent, at(day, 0, 3), session="s2", input=50, output=5, caching=False)
+
+    response = api.get(f"/api/agents/{agent.pk}/sessions/")
+
+    assert response.status_code == 200, response.data
+    sessions = {s["session_id"]: s for s in response.json()["results"]}
+    s1, s2 = sessions["s1"], sessions["s2"]
+    assert (s1["invocations"], s1["input_tokens"], s1["cache_read_tokens"], s1["cache_write_tokens"]) == (
+        3,
+        200,
+        2000,
+        2000,
+    )
+    assert s1["efficiency_ratio"] == 0.47619  # 2000 / 4200, six places
+    assert s2["efficiency_ratio"] == 0
+    assert "cached_token_ratio" not in s1
+    assert other_api.get(f"/api/agents/{agent.pk}/sessions/").status_code == 404

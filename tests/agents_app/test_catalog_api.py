@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from agents_app.models import FamilyCachingDefault
-from caching.models import PriceOverride
+from pricing.models import PriceOverride
 from tests.conftest import CLAUDE, LLAMA, NOVA, make_agent
 
 pytestmark = pytest.mark.django_db

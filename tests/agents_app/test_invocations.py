@@ -12,7 +12,7 @@ from agents_app import services
 from agents_app.demo import support_system_prompt
 from agents_app.models import FamilyCachingDefault, Invocation, ModelFamily
 from agents_app.services.invocations import RetryLater
-from caching.costs import MILLION
+from pricing.costs import MILLION
 from tests.conftest import CLAUDE, LLAMA, NOVA, make_agent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

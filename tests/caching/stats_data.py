@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from agents_app.models import Agent, AgentSession, Invocation
-from caching.costs import TokenUsage, invocation_costs
-from caching.pricing import Prices
 from caching.selectors import UTC, utc_today
+from pricing.costs import TokenUsage, invocation_costs
+from pricing.prices import Prices
 
 PRICES = Prices(
     input=Decimal("3"),

@@ -68,14 +68,15 @@ def test_sessions_show_first_write_later_reads_ratio_and_expiry(api, agent):
     assert s1["invocations"] == 3 and s1["failed_invocations"] == 1
     assert s1["first_write_tokens"] == 2000 and s1["later_read_tokens"] == 2000
     # cached 2000 read; uncached 300 input + 4000 written: 2000 / 6300 = 0.317460
-    assert (s1["cached_tokens"], s1["uncached_tokens"], s1["cached_ratio"]) == (2000, 4300, 0.31746)
+    assert (s1["cached_tokens"], s1["uncached_tokens"], s1["efficiency_ratio"]) == (2000, 4300, 0.31746)
+    assert "cached_ratio" not in s1  # one name for the ratio everywhere
     # 10:01:10 (end of the hit) to 10:20:01 (start of the next) is 1131 s > 300 s, and that turn wrote again.
     assert s1["cache_expirations"] == 1 and s1["cache_expired"] is True and s1["max_idle_seconds"] == 1131
     assert s1["net_savings"] == "0.002400"  # −0.0015 + 0.0054 − 0.0015
     s2 = sessions["s2"]
-    assert (s2["first_write_tokens"], s2["later_read_tokens"], s2["cached_ratio"]) == (500, 0, 0.784314)
+    assert (s2["first_write_tokens"], s2["later_read_tokens"], s2["efficiency_ratio"]) == (500, 0, 0.784314)
     assert s2["cache_expired"] is False
-    assert sessions["s3"]["cached_ratio"] == 0
+    assert sessions["s3"]["efficiency_ratio"] == 0
     assert data["sessions_has_more"] is False
 
 

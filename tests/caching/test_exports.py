@@ -47,7 +47,7 @@ def test_sessions_csv_has_one_row_per_session_with_its_cache_use(api, agent):
         "2000",
         "2000",
     )
-    assert (s1["cached_ratio"], s1["cache_expirations"], s1["cache_expired"]) == ("0.31746", "1", "True")
+    assert (s1["efficiency_ratio"], s1["cache_expirations"], s1["cache_expired"]) == ("0.31746", "1", "True")
     assert s1["net_savings"] == "0.002400"
 
 

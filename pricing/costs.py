@@ -1,19 +1,45 @@
-"""What one invocation cost, with and without the cache, in exact `Decimal` dollars.
+"""What one invocation cost, with and without the cache, in exact `Decimal` dollars, and how figures are shown.
 
 Bedrock's `inputTokens` is the input that was neither read from nor written to
 the cache, so total input = input + cache read + cache write. Cost figures are
 input-side, as in the reference formulas; output is priced apart because
 caching does not change it.
+
+This module is also the one home of the figures' names and display rounding:
+`MONEY_FIELDS` and `TOKEN_FIELDS` (the names rows, sums, APIs and exports
+share), `money` (USD strings with 6 places, half-even) and `ratio` (fractions
+with 6 places, such as the hit rate and the efficiency ratio).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, fields
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from caching.pricing import Prices
+from pricing.prices import Prices
 
 MILLION = Decimal(1_000_000)
+MONEY_PLACES = 6
+RATIO_PLACES = 6
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+
+# The token counts an invocation stores and every total sums (the 1-hour write count is part of cache_write_tokens).
+TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
+
+
+def total_input_tokens(input_tokens: int, cache_read_tokens: int, cache_write_tokens: int) -> int:
+    """All input of a call or a sum of calls: Bedrock's `inputTokens` excludes what the cache read or wrote."""
+    return input_tokens + cache_read_tokens + cache_write_tokens
+
+
+def money(value) -> str:
+    """USD as shown everywhere (API, admin, CSV): exactly `MONEY_PLACES` places, rounded half-even."""
+    return str(Decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_EVEN))
+
+
+def ratio(numerator, denominator) -> float:
+    """A fraction rounded to `RATIO_PLACES` places; 0 when there is nothing to divide."""
+    return round(numerator / denominator, RATIO_PLACES) if denominator else 0
 
 
 @dataclass(frozen=True)
@@ -27,7 +53,7 @@ class TokenUsage:
 
     @property
     def total_input_tokens(self) -> int:
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+        return total_input_tokens(self.input_tokens, self.cache_read_tokens, self.cache_write_tokens)
 
 
 @dataclass(frozen=True)
@@ -40,7 +66,11 @@ class Costs:
     output_cost: Decimal
 
     def as_dict(self) -> dict[str, Decimal]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {name: getattr(self, name) for name in MONEY_FIELDS}
+
+
+# The money an invocation stores and every total sums, in this order.
+MONEY_FIELDS = tuple(f.name for f in fields(Costs))
 
 
 def invocation_costs(usage: TokenUsage, prices: Prices) -> Costs:

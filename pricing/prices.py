@@ -32,10 +32,6 @@ class Prices:
     def as_dict(self) -> dict[str, str]:
         return {key: str(value) for key, value in asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Prices:
-        return cls(**{key: Decimal(data[key]) for key in PRICE_FIELDS}, source=data.get("source", "stored"))
-
 
 UNKNOWN = Prices(ZERO, ZERO, ZERO, ZERO, ZERO, source="unknown")
 
