@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from agent_platform.admin import SuperuserEditsAdmin, TenantAdminOnly
 from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import TenantScopedAdmin, user_write_tenants
-from agents_app import admin_views, selectors, services
+from agents_app import admin_views, selectors
 from agents_app.admin_filters import CachingStateFilter
 from agents_app.models import (
     Agent,
@@ -20,6 +20,8 @@ from agents_app.models import (
     Invocation,
     ModelFamily,
 )
+from agents_app.services import agents as agent_services
+from agents_app.services import deployments as deployment_services
 
 
 @admin.register(ModelFamily)
@@ -54,7 +56,7 @@ class AgentAdminForm(forms.ModelForm):
 
     class Meta:
         model = Agent
-        fields = ["tenant", *services.AGENT_FIELDS]
+        fields = ["tenant", *agent_services.AGENT_FIELDS]
         widgets = {"cache_strategy": forms.RadioSelect}
 
     def __init__(self, *args, **kwargs):
@@ -81,7 +83,7 @@ class AgentAdminForm(forms.ModelForm):
             return
         # The same rules as the API: the service decides, the form shows its answer.
         try:
-            self.notices = services.agent_check(
+            self.notices = agent_services.agent_check(
                 self.instance,
                 caching_asked="prompt_caching_enabled" in self.changed_data
                 and self.cleaned_data.get("prompt_caching_enabled") is True,
@@ -102,7 +104,9 @@ def writable(request, queryset):
 
 def redeploy_agents(modeladmin, request, agents) -> None:
     agents, skipped = writable(request, agents)
-    requested = [services.deployment_request(agent=agent, actor=request.user, force=True) for agent in agents]
+    requested = [
+        deployment_services.deployment_request(agent=agent, actor=request.user, force=True) for agent in agents
+    ]
     versions = ", ".join(f"{d.agent.name} v{d.version}" for d in requested if d is not None)
     if versions:
         modeladmin.message_user(request, f"Deployment requested: {versions}.", messages.SUCCESS)
@@ -183,7 +187,7 @@ class AgentAdmin(TenantScopedAdmin):
 
     def _set_caching(self, request, queryset, enabled: bool):
         agents, skipped = writable(request, queryset.select_related("model"))
-        changed, refused = services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
+        changed, refused = agent_services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
         if changed:
             names = ", ".join(change.agent.name for change in changed)
             word = "enabled" if enabled else "disabled"
@@ -240,12 +244,12 @@ class AgentAdmin(TenantScopedAdmin):
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def save_model(self, request, obj, form, change):
-        fields = {name: getattr(obj, name) for name in services.AGENT_FIELDS}
+        fields = {name: getattr(obj, name) for name in agent_services.AGENT_FIELDS}
         if change:
-            result = services.agent_update(agent=obj, actor=request.user, **fields)
+            result = agent_services.agent_update(agent=obj, actor=request.user, **fields)
         else:
             fields.pop("model")
-            result = services.agent_create(tenant=obj.tenant, model=obj.model, actor=request.user, **fields)
+            result = agent_services.agent_create(tenant=obj.tenant, model=obj.model, actor=request.user, **fields)
             form.instance = result.agent
             # Django logs and redirects with `obj` (the "Save and continue editing" URL needs its pk).
             obj.pk, obj._state.adding = result.agent.pk, False
@@ -262,16 +266,16 @@ class FamilyCachingDefaultAdmin(TenantAdminOnly):
     list_filter = ["family", "prompt_caching_enabled"]
 
     def save_model(self, request, obj, form, change):
-        services.family_default_set(
+        agent_services.family_default_set(
             tenant=obj.tenant, family=obj.family, enabled=obj.prompt_caching_enabled, actor=request.user
         )
 
     def delete_model(self, request, obj):
-        services.family_default_delete(default=obj, actor=request.user)
+        agent_services.family_default_delete(default=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for default in queryset.select_related("tenant", "family"):
-            services.family_default_delete(default=default, actor=request.user)
+            agent_services.family_default_delete(default=default, actor=request.user)
 
 
 class ReadOnlyScopedAdmin(TenantScopedAdmin):
