@@ -140,25 +140,19 @@ class AgentAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         deployed = Q(deployments__status=Deployment.Status.DEPLOYED)
         latest = Deployment.objects.filter(agent=OuterRef("pk")).order_by("-version")
-        family_default = FamilyCachingDefault.objects.filter(
-            tenant=OuterRef("tenant"), family=OuterRef("model__family")
-        )
         return (
             super()
             .get_queryset(request)
+            # Read with the rows: no query per agent for the caching column, and the caching filter's fields.
+            .with_caching_state()
             .annotate(
                 deployed=Max("deployments__version", filter=deployed),
                 latest_deploy_status=Subquery(latest.values("status")[:1]),
-                # The tenant's default for the family, read with the row: no query per agent for the caching state.
-                family_default=Subquery(family_default.values("prompt_caching_enabled")[:1]),
             )
         )
 
     def caching_state(self, agent):
-        if not hasattr(agent, "family_default"):
-            return selectors.caching_state(agent)
-        # No default row for the family means off, as in selectors.family_defaults.
-        return selectors.caching_state(agent, {agent.model.family_id: bool(agent.family_default)})
+        return selectors.caching_state(agent)
 
     @admin.display(description="Model", ordering="model__display_name")
     def model_with_badge(self, agent):

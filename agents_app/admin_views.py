@@ -32,13 +32,13 @@ from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import user_write_tenants
 from agents_app import selectors
 from agents_app.models import Invocation
+from agents_app.prompt_size import prompt_size_check
 from agents_app.services import agents as agent_services
 from agents_app.services import invocations as invocation_services
 from caching import charts
 from caching import selectors as cache_selectors
 from caching.admin_views import PERIOD_CHOICES, chosen_period
 from caching.charts import usd
-from caching.prompt_size import prompt_size_check
 
 SESSIONS_SHOWN = 20
 DEPLOYMENTS_SHOWN = 5

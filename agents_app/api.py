@@ -79,8 +79,7 @@ class AgentListApi(APIView):
             agents = agents.filter(name__icontains=search)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(agents, request, view=self)
-        context = {"family_defaults": selectors.family_defaults(tenant=request.tenant)}
-        return paginator.get_paginated_response(AgentOutputSerializer(page, many=True, context=context).data)
+        return paginator.get_paginated_response(AgentOutputSerializer(page, many=True).data)
 
     @extend_schema(request=AgentInputSerializer, responses={201: AgentOutputSerializer})
     def post(self, request):

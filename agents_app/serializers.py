@@ -111,7 +111,7 @@ class AgentOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def _state(self, agent):
-        return caching_state(agent, self.context.get("family_defaults"))
+        return caching_state(agent)
 
     def get_caching(self, agent) -> CachingStateSerializer:
         return CachingStateSerializer(self._state(agent)).data
