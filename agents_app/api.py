@@ -233,7 +233,7 @@ class AgentDeployApi(APIView):
     def post(self, request, agent_id):
         agent = tenant_agent(request, agent_id)
         deployment = deployment_services.deployment_request(agent=agent, actor=request.user, force=True)
-        if deployment is None:  # deleted while we were at it
+        if deployment is None:  # the agent was deleted meanwhile
             raise Http404
         deployment.refresh_from_db()  # the eager task may already have run it
         return Response(DeploymentOutputSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)

@@ -2,7 +2,7 @@
 
 Tasks run eagerly (`eager`), and on-commit callbacks are executed with
 `django_capture_on_commit_callbacks(execute=True)`, so a request goes
-API/admin -> service -> on commit -> deployment row -> redeploy task -> deployer,
+API/admin -> service -> on commit -> deployment row -> deployment_run task -> deployer,
 as it does with a worker.
 """
 

@@ -1,6 +1,6 @@
 """Concurrent toggles of one agent, each in its own thread, connection and transaction, with real commits.
 
-Every toggle commits, requests a deployment on commit and runs the redeploy
+Every toggle commits, requests a deployment on commit and runs the deployment_run
 task (eagerly, in its thread). However they interleave, the newest version
 holds the last saved state and is the one deployed; older ones are deployed
 or superseded, never failed. Runs on SQLite here and on PostgreSQL in `make test`.
