@@ -41,7 +41,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_api_key",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -142,7 +141,6 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^metrics$"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["agent_platform.tenancy.TenantAPIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["agent_platform.tenancy.TenantRolePermission"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": envint("API_PAGE_SIZE", 50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -199,8 +197,8 @@ CELERY_TASK_QUEUES = (
     Queue("maintenance", Exchange("celery"), routing_key="maintenance"),
 )
 CELERY_TASK_ROUTES = {
-    "agents_app.tasks.requeue_stale_invocations": {"queue": "maintenance"},
-    "agents_app.tasks.redeploy": {"queue": "maintenance"},
+    "agents_app.tasks.invocations_requeue_stale": {"queue": "maintenance"},
+    "agents_app.tasks.deployment_run": {"queue": "maintenance"},
     "caching.tasks.*": {"queue": "maintenance"},
 }
 CELERY_TIMEZONE = TIME_ZONE
@@ -212,7 +210,7 @@ AWS_ENDPOINT_URL_BEDROCK_RUNTIME = envstr(
     "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "" if PRODUCTION else "http://127.0.0.1:8765"
 )
 DEPLOY_BACKEND = envchoice("DEPLOY_BACKEND", "local", ("local", "agentcore"))
-# A redeploy task pushes each new AGENT_CONFIG_JSON through DEPLOY_BACKEND's deployer (agents_app.deployers).
+# The deployment_run task pushes each new AGENT_CONFIG_JSON through DEPLOY_BACKEND's deployer (agents_app.deployers).
 DEPLOY_MAX_ATTEMPTS = envint("DEPLOY_MAX_ATTEMPTS", 5)  # a failing deploy is tried this often, then marked failed
 DEPLOY_RETRY_BACKOFF = envint("DEPLOY_RETRY_BACKOFF", 5)  # seconds before the first retry, doubled each attempt
 DEPLOY_TIME_LIMIT = envint("DEPLOY_TIME_LIMIT", 900)  # seconds one attempt may take, waiting for READY included

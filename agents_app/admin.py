@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from agent_platform.admin import SuperuserEditsAdmin
 from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import TenantRecordsAdmin, TenantScopedAdmin, TenantSettingsAdmin, writable_rows
-from agents_app import admin_views, selectors, services
+from agents_app import admin_views, selectors
 from agents_app.admin_filters import CachingStateFilter
 from agents_app.models import (
     Agent,
@@ -20,6 +20,8 @@ from agents_app.models import (
     Invocation,
     ModelFamily,
 )
+from agents_app.services import agents as agent_services
+from agents_app.services import deployments as deployment_services
 
 
 @admin.register(ModelFamily)
@@ -54,7 +56,7 @@ class AgentAdminForm(forms.ModelForm):
 
     class Meta:
         model = Agent
-        fields = ["tenant", *services.AGENT_FIELDS]
+        fields = ["tenant", *agent_services.AGENT_FIELDS]
         widgets = {"cache_strategy": forms.RadioSelect}
 
     def __init__(self, *args, **kwargs):
@@ -81,7 +83,7 @@ class AgentAdminForm(forms.ModelForm):
             return
         # The same rules as the API: the service decides, the form shows its answer.
         try:
-            self.notices = services.agent_check(
+            self.notices = agent_services.agent_check(
                 self.instance,
                 caching_asked="prompt_caching_enabled" in self.changed_data
                 and self.cleaned_data.get("prompt_caching_enabled") is True,
@@ -94,7 +96,9 @@ class AgentAdminForm(forms.ModelForm):
 
 def redeploy_agents(modeladmin, request, agents) -> None:
     agents, skipped = writable_rows(request, agents)
-    requested = [services.deployment_request(agent=agent, actor=request.user, force=True) for agent in agents]
+    requested = [
+        deployment_services.deployment_request(agent=agent, actor=request.user, force=True) for agent in agents
+    ]
     versions = ", ".join(f"{d.agent.name} v{d.version}" for d in requested if d is not None)
     if versions:
         modeladmin.message_user(request, f"Deployment requested: {versions}.", messages.SUCCESS)
@@ -128,25 +132,19 @@ class AgentAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         deployed = Q(deployments__status=Deployment.Status.DEPLOYED)
         latest = Deployment.objects.filter(agent=OuterRef("pk")).order_by("-version")
-        family_default = FamilyCachingDefault.objects.filter(
-            tenant=OuterRef("tenant"), family=OuterRef("model__family")
-        )
         return (
             super()
             .get_queryset(request)
+            # Read with the rows: no query per agent for the caching column, and the caching filter's fields.
+            .with_caching_state()
             .annotate(
                 deployed=Max("deployments__version", filter=deployed),
                 latest_deploy_status=Subquery(latest.values("status")[:1]),
-                # The tenant's default for the family, read with the row: no query per agent for the caching state.
-                family_default=Subquery(family_default.values("prompt_caching_enabled")[:1]),
             )
         )
 
     def caching_state(self, agent):
-        if not hasattr(agent, "family_default"):
-            return selectors.caching_state(agent)
-        # No default row for the family means off, as in selectors.family_defaults.
-        return selectors.caching_state(agent, {agent.model.family_id: bool(agent.family_default)})
+        return selectors.caching_state(agent)
 
     @admin.display(description="Model", ordering="model__display_name")
     def model_with_badge(self, agent):
@@ -175,7 +173,7 @@ class AgentAdmin(TenantScopedAdmin):
 
     def _set_caching(self, request, queryset, enabled: bool):
         agents, skipped = self.writable_rows(request, queryset.select_related("model"))
-        changed, refused = services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
+        changed, refused = agent_services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
         if changed:
             names = ", ".join(change.agent.name for change in changed)
             word = "enabled" if enabled else "disabled"
@@ -232,12 +230,12 @@ class AgentAdmin(TenantScopedAdmin):
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def save_model(self, request, obj, form, change):
-        fields = {name: getattr(obj, name) for name in services.AGENT_FIELDS}
+        fields = {name: getattr(obj, name) for name in agent_services.AGENT_FIELDS}
         if change:
-            result = services.agent_update(agent=obj, actor=request.user, **fields)
+            result = agent_services.agent_update(agent=obj, actor=request.user, **fields)
         else:
             fields.pop("model")
-            result = services.agent_create(tenant=obj.tenant, model=obj.model, actor=request.user, **fields)
+            result = agent_services.agent_create(tenant=obj.tenant, model=obj.model, actor=request.user, **fields)
             form.instance = result.agent
             # Django logs and redirects with `obj` (the "Save and continue editing" URL needs its pk).
             obj.pk, obj._state.adding = result.agent.pk, False
@@ -254,16 +252,16 @@ class FamilyCachingDefaultAdmin(TenantSettingsAdmin):
     list_filter = ["family", "prompt_caching_enabled"]
 
     def save_model(self, request, obj, form, change):
-        services.family_default_set(
+        agent_services.family_default_set(
             tenant=obj.tenant, family=obj.family, enabled=obj.prompt_caching_enabled, actor=request.user
         )
 
     def delete_model(self, request, obj):
-        services.family_default_delete(default=obj, actor=request.user)
+        agent_services.family_default_delete(default=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for default in queryset.select_related("tenant", "family"):
-            services.family_default_delete(default=default, actor=request.user)
+            agent_services.family_default_delete(default=default, actor=request.user)
 
 
 @admin.register(Deployment)

@@ -1,29 +1,12 @@
-"""List filters of the agents admin. Each lists only what the user's own rows use: no other tenant's, no unused."""
+"""List filters of the agents admin."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, Q
-
-from agents_app.models import FamilyCachingDefault
-
-
-def family_default_on():
-    """True where the agent's tenant has turned caching on for the agent's model family."""
-    return Exists(
-        FamilyCachingDefault.objects.filter(
-            tenant=OuterRef("tenant"), family=OuterRef("model__family"), prompt_caching_enabled=True
-        )
-    )
-
-
-# What an agent asks for: its own setting, else its tenant's default for the family (see selectors.caching_state).
-REQUESTED = Q(prompt_caching_enabled=True) | Q(prompt_caching_enabled__isnull=True, family_default_on=True)
-CAN_CACHE = Q(model__supports_prompt_caching=True)
 
 
 class CachingStateFilter(admin.SimpleListFilter):
-    """By effective caching (what the runtime does), the same rule as `selectors.caching_state`."""
+    """By caching state: the fields `Agent.objects.with_caching_state()` annotates (`AgentAdmin.get_queryset`)."""
 
     title = "caching"
     parameter_name = "caching"
@@ -39,15 +22,14 @@ class CachingStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
+        if value == "on":
+            return queryset.filter(caching_effective=True)
+        if value == "off":
+            return queryset.filter(caching_effective=False)
+        if value == "unsupported":
+            return queryset.filter(caching_requested=True, caching_effective=False)
         if value == "agent":
             return queryset.filter(prompt_caching_enabled__isnull=False)
         if value == "family":
             return queryset.filter(prompt_caching_enabled__isnull=True)
-        if value not in ("on", "off", "unsupported"):
-            return queryset
-        queryset = queryset.alias(family_default_on=family_default_on())
-        if value == "on":
-            return queryset.filter(REQUESTED & CAN_CACHE)
-        if value == "off":
-            return queryset.exclude(REQUESTED & CAN_CACHE)
-        return queryset.filter(REQUESTED & ~CAN_CACHE)
+        return queryset

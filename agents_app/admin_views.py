@@ -2,10 +2,10 @@
 
 - the agent's caching page (its detail: caching state and toggle, cache stats,
   a chart, recent deployments, sessions, the invoke panel);
-- the caching toggle (POST: `services.agent_update`, which redeploys on commit);
-- the invoke panel's POST (`services.invocation_create`; a Celery worker runs it)
+- the caching toggle (POST: `agent_services.agent_update`, which redeploys on commit);
+- the invoke panel's POST (`invocation_services.invocation_create`; a Celery worker runs it)
   and the invocation status JSON it polls;
-- the JSON import page (`services.agents_import`, atomic) and the export action.
+- the JSON import page (`agent_services.agents_import`, atomic) and the export action.
 
 Every object is fetched through the model admin's `get_queryset`, the one place
 the admin scopes by tenant: another tenant's agent is a 404. Writes need the
@@ -29,13 +29,15 @@ from django.urls import reverse
 
 from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import WRITE_ROLES, scoped_object, user_tenants
-from agents_app import selectors, services
+from agents_app import selectors
 from agents_app.models import Invocation
+from agents_app.prompt_size import prompt_size_check
+from agents_app.services import agents as agent_services
+from agents_app.services import invocations as invocation_services
 from caching import charts
 from caching import selectors as cache_selectors
 from caching.admin_views import PERIOD_CHOICES, chosen_period
 from caching.charts import usd
-from caching.prompt_size import prompt_size_check
 from pricing.costs import MONEY_FIELDS, money, ratio, total_input_tokens
 
 SESSIONS_SHOWN = 20
@@ -107,7 +109,7 @@ def agent_caching_toggle(model_admin, request, object_id):
     else:
         try:
             enabled = CACHING_CHOICES[choice]
-            result = services.agent_update(agent=agent, actor=request.user, prompt_caching_enabled=enabled)
+            result = agent_services.agent_update(agent=agent, actor=request.user, prompt_caching_enabled=enabled)
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
@@ -137,7 +139,7 @@ def agent_invoke(model_admin, request, object_id):
             return JsonResponse({"errors": {"non_field_errors": ["Viewers cannot invoke agents."]}}, status=403)
         raise PermissionDenied
     try:
-        invocation = services.invocation_create(
+        invocation = invocation_services.invocation_create(
             agent=agent,
             prompt=request.POST.get("prompt", ""),
             session_id=request.POST.get("session_id", "").strip() or None,
@@ -277,7 +279,7 @@ def agents_import_page(model_admin, request):
                 context["error_rows"] = [{"index": None, "name": "", "field": "file", "message": message}]
         if payload is not None:
             try:
-                changes = services.agents_import(tenant=tenant, payload=payload, actor=request.user)
+                changes = agent_services.agents_import(tenant=tenant, payload=payload, actor=request.user)
             except ApplicationError as exc:
                 context["error_rows"] = import_error_rows(exc.errors, payload)
             else:

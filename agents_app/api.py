@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from agent_platform.errors import ApplicationError
 from agent_platform.models import Role
 from agent_platform.tenancy import TenantRateThrottle
-from agents_app import selectors, services
+from agents_app import selectors
 from agents_app.models import Agent, Deployment, FoundationModel, Invocation
 from agents_app.serializers import (
     AgentInputSerializer,
@@ -26,6 +26,9 @@ from agents_app.serializers import (
     SessionOutputSerializer,
     paginated,
 )
+from agents_app.services import agents as agent_services
+from agents_app.services import deployments as deployment_services
+from agents_app.services import invocations as invocation_services
 from pricing.selectors import model_prices_map
 
 
@@ -77,8 +80,7 @@ class AgentListApi(APIView):
             agents = agents.filter(name__icontains=search)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(agents, request, view=self)
-        context = {"family_defaults": selectors.family_defaults(tenant=request.tenant)}
-        return paginator.get_paginated_response(AgentOutputSerializer(page, many=True, context=context).data)
+        return paginator.get_paginated_response(AgentOutputSerializer(page, many=True).data)
 
     @extend_schema(request=AgentInputSerializer, responses={201: AgentOutputSerializer})
     def post(self, request):
@@ -86,7 +88,7 @@ class AgentListApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         model = catalog_model(data.pop("model_id"))
-        change = services.agent_create(tenant=request.tenant, model=model, actor=request.user, **data)
+        change = agent_services.agent_create(tenant=request.tenant, model=model, actor=request.user, **data)
         return agent_response(request, change.agent, notices=change.notices, status_code=status.HTTP_201_CREATED)
 
 
@@ -103,12 +105,12 @@ class AgentDetailApi(APIView):
         changes = dict(serializer.validated_data)
         if "model_id" in changes:
             changes["model"] = catalog_model(changes.pop("model_id"))
-        change = services.agent_update(agent=agent, actor=request.user, **changes)
+        change = agent_services.agent_update(agent=agent, actor=request.user, **changes)
         return agent_response(request, change.agent, notices=change.notices)
 
     @extend_schema(responses={204: None})
     def delete(self, request, agent_id):
-        services.agent_delete(agent=tenant_agent(request, agent_id), actor=request.user)
+        agent_services.agent_delete(agent=tenant_agent(request, agent_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -136,7 +138,7 @@ class AgentsImportApi(APIView):
         summary="Create agents from an export document, all or none",
     )
     def post(self, request):
-        changes = services.agents_import(tenant=request.tenant, payload=request.data, actor=request.user)
+        changes = agent_services.agents_import(tenant=request.tenant, payload=request.data, actor=request.user)
         data = [AgentOutputSerializer(c.agent, context={"notices": c.notices}).data for c in changes]
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -156,7 +158,7 @@ class FamilyDefaultApi(APIView):
         family = get_object_or_404(selectors.family_list(), slug=family_slug)
         serializer = FamilyDefaultInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.family_default_set(
+        agent_services.family_default_set(
             tenant=request.tenant,
             family=family,
             enabled=serializer.validated_data["prompt_caching_enabled"],
@@ -196,7 +198,7 @@ class AgentInvocationListApi(APIView):
         agent = tenant_agent(request, agent_id)
         serializer = InvocationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invocation = services.invocation_create(agent=agent, actor=request.user, **serializer.validated_data)
+        invocation = invocation_services.invocation_create(agent=agent, actor=request.user, **serializer.validated_data)
         return Response(InvocationOutputSerializer(invocation).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -231,8 +233,8 @@ class AgentDeployApi(APIView):
     )
     def post(self, request, agent_id):
         agent = tenant_agent(request, agent_id)
-        deployment = services.deployment_request(agent=agent, actor=request.user, force=True)
-        if deployment is None:  # deleted while we were at it
+        deployment = deployment_services.deployment_request(agent=agent, actor=request.user, force=True)
+        if deployment is None:  # the agent was deleted meanwhile
             raise Http404
         deployment.refresh_from_db()  # the eager task may already have run it
         return Response(DeploymentOutputSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)

@@ -4,8 +4,8 @@ from django.db import transaction
 
 from agent_platform.models import Role, Tenant, TenantAPIKey
 from agent_platform.services import api_key_create, member_ensure
-from agents_app import services
 from agents_app.models import Agent, FoundationModel
+from agents_app.services import agents as agent_services
 
 DEMO_SLUG = "demo"
 DEMO_USERNAME = "admin"
@@ -75,7 +75,7 @@ def seed_demo() -> tuple[Tenant, str]:
         model = FoundationModel.objects.get(model_id=spec.pop("model_id"))
         spec.setdefault("system_prompt", support_system_prompt())
         if not Agent.objects.filter(tenant=tenant, name=spec["name"]).exists():
-            services.agent_create(tenant=tenant, model=model, **spec)
+            agent_services.agent_create(tenant=tenant, model=model, **spec)
     TenantAPIKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME, revoked=False).update(revoked=True)
     _, key = api_key_create(tenant=tenant, name=DEMO_KEY_NAME, role=Role.ADMIN)
     return tenant, key

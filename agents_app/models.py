@@ -1,7 +1,11 @@
 """Agents, the model catalog, deployments, sessions and invocations."""
 
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, F, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from agent_platform.models import Tenant
 
@@ -75,6 +79,32 @@ class FamilyCachingDefault(models.Model):
         return f"{self.family}: caching {'on' if self.prompt_caching_enabled else 'off'}"
 
 
+# What `AgentQuerySet.with_caching_state` annotates.
+CACHING_STATE_FIELDS = ("caching_requested", "caching_effective")
+
+
+class AgentQuerySet(models.QuerySet):
+    def with_caching_state(self) -> AgentQuerySet:
+        """Annotate the caching rule: `caching_requested` and `caching_effective` (see `selectors.caching_state`).
+
+        Requested is the agent's own setting, else its tenant's default for the
+        model's family, else off; effective is requested on a model that can cache.
+        """
+        family_default = FamilyCachingDefault.objects.filter(
+            tenant=OuterRef("tenant"), family=OuterRef("model__family")
+        ).values("prompt_caching_enabled")[:1]
+        requested = Coalesce(
+            F("prompt_caching_enabled"), Subquery(family_default), Value(False), output_field=models.BooleanField()
+        )
+        return self.annotate(caching_requested=requested).annotate(
+            caching_effective=Case(
+                When(caching_requested=True, model__supports_prompt_caching=True, then=Value(True)),
+                default=Value(False),
+                output_field=models.BooleanField(),
+            )
+        )
+
+
 class Agent(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agents")
     name = models.CharField(max_length=200)
@@ -89,12 +119,20 @@ class Agent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = AgentQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="unique_agent_name_per_tenant")]
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        # A caching state annotated when the row was read may not hold any more; `caching_state` reads it again.
+        for name in CACHING_STATE_FIELDS:
+            self.__dict__.pop(name, None)
 
 
 # --- Deployments ----------------------------------------------------------------------------------

@@ -18,13 +18,15 @@ from agents_app.models import (
     Invocation,
     ModelFamily,
 )
+from agents_app.runtime.config import AgentConfig, Integration, ModelCapabilities
 from pricing.costs import ratio, total_input_tokens
 
 EXPORT_FORMAT = "agent-platform.agents/v1"
 
 
 def agent_list(*, tenant: Tenant) -> QuerySet[Agent]:
-    return Agent.objects.filter(tenant=tenant).select_related("model__family")
+    """The tenant's agents, each with its caching state (`caching_state` then needs no query)."""
+    return Agent.objects.with_caching_state().filter(tenant=tenant).select_related("model__family")
 
 
 def agent_get(*, tenant: Tenant, agent_id) -> Agent:
@@ -54,22 +56,25 @@ class CachingState:
     warnings: list[str] = field(default_factory=list)
 
 
-def caching_state(agent: Agent, defaults: dict[int, bool] | None = None) -> CachingState:
-    """Pass `defaults` from `family_defaults` when reading many agents, to save a query each."""
-    if agent.prompt_caching_enabled is not None:
-        requested, source = agent.prompt_caching_enabled, "agent"
+def caching_state(agent: Agent) -> CachingState:
+    """What the agent asks for and what the runtime does, by the rule of `Agent.objects.with_caching_state()`.
+
+    An agent read through that queryset (`agent_list`, the admin's lists) carries
+    the answer; any other is looked up, one query.
+    """
+    if hasattr(agent, "caching_effective"):
+        requested, effective = agent.caching_requested, agent.caching_effective
     else:
-        if defaults is None:
-            defaults = family_defaults(tenant=agent.tenant)
-        requested, source = defaults.get(agent.model.family_id, False), "family default"
-    can_cache = agent.model.supports_prompt_caching
+        state = Agent.objects.with_caching_state().filter(pk=agent.pk)
+        requested, effective = state.values_list("caching_requested", "caching_effective").get()
+    source = "family default" if agent.prompt_caching_enabled is None else "agent"
     warnings = []
-    if requested and not can_cache:
+    if requested and not effective:
         warnings.append(
             f"Prompt caching is enabled but {agent.model.display_name} ({agent.model.model_id}) cannot cache; "
             "the agent runs uncached."
         )
-    return CachingState(requested=requested, effective=requested and can_cache, source=source, warnings=warnings)
+    return CachingState(requested=requested, effective=effective, source=source, warnings=warnings)
 
 
 def agent_export_data(agent: Agent) -> dict:
@@ -90,30 +95,30 @@ def agents_export(*, agents) -> dict:
     return {"format": EXPORT_FORMAT, "agents": [agent_export_data(agent) for agent in agents]}
 
 
-def agent_config(agent: Agent, defaults: dict[int, bool] | None = None) -> dict:
+def agent_config(agent: Agent) -> dict:
     """The AGENT_CONFIG_JSON of an agent as it stands: what a deployment pushes to the runtime.
 
     It carries the effective caching setting and the catalog's capability
     data, so the runtime needs no database; it never carries a secret.
     """
     model = agent.model
-    return {
-        "agent_id": str(agent.pk),
-        "version": None,
-        "system_prompt": agent.system_prompt,
-        "model_id": model.model_id,
-        "max_tokens": agent.max_tokens,
-        "integrations": agent.integrations,
-        "prompt_caching_enabled": caching_state(agent, defaults).requested,
-        "cache_strategy": agent.cache_strategy,
-        "model_capabilities": {
-            "supports_prompt_caching": model.supports_prompt_caching,
-            "cache_min_tokens": model.cache_min_tokens,
-            "cache_max_checkpoints": model.cache_max_checkpoints,
-            "cache_fields": model.cache_fields,
-            "supports_tool_use": model.supports_tool_use,
-        },
-    }
+    config = AgentConfig(
+        agent_id=str(agent.pk),
+        system_prompt=agent.system_prompt,
+        model_id=model.model_id,
+        max_tokens=agent.max_tokens,
+        integrations=tuple(Integration(**integration) for integration in agent.integrations),
+        prompt_caching_enabled=caching_state(agent).requested,
+        cache_strategy=agent.cache_strategy,
+        model_capabilities=ModelCapabilities(
+            supports_prompt_caching=model.supports_prompt_caching,
+            cache_min_tokens=model.cache_min_tokens,
+            cache_max_checkpoints=model.cache_max_checkpoints,
+            cache_fields=tuple(model.cache_fields),
+            supports_tool_use=model.supports_tool_use,
+        ),
+    )
+    return config.to_dict()
 
 
 def deployment_list(*, tenant: Tenant) -> QuerySet[Deployment]:

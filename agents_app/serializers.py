@@ -4,6 +4,12 @@ from rest_framework import serializers
 
 from agents_app.models import CacheStrategy
 from agents_app.selectors import caching_state, deployment_superseded
+from agents_app.services.agents import (
+    INTEGRATIONS_MAX,
+    MODEL_ID_MAX_CHARS,
+    NAME_MAX_CHARS,
+    SYSTEM_PROMPT_MAX_CHARS,
+)
 
 
 def paginated(serializer_class) -> type[serializers.Serializer]:
@@ -31,18 +37,16 @@ class StrictSerializer(serializers.Serializer):
 
 
 class AgentInputSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=NAME_MAX_CHARS)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    system_prompt = serializers.CharField(max_length=200_000, trim_whitespace=False)
-    model_id = serializers.CharField(max_length=200)
+    system_prompt = serializers.CharField(max_length=SYSTEM_PROMPT_MAX_CHARS, trim_whitespace=False)
+    model_id = serializers.CharField(max_length=MODEL_ID_MAX_CHARS)
     max_tokens = serializers.IntegerField(min_value=1, required=False, default=4096)
-    integrations = serializers.ListField(child=serializers.DictField(), required=False, default=list, max_length=50)
+    integrations = serializers.ListField(
+        child=serializers.DictField(), required=False, default=list, max_length=INTEGRATIONS_MAX
+    )
     prompt_caching_enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
     cache_strategy = serializers.ChoiceField(choices=CacheStrategy.values, required=False, default="combined")
-
-
-# An import document holds the same fields as a create request.
-AgentImportSerializer = AgentInputSerializer
 
 
 class ModelFamilySerializer(serializers.Serializer):
@@ -107,7 +111,7 @@ class AgentOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def _state(self, agent):
-        return caching_state(agent, self.context.get("family_defaults"))
+        return caching_state(agent)
 
     def get_caching(self, agent) -> CachingStateSerializer:
         return CachingStateSerializer(self._state(agent)).data

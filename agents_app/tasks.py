@@ -1,10 +1,10 @@
-"""Celery tasks: thin, they take an id and call a service."""
+"""Celery tasks: thin, each named after the service it calls; they take an id and own their retries."""
 
 from celery import shared_task
 from django.conf import settings
 
-from agents_app import services
-from agents_app.services.invocations import RetryLater
+from agents_app.services import deployments, invocations
+from agents_app.services.errors import RetryLater
 
 
 @shared_task(
@@ -15,16 +15,16 @@ from agents_app.services.invocations import RetryLater
     soft_time_limit=settings.INVOCATION_TIME_LIMIT,
     time_limit=settings.INVOCATION_TIME_LIMIT + 10,
 )
-def invoke_agent(self, invocation_id: int) -> None:
+def invocation_run(self, invocation_id: int) -> None:
     try:
-        services.invocation_run(invocation_id=invocation_id)
+        invocations.invocation_run(invocation_id=invocation_id)
     except RetryLater as later:
         raise self.retry(countdown=later.countdown) from None
 
 
 @shared_task
-def requeue_stale_invocations() -> int:
-    return services.invocations_requeue_stale()
+def invocations_requeue_stale() -> int:
+    return invocations.invocations_requeue_stale()
 
 
 @shared_task(
@@ -35,9 +35,9 @@ def requeue_stale_invocations() -> int:
     soft_time_limit=settings.DEPLOY_TIME_LIMIT,
     time_limit=settings.DEPLOY_TIME_LIMIT + 30,
 )
-def redeploy(self, deployment_id: int) -> None:
+def deployment_run(self, deployment_id: int) -> None:
     """Deploy one requested version of an agent's AGENT_CONFIG_JSON (a no-op once a newer one exists)."""
     try:
-        services.deployment_run(deployment_id=deployment_id)
+        deployments.deployment_run(deployment_id=deployment_id)
     except RetryLater as later:
         raise self.retry(countdown=later.countdown) from None

@@ -2,7 +2,7 @@
 
 N invocations (default 1,000) over S sessions (100) of A Claude agents (5; the 2,500-token
 `support_system_prompt()`, caching on) go through the real service: gunicorn, two Celery workers (`-c 1`)
-and Celery beat (the shipped sweeper, `agents_app.tasks.requeue_stale_invocations`, every 30 s) on a Redis of
+and Celery beat (the shipped sweeper, `agents_app.tasks.invocations_requeue_stale`, every 30 s) on a Redis of
 our own, a SQLite file database, and the Bedrock emulator in this process with seeded faults: 10 % throttling,
 2 % 5xx, 5 % of responses 2 s slow. A few client threads POST the turns (a session's turns in order, from the
 thread that owns it; sessions interleaved across threads). While the workers drain the queue:
@@ -224,7 +224,7 @@ def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
     stack.manage("migrate", "--verbosity", "0")
     sweep_every = db.query(
         "SELECT i.every FROM django_celery_beat_periodictask t JOIN django_celery_beat_intervalschedule i "
-        "ON t.interval_id = i.id WHERE t.task = 'agents_app.tasks.requeue_stale_invocations' AND t.enabled"
+        "ON t.interval_id = i.id WHERE t.task = 'agents_app.tasks.invocations_requeue_stale' AND t.enabled"
     )
     sweep_every = sweep_every[0][0] if sweep_every else None
     key = stack.tenant_key("faults")
@@ -548,8 +548,8 @@ def check(result: dict) -> dict:
         "e2e_p95": e2e[int(len(e2e) * 0.95)] if e2e else float("nan"),
         "e2e_max": e2e[-1] if e2e else float("nan"),
         "attempts": dict(sorted(attempts.items())),
-        "task_runs": len(re.findall(r"Task agents_app\.tasks\.invoke_agent\[[^\]]+\] received", worker_logs)),
-        "task_retries": len(re.findall(r"invoke_agent\[[^\]]+\] retry: Retry in", worker_logs)),
+        "task_runs": len(re.findall(r"Task agents_app\.tasks\.invocation_run\[[^\]]+\] received", worker_logs)),
+        "task_retries": len(re.findall(r"invocation_run\[[^\]]+\] retry: Retry in", worker_logs)),
         "sweeps": len(sweeps),
         "requeued": sum(requeued),
         "requeues": [f"t+{t:.0f} s: {n}" for t, n in sweeps if n],
@@ -574,7 +574,7 @@ def check(result: dict) -> dict:
 def sweeper_runs(worker_logs: str, start: float) -> list[tuple[float, int]]:
     """(seconds from `start`, invocations sent again) for each sweeper task a worker ran, from Celery's log lines."""
     runs = []
-    pattern = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}):[^\]]*\] Task agents_app\.tasks\.requeue_stale_invocations"
+    pattern = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}):[^\]]*\] Task agents_app\.tasks\.invocations_requeue_stale"
     for stamp, ms, count in re.findall(pattern + r"\[[^\]]+\] succeeded in [\d.]+s: (\d+)", worker_logs):
         at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000
         runs.append((at - start, int(count)))

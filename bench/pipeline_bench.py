@@ -144,20 +144,20 @@ class OverheadBench:
 
     def __init__(self, emulator):
         from agent_platform.services import tenant_create
-        from agents_app import selectors, services
+        from agents_app import selectors
         from agents_app.demo import support_system_prompt
         from agents_app.models import FoundationModel
         from agents_app.runtime import run as run_module
         from agents_app.runtime.config import AgentConfig
-        from agents_app.services import invocations as service_module
+        from agents_app.services import agents as agent_services
+        from agents_app.services import invocations as invocation_services
 
         self.emulator = emulator
-        self.services = services
-        self.service_module = service_module
+        self.invocation_services = invocation_services
         self.run_module = run_module
         self.run_agent = run_module.run_agent
         self.build_agent = run_module.build_agent
-        self.agent = services.agent_create(
+        self.agent = agent_services.agent_create(
             tenant=tenant_create(slug="bench"),
             model=FoundationModel.objects.get(model_id=CLAUDE),
             name="bench support",
@@ -166,7 +166,7 @@ class OverheadBench:
             cache_strategy="combined",
         ).agent
         self.config = AgentConfig.from_json(selectors.agent_config(self.agent))
-        self.client_config = service_module.BEDROCK_CLIENT_CONFIG
+        self.client_config = invocation_services.BEDROCK_CLIENT_CONFIG
         self.histories: dict[str, list] = {}
         self.profile: cProfile.Profile | None = None
         self.inner: list[float] = []
@@ -177,7 +177,7 @@ class OverheadBench:
     # -- instrumentation --
 
     def __enter__(self) -> OverheadBench:
-        self.service_module.run_agent = self._timed_run_agent
+        self.invocation_services.run_agent = self._timed_run_agent
         self.run_module.build_agent = self._timed_build_agent
         gc.callbacks.append(self._on_gc)
         return self
@@ -185,7 +185,7 @@ class OverheadBench:
     def __exit__(self, *exc) -> None:
         gc.callbacks.remove(self._on_gc)
         self.run_module.build_agent = self.build_agent
-        self.service_module.run_agent = self.run_agent
+        self.invocation_services.run_agent = self.run_agent
 
     def _timed_run_agent(self, *args, **kwargs):
         if self.profile:
@@ -217,9 +217,9 @@ class OverheadBench:
     def service_turn(self, prompt: str, session_id: str) -> dict:
         gc_before = self.gc_total
         started, cpu = time.perf_counter(), time.thread_time()
-        invocation = self.services.invocation_create(agent=self.agent, prompt=prompt, session_id=session_id)
+        invocation = self.invocation_services.invocation_create(agent=self.agent, prompt=prompt, session_id=session_id)
         created = time.perf_counter()
-        self.services.invocation_run(invocation_id=invocation.pk)
+        self.invocation_services.invocation_run(invocation_id=invocation.pk)
         finished = time.perf_counter()
         cpu = time.thread_time() - cpu
         return {
@@ -346,7 +346,7 @@ def measure_overhead(args, emulator) -> dict:
 SERVICE_STEPS = [
     ("agents_app/services/invocations.py", "invocation_create", "invocation_create (incl. the enqueue)"),
     ("django/db/models/query.py", "get_or_create", "  session get_or_create"),
-    ("celery/app/task.py", "delay", "  `invoke_agent.delay` on commit (Redis publish)"),
+    ("celery/app/task.py", "delay", "  `invocation_run.delay` on commit (Redis publish)"),
     ("agents_app/services/invocations.py", "_session_lease_take", "lease take (conditional UPDATE)"),
     ("django/db/models/base.py", "refresh_from_db", "refresh_from_db after the claim"),
     ("agents_app/selectors.py", "deployment_config_for_run", "deployment_config_for_run (current deployment)"),

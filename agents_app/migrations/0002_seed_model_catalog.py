@@ -1,4 +1,4 @@
-"""Ship the model catalog: Claude (caching on), Nova (caching off, as seed 000 asks) and Llama (cannot cache).
+"""Ship the model catalog: Claude (caching on), Nova (caching off by policy) and Llama (cannot cache).
 
 Values come from `bedrock.facts`, the one module of Bedrock facts;
 re-running it updates the shipped rows in place. A platform admin changes the

@@ -1,8 +1,9 @@
 """AGENT_CONFIG_JSON: the one document that describes a deployed agent to the runtime.
 
-The deploy code builds it from the database (agent + catalog entry) and
-pushes it to a worker or an AgentCore container; this module only parses and
-validates it, so the container needs no database. It holds no secrets: AWS
+`agents_app.selectors.agent_config` builds it from the database (agent +
+catalog entry) through `AgentConfig.to_dict`, and a deployment pushes it to a
+worker or an AgentCore container; this module defines, parses and validates
+it, so the container needs no database. It holds no secrets: AWS
 credentials and endpoints come from the environment, never from here.
 
 Shape (every key listed; unknown keys are rejected so typos fail loudly)::

@@ -1,13 +1,15 @@
 """Writes: agents, family caching defaults, imports. Admin and API both come through here.
 
 Every write that may change an agent's AGENT_CONFIG_JSON requests a deployment
-on commit (`services.deployments`); a change that leaves the config as it was
+on commit (`agents_app.services.deployments`); a change that leaves the config as it was
 (a name, a description) requests one that turns out to be a no-op.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,7 +19,6 @@ from agent_platform.models import Tenant
 from agents_app.models import Agent, CacheStrategy, FamilyCachingDefault, FoundationModel, ModelFamily
 from agents_app.runtime.config import ConfigError, parse_integrations
 from agents_app.selectors import EXPORT_FORMAT
-from agents_app.serializers import AgentImportSerializer
 from agents_app.services.deployments import (
     deployment_request_on_commit,
     deployments_request_for_family_on_commit,
@@ -33,6 +34,11 @@ AGENT_FIELDS = (
     "prompt_caching_enabled",
     "cache_strategy",
 )
+# Limits of what an agent may hold, for the API's input and for imports alike.
+NAME_MAX_CHARS = 200
+MODEL_ID_MAX_CHARS = 200
+SYSTEM_PROMPT_MAX_CHARS = 200_000
+INTEGRATIONS_MAX = 50
 
 
 @dataclass
@@ -199,12 +205,125 @@ def agents_import(*, tenant: Tenant, payload, actor=None) -> list[AgentChange]:
 
 
 def _import_one(tenant, item, models, actor) -> AgentChange:
-    serializer = AgentImportSerializer(data=item)
-    if not serializer.is_valid():
-        field_name, messages = next(iter(serializer.errors.items()))
-        raise ApplicationError(str(messages[0]), field=field_name)
-    data = dict(serializer.validated_data)
-    model = models.get(data.pop("model_id"))
+    fields = _import_fields(item)
+    model = models.get(fields.pop("model_id"))
     if model is None:
         raise ApplicationError(f"Unknown model id {item.get('model_id')!r}.", field="model_id")
-    return agent_create(tenant=tenant, model=model, actor=actor, **data)
+    return agent_create(tenant=tenant, model=model, actor=actor, **fields)
+
+
+# One imported agent holds the fields of an API create request, checked the same way and refused in the
+# same words, so an error reads alike whichever way the agent came in.
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _not_null(value) -> None:
+    if value is None:
+        raise _Invalid("This field may not be null.")
+
+
+def _text(value, *, max_length: int | None = None, trim: bool = True, allow_blank: bool = False) -> str:
+    if value == "" or (trim and str(value).strip() == ""):
+        if allow_blank:
+            return ""
+        raise _Invalid("This field may not be blank.")
+    _not_null(value)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _Invalid("Not a valid string.")
+    text = str(value).strip() if trim else str(value)
+    if max_length is not None and len(text) > max_length:
+        raise _Invalid(f"Ensure this field has no more than {max_length} characters.")
+    if "\x00" in text:  # PostgreSQL cannot store it
+        raise _Invalid("Null characters are not allowed.")
+    if surrogate := next((char for char in text if 0xD800 <= ord(char) <= 0xDFFF), None):
+        raise _Invalid(f"Surrogate characters are not allowed: U+{ord(surrogate):X}.")
+    return text
+
+
+def _integer(value, *, minimum: int) -> int:
+    _not_null(value)
+    if isinstance(value, str) and len(value) > 1000:
+        raise _Invalid("String value too large.")
+    try:
+        number = int(re.sub(r"\.0*\s*$", "", str(value)))  # 1000, "1000" and 1000.0 alike
+    except ValueError:
+        raise _Invalid("A valid integer is required.") from None
+    if number < minimum:
+        raise _Invalid(f"Ensure this value is greater than or equal to {minimum}.")
+    return number
+
+
+_TRUE = {True, "true", "t", "yes", "y", "on", "1"}
+_FALSE = {False, "false", "f", "no", "n", "off", "0"}
+_NULL = {None, "", "null"}
+
+
+def _boolean_or_none(value) -> bool | None:
+    key = value.lower() if isinstance(value, str) else value
+    try:
+        if key in _TRUE:
+            return True
+        if key in _FALSE:
+            return False
+        if key in _NULL:
+            return None
+    except TypeError:  # a list or an object
+        pass
+    raise _Invalid("Must be a valid boolean.")
+
+
+def _objects(value, *, max_items: int) -> list[dict]:
+    _not_null(value)
+    if not isinstance(value, list):
+        raise _Invalid(f'Expected a list of items but got type "{type(value).__name__}".')
+    for item in value:
+        if not isinstance(item, dict):
+            raise _Invalid(f'Expected a dictionary of items but got type "{type(item).__name__}".')
+    if len(value) > max_items:
+        raise _Invalid(f"Ensure this field has no more than {max_items} elements.")
+    return [dict(item) for item in value]  # each item is checked by the runtime when the agent is
+
+
+def _choice(value, *, choices) -> str:
+    _not_null(value)
+    if str(value) not in choices:
+        raise _Invalid(f'"{value}" is not a valid choice.')
+    return str(value)
+
+
+# Field, check, required; an optional field left out takes the model's default.
+_IMPORT_FIELDS = (
+    ("name", partial(_text, max_length=NAME_MAX_CHARS), True),
+    ("description", partial(_text, allow_blank=True), False),
+    ("system_prompt", partial(_text, max_length=SYSTEM_PROMPT_MAX_CHARS, trim=False), True),
+    ("model_id", partial(_text, max_length=MODEL_ID_MAX_CHARS), True),
+    ("max_tokens", partial(_integer, minimum=1), False),
+    ("integrations", partial(_objects, max_items=INTEGRATIONS_MAX), False),
+    ("prompt_caching_enabled", _boolean_or_none, False),
+    ("cache_strategy", partial(_choice, choices=CacheStrategy.values), False),
+)
+
+
+def _import_fields(item) -> dict:
+    """One agent of an import document as `agent_create` fields (and `model_id`); the first error names its field."""
+    if not isinstance(item, dict):
+        raise ApplicationError(
+            f"Invalid data. Expected a dictionary, but got {type(item).__name__}.", field="non_field_errors"
+        )
+    fields = {}
+    for name, check, required in _IMPORT_FIELDS:
+        if name not in item:
+            if required:
+                raise ApplicationError("This field is required.", field=name)
+            continue
+        try:
+            fields[name] = check(item[name])
+        except _Invalid as exc:
+            raise ApplicationError(str(exc), field=name) from None
+    unknown = sorted(set(item) - {name for name, _, _ in _IMPORT_FIELDS})
+    if unknown:
+        raise ApplicationError("Unknown field.", field=unknown[0])
+    return fields

@@ -11,7 +11,7 @@ failed or the request is a manual redeploy. Since every request reads the
 state after its own commit, the highest version always holds the last saved
 state.
 
-Deploying. The `redeploy` task runs `deployment_run`, which claims the
+Deploying. The `deployment_run` task runs the service of that name, which claims the
 deployment with a conditional UPDATE under the agent lock (healthchecks-style)
 and calls the deployer with no lock held. Only the newest requested version
 may become current:
@@ -49,7 +49,7 @@ from django.utils import timezone
 
 from agents_app import deployers, selectors
 from agents_app.models import Agent, Deployment
-from agents_app.services.invocations import RetryLater
+from agents_app.services.errors import RetryLater
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def deployment_request(*, agent: Agent, actor=None, force: bool = False) -> Depl
     """Request a deployment of the agent's current config; None when nothing changed (or the agent is gone).
 
     `force` (a manual redeploy) requests a new version even when the config is the deployed one.
-    The `redeploy` task is sent when the new row is committed.
+    The `deployment_run` task is sent when the new row is committed.
     """
     with transaction.atomic():
         agent = _lock_agent(agent.pk)
@@ -127,15 +127,15 @@ def deployments_request_for_family_on_commit(*, tenant, family, actor=None) -> N
 
 def deployment_enqueue(deployment_id: int) -> None:
     """Send the task. A broker outage is logged, not raised: the row is kept and a redeploy sends it again."""
-    from agents_app.tasks import redeploy
+    from agents_app import tasks  # imported here: the tasks module imports this one
 
     try:
-        redeploy.delay(deployment_id)
+        tasks.deployment_run.delay(deployment_id)
     except Exception:
         logger.warning("could not enqueue deployment %s", deployment_id, exc_info=True)
 
 
-# --- Running a deployment (the redeploy task) ------------------------------------------------------
+# --- Running a deployment (the deployment_run task) ------------------------------------------------
 
 
 def deployment_run(*, deployment_id: int) -> None:

@@ -28,6 +28,7 @@ from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, 
 from agents_app.runtime.config import AgentConfig
 from agents_app.runtime.errors import is_retryable
 from agents_app.runtime.run import RunResult, run_agent
+from agents_app.services.errors import RetryLater
 from pricing.costs import TokenUsage, invocation_costs
 from pricing.selectors import model_prices
 
@@ -38,14 +39,6 @@ UNFINISHED = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
 
 # botocore retries a throttled call a little; the task retries with longer backoff after that.
 BEDROCK_CLIENT_CONFIG = BotocoreConfig(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120)
-
-
-class RetryLater(Exception):
-    """The invocation cannot run now; the task should run again after `countdown` seconds."""
-
-    def __init__(self, *, countdown: float, reason: str):
-        super().__init__(reason)
-        self.countdown = countdown
 
 
 def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = None, actor=None) -> Invocation:
@@ -75,10 +68,10 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
 
 def invocation_enqueue(invocation_id: int) -> None:
     """Send the task. A broker outage is logged, not raised: the row is safe and the sweeper sends it again."""
-    from agents_app.tasks import invoke_agent
+    from agents_app import tasks  # imported here: the tasks module imports this one
 
     try:
-        invoke_agent.delay(invocation_id)
+        tasks.invocation_run.delay(invocation_id)
     except Exception:
         logger.warning("could not enqueue invocation %s; it will be requeued", invocation_id, exc_info=True)
 

@@ -92,15 +92,6 @@ def test_long_prompt_or_caching_off_gives_no_warning(member, tenant, bedrock_emu
     assert BELOW_MINIMUM not in page(member.get(change_url(off)))
 
 
-def test_tools_count_towards_the_cached_prefix(tenant, bedrock_emulator_env):
-    from caching.prompt_size import prompt_size_check
-
-    bare = prompt_size_check(agent=make_agent(tenant, name="Bare"))
-    tooled = prompt_size_check(agent=make_agent(tenant, name="Tooled", integrations=[{"name": "calculator"}]))
-
-    assert bare.tokens and tooled.tokens > bare.tokens + 20
-
-
 def test_unreachable_endpoint_fails_soft_with_a_note(member, agent, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

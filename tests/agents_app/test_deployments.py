@@ -2,7 +2,7 @@
 
 Tasks run eagerly (`eager`), and on-commit callbacks are executed with
 `django_capture_on_commit_callbacks(execute=True)`, so a request goes
-API/admin -> service -> on commit -> deployment row -> redeploy task -> deployer,
+API/admin -> service -> on commit -> deployment row -> deployment_run task -> deployer,
 as it does with a worker.
 """
 
@@ -13,11 +13,13 @@ from rest_framework.pagination import PageNumberPagination
 
 from agent_platform.models import Role
 from agent_platform.services import member_ensure
-from agents_app import deployers, selectors, services
+from agents_app import deployers, selectors
 from agents_app.demo import support_system_prompt
 from agents_app.models import Agent, Deployment, FamilyCachingDefault, Invocation, ModelFamily
-from agents_app.services import deployments as deployments_service
-from agents_app.services.invocations import RetryLater
+from agents_app.services import agents as agent_services
+from agents_app.services import deployments as deployment_services
+from agents_app.services import invocations as invocation_services
+from agents_app.services.errors import RetryLater
 from tests.conftest import CLAUDE, NOVA, make_agent
 
 pytestmark = pytest.mark.django_db
@@ -51,8 +53,8 @@ def patch(api, commit, agent, **changes):
 
 
 def invoke(agent, prompt="Hello there", session_id=None) -> Invocation:
-    invocation = services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
-    services.invocation_run(invocation_id=invocation.pk)
+    invocation = invocation_services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
     invocation.refresh_from_db()
     return invocation
 
@@ -135,8 +137,8 @@ def test_a_family_toggle_for_another_family_or_to_the_same_value_redeploys_nothi
     nova = ModelFamily.objects.get(slug="amazon-nova")
 
     with commit():
-        services.family_default_set(tenant=tenant, family=nova, enabled=True)
-        services.family_default_set(tenant=tenant, family=claude, enabled=False)  # unset already means off
+        agent_services.family_default_set(tenant=tenant, family=nova, enabled=True)
+        agent_services.family_default_set(tenant=tenant, family=claude, enabled=False)  # unset already means off
 
     assert [d.version for d in deployments(agent)] == [1]
 
@@ -183,7 +185,7 @@ def test_a_rolled_back_change_requests_nothing(tenant, commit):
     agent = make_agent(tenant)
 
     with commit(), pytest.raises(RuntimeError), transaction.atomic():
-        services.agent_update(agent=agent, max_tokens=1000)
+        agent_services.agent_update(agent=agent, max_tokens=1000)
         raise RuntimeError("rolled back")
 
     assert not Deployment.objects.exists()
@@ -228,12 +230,12 @@ def test_deployments_are_listed_newest_first_and_paginated(api, commit, monkeypa
 
 def test_a_stale_task_is_a_no_op_and_its_row_says_superseded(tenant, api):
     agent = make_agent(tenant)
-    v1 = services.deployment_request(agent=agent, force=True)  # not committed yet: no task has run
-    v2 = services.deployment_request(agent=agent, force=True)
+    v1 = deployment_services.deployment_request(agent=agent, force=True)  # not committed yet: no task has run
+    v2 = deployment_services.deployment_request(agent=agent, force=True)
 
-    services.deployment_run(deployment_id=v1.pk)
-    services.deployment_run(deployment_id=v2.pk)
-    services.deployment_run(deployment_id=v1.pk)  # redelivered: still nothing
+    deployment_services.deployment_run(deployment_id=v1.pk)
+    deployment_services.deployment_run(deployment_id=v2.pk)
+    deployment_services.deployment_run(deployment_id=v1.pk)  # redelivered: still nothing
 
     v1.refresh_from_db(), v2.refresh_from_db()
     assert (v1.status, v1.attempts, v1.error) == ("pending", 0, "Superseded by v2 before it was deployed.")
@@ -245,11 +247,11 @@ def test_a_stale_task_is_a_no_op_and_its_row_says_superseded(tenant, api):
 
 def test_a_finished_deployment_is_never_deployed_again(tenant, monkeypatch):
     agent = make_agent(tenant)
-    deployment = services.deployment_request(agent=agent)
-    services.deployment_run(deployment_id=deployment.pk)
+    deployment = deployment_services.deployment_request(agent=agent)
+    deployment_services.deployment_run(deployment_id=deployment.pk)
     monkeypatch.setitem(deployers.DEPLOYERS, "local", lambda d: pytest.fail("deployed twice"))
 
-    services.deployment_run(deployment_id=deployment.pk)
+    deployment_services.deployment_run(deployment_id=deployment.pk)
 
     deployment.refresh_from_db()
     assert deployment.attempts == 1 and deployment.status == "deployed"
@@ -257,15 +259,15 @@ def test_a_finished_deployment_is_never_deployed_again(tenant, monkeypatch):
 
 def test_a_newer_version_waits_for_the_one_deploying_which_hands_over_when_done(tenant, commit, monkeypatch):
     agent = make_agent(tenant)
-    v1 = services.deployment_request(agent=agent)
+    v1 = deployment_services.deployment_request(agent=agent)
     seen, sent = [], []
-    real_deploy, real_enqueue = deployers.DEPLOYERS["local"], deployments_service.deployment_enqueue
+    real_deploy, real_enqueue = deployers.DEPLOYERS["local"], deployment_services.deployment_enqueue
 
     def deploy_while_v2_is_requested(deployment):
         if deployment.version == 1:
             # While v1 deploys, v2 is requested and its task runs: it must not deploy alongside.
-            v2 = services.deployment_request(agent=agent, force=True)
-            services.deployment_run(deployment_id=v2.pk)
+            v2 = deployment_services.deployment_request(agent=agent, force=True)
+            deployment_services.deployment_run(deployment_id=v2.pk)
             v2.refresh_from_db()
             seen.append((v2.status, v2.attempts))
         return real_deploy(deployment)
@@ -275,9 +277,9 @@ def test_a_newer_version_waits_for_the_one_deploying_which_hands_over_when_done(
         real_enqueue(deployment_id)
 
     monkeypatch.setitem(deployers.DEPLOYERS, "local", deploy_while_v2_is_requested)
-    monkeypatch.setattr(deployments_service, "deployment_enqueue", enqueue)
+    monkeypatch.setattr(deployment_services, "deployment_enqueue", enqueue)
     with commit():
-        services.deployment_run(deployment_id=v1.pk)
+        deployment_services.deployment_run(deployment_id=v1.pk)
 
     assert seen == [("pending", 0)]
     assert sent == [2, 2]  # v2's own request, then v1's hand-over (a no-op by then)
@@ -286,13 +288,13 @@ def test_a_newer_version_waits_for_the_one_deploying_which_hands_over_when_done(
 
 def test_a_dead_workers_claim_expires_and_the_newer_version_goes_ahead(tenant, settings):
     agent = make_agent(tenant)
-    v1 = services.deployment_request(agent=agent)
-    v2 = services.deployment_request(agent=agent, force=True)
+    v1 = deployment_services.deployment_request(agent=agent)
+    v2 = deployment_services.deployment_request(agent=agent, force=True)
     stale = timezone.now() - timezone.timedelta(seconds=settings.DEPLOY_LEASE_SECONDS + 1)
     Deployment.objects.filter(pk=v1.pk).update(status=Status.DEPLOYING, started_at=stale, attempts=1)
 
-    services.deployment_run(deployment_id=v2.pk)
-    services.deployment_run(deployment_id=v1.pk)  # the dead worker's redelivered task
+    deployment_services.deployment_run(deployment_id=v2.pk)
+    deployment_services.deployment_run(deployment_id=v1.pk)  # the dead worker's redelivered task
 
     v1.refresh_from_db(), v2.refresh_from_db()
     assert v2.status == "deployed"
@@ -301,11 +303,11 @@ def test_a_dead_workers_claim_expires_and_the_newer_version_goes_ahead(tenant, s
 
 def test_a_redelivered_task_finding_its_own_live_claim_retries_when_the_claim_expires(tenant, settings):
     agent = make_agent(tenant)
-    v1 = services.deployment_request(agent=agent)
+    v1 = deployment_services.deployment_request(agent=agent)
     Deployment.objects.filter(pk=v1.pk).update(status=Status.DEPLOYING, started_at=timezone.now(), attempts=1)
 
     with pytest.raises(RetryLater) as later:
-        services.deployment_run(deployment_id=v1.pk)
+        deployment_services.deployment_run(deployment_id=v1.pk)
 
     assert settings.DEPLOY_LEASE_SECONDS - 5 <= later.value.countdown <= settings.DEPLOY_LEASE_SECONDS
 
@@ -352,7 +354,7 @@ def test_a_retry_that_succeeds_clears_the_error(tenant, commit, monkeypatch):
     monkeypatch.setitem(deployers.DEPLOYERS, "local", failing(times=1))
 
     with commit():
-        services.deployment_request_on_commit(agent=agent)
+        deployment_services.deployment_request_on_commit(agent=agent)
 
     (deployment,) = deployments(agent)
     assert (deployment.status, deployment.attempts, deployment.error) == ("deployed", 2, "")
@@ -361,13 +363,13 @@ def test_a_retry_that_succeeds_clears_the_error(tenant, commit, monkeypatch):
 def test_a_retry_waits_longer_each_attempt(tenant, settings, monkeypatch):
     settings.DEPLOY_RETRY_BACKOFF = 3
     agent = make_agent(tenant)
-    deployment = services.deployment_request(agent=agent)
+    deployment = deployment_services.deployment_request(agent=agent)
     monkeypatch.setitem(deployers.DEPLOYERS, "local", failing())
 
     countdowns = []
     for _ in range(2):
         with pytest.raises(RetryLater) as later:
-            services.deployment_run(deployment_id=deployment.pk)
+            deployment_services.deployment_run(deployment_id=deployment.pk)
         countdowns.append(later.value.countdown)
 
     deployment.refresh_from_db()
@@ -380,7 +382,7 @@ def test_a_failure_waiting_cannot_cure_fails_at_once(tenant, commit, monkeypatch
     monkeypatch.setitem(deployers.DEPLOYERS, "local", failing("bad role", retryable=False))
 
     with commit():
-        services.deployment_request_on_commit(agent=agent)
+        deployment_services.deployment_request_on_commit(agent=agent)
 
     (deployment,) = deployments(agent)
     assert (deployment.status, deployment.attempts) == ("failed", 1) and "bad role" in deployment.error
@@ -390,11 +392,11 @@ def test_after_a_failure_the_same_config_can_be_requested_again(tenant, commit, 
     agent = make_agent(tenant)
     monkeypatch.setitem(deployers.DEPLOYERS, "local", failing(retryable=False))
     with commit():
-        services.deployment_request_on_commit(agent=agent)
+        deployment_services.deployment_request_on_commit(agent=agent)
     monkeypatch.undo()
 
     with commit():
-        services.deployment_request_on_commit(agent=agent)
+        deployment_services.deployment_request_on_commit(agent=agent)
 
     assert [(d.version, d.status) for d in deployments(agent)] == [(1, "failed"), (2, "deployed")]
 
@@ -469,7 +471,7 @@ def test_deployment_admin_shows_failures_with_their_error_and_attempts(client, t
     agent = make_agent(tenant, name="flaky")
     monkeypatch.setitem(deployers.DEPLOYERS, "local", failing("runtime quota exceeded", retryable=False))
     with commit():
-        services.deployment_request_on_commit(agent=agent)
+        deployment_services.deployment_request_on_commit(agent=agent)
 
     page = client.get("/admin/agents_app/deployment/?status__exact=failed").content.decode()
 

@@ -13,12 +13,13 @@ import re
 import pytest
 
 from agent_platform.services import api_key_create
-from agents_app import selectors, services
+from agents_app import selectors
 from agents_app.demo import support_system_prompt
 from agents_app.models import Agent, Deployment, Invocation
 from agents_app.runtime import agentcore
 from agents_app.runtime.agentcore_app import app as container_app
 from agents_app.runtime.config import AgentConfig
+from agents_app.services import invocations as invocation_services
 from tests.agents_app.agentcore_servers import (
     CONTAINER_URI,
     ROLE_ARN,
@@ -85,8 +86,8 @@ def config_in(runtime) -> dict:
 
 
 def invoke(agent, prompt="Hello there", session_id=None) -> Invocation:
-    invocation = services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
-    services.invocation_run(invocation_id=invocation.pk)
+    invocation = invocation_services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
     invocation.refresh_from_db()
     return invocation
 

@@ -1,6 +1,6 @@
 """Concurrent toggles of one agent, each in its own thread, connection and transaction, with real commits.
 
-Every toggle commits, requests a deployment on commit and runs the redeploy
+Every toggle commits, requests a deployment on commit and runs the deployment_run
 task (eagerly, in its thread). However they interleave, the newest version
 holds the last saved state and is the one deployed; older ones are deployed
 or superseded, never failed. Runs on SQLite here and on PostgreSQL in `make test`.
@@ -27,8 +27,9 @@ from django.apps import apps
 from django.db import connection, connections
 
 from agent_platform.models import Tenant
-from agents_app import selectors, services
+from agents_app import selectors
 from agents_app.models import Agent, Deployment, FoundationModel
+from agents_app.services import agents as agent_services
 from tests.conftest import CLAUDE
 
 THREADS = 20
@@ -101,11 +102,13 @@ def test_twenty_concurrent_toggles_end_with_the_last_saved_state_deployed_pg(cat
 def twenty_concurrent_toggles(caplog):
     tenant = Tenant.objects.create(slug="acme", name="Acme")
     model = FoundationModel.objects.get(model_id=CLAUDE)
-    agent = services.agent_create(tenant=tenant, model=model, name="toggled", system_prompt="You are helpful.").agent
+    agent = agent_services.agent_create(
+        tenant=tenant, model=model, name="toggled", system_prompt="You are helpful."
+    ).agent
     assert selectors.deployment_current(agent=agent).version == 1
 
     def toggle(n):
-        services.agent_update(agent=Agent.objects.get(pk=agent.pk), prompt_caching_enabled=n % 2 == 0)
+        agent_services.agent_update(agent=Agent.objects.get(pk=agent.pk), prompt_caching_enabled=n % 2 == 0)
 
     with caplog.at_level(logging.ERROR):
         errors = in_threads(THREADS, toggle)

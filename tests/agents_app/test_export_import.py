@@ -81,6 +81,46 @@ def test_bad_import_documents(api, doc, field):
     assert not Agent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("item", "field", "message"),
+    [
+        (agent_doc(system_prompt=None), "agents[0].system_prompt", "This field may not be null."),
+        ({k: v for k, v in agent_doc().items() if k != "system_prompt"}, "agents[0].system_prompt", "required"),
+        (agent_doc(name=" "), "agents[0].name", "This field may not be blank."),
+        (agent_doc(name="x" * 201), "agents[0].name", "no more than 200 characters"),
+        (agent_doc(max_tokens="many"), "agents[0].max_tokens", "A valid integer is required."),
+        (agent_doc(max_tokens=0), "agents[0].max_tokens", "greater than or equal to 1"),
+        (agent_doc(prompt_caching_enabled="maybe"), "agents[0].prompt_caching_enabled", "Must be a valid boolean."),
+        (agent_doc(cache_strategy="sometimes"), "agents[0].cache_strategy", '"sometimes" is not a valid choice.'),
+        (agent_doc(integrations=["calculator"]), "agents[0].integrations", 'got type "str"'),
+        (agent_doc(integrations=[{"name": "nope"}]), "agents[0].integrations[0].name", "unknown integration"),
+        ("an agent", "agents[0].non_field_errors", "Expected a dictionary, but got str."),
+    ],
+)
+def test_each_field_of_an_imported_agent_is_checked_as_in_a_create_request(api, item, field, message):
+    response = api.post("/api/agents/import/", {"agents": [item]}, format="json")
+
+    assert response.status_code == 400
+    assert message in response.data[field][0], response.data
+    assert not Agent.objects.exists()
+
+
+def test_an_import_takes_what_a_create_request_takes(api):
+    item = agent_doc(max_tokens="2000", prompt_caching_enabled="false", name="  Padded  ", description=None)
+    del item["description"]
+
+    response = api.post("/api/agents/import/", {"agents": [item]}, format="json")
+
+    assert response.status_code == 201, response.data
+    agent = Agent.objects.get()
+    assert (agent.name, agent.max_tokens, agent.prompt_caching_enabled, agent.description) == (
+        "Padded",
+        2000,
+        False,
+        "",
+    )
+
+
 def test_malformed_json_is_a_400(api):
     response = api.post("/api/agents/import/", "{not json", content_type="application/json")
 

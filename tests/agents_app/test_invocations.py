@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from agents_app import services
 from agents_app.demo import support_system_prompt
 from agents_app.models import FamilyCachingDefault, Invocation, ModelFamily
-from agents_app.services.invocations import RetryLater
+from agents_app.services import invocations as invocation_services
+from agents_app.services.errors import RetryLater
 from pricing.costs import MILLION
 from tests.conftest import CLAUDE, LLAMA, NOVA, make_agent
 
@@ -26,8 +26,8 @@ def claude_agent(tenant):
 
 
 def invoke(agent, prompt="Hello there", session_id=None) -> Invocation:
-    invocation = services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
-    services.invocation_run(invocation_id=invocation.pk)
+    invocation = invocation_services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
     invocation.refresh_from_db()
     return invocation
 
@@ -137,14 +137,14 @@ def test_combined_saves_more_than_explicit_and_automatic_over_four_turns(bedrock
 def test_throttling_is_retried_and_the_invocation_succeeds(bedrock_emulator_env, claude_agent):
     # More throttles in a row than botocore's own retries absorb (1 + 3 attempts), so the task's retry steps in.
     bedrock_emulator_env.faults.configure(fail_next=["ThrottlingException"] * 4)
-    invocation = services.invocation_create(agent=claude_agent, prompt="hi")
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="hi")
 
     with pytest.raises(RetryLater):
-        services.invocation_run(invocation_id=invocation.pk)
+        invocation_services.invocation_run(invocation_id=invocation.pk)
     invocation.refresh_from_db()
     assert invocation.status == "queued" and "Throttl" in invocation.error
 
-    services.invocation_run(invocation_id=invocation.pk)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
     invocation.refresh_from_db()
     assert invocation.status == "succeeded" and invocation.attempts == 2 and invocation.error == ""
 
@@ -162,11 +162,11 @@ def test_a_permanent_error_fails_the_invocation_with_its_message(bedrock_emulato
 def test_retries_give_up_after_the_configured_attempts(bedrock_emulator_env, claude_agent, settings):
     settings.INVOCATION_MAX_ATTEMPTS = 2
     bedrock_emulator_env.faults.configure(fail_next=["ServiceUnavailableException"] * 20)
-    invocation = services.invocation_create(agent=claude_agent, prompt="hi")
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="hi")
 
     with pytest.raises(RetryLater):
-        services.invocation_run(invocation_id=invocation.pk)
-    services.invocation_run(invocation_id=invocation.pk)
+        invocation_services.invocation_run(invocation_id=invocation.pk)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
 
     invocation.refresh_from_db()
     assert invocation.status == "failed" and invocation.attempts == 2
@@ -177,7 +177,7 @@ def test_a_finished_invocation_is_never_run_or_counted_twice(bedrock_emulator_en
     invocation = invoke(claude_agent)
     requests_before = len(bedrock_emulator_env.requests)
 
-    services.invocation_run(invocation_id=invocation.pk)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
 
     again = Invocation.objects.get(pk=invocation.pk)
     assert len(bedrock_emulator_env.requests) == requests_before
@@ -189,13 +189,15 @@ def test_a_finished_invocation_is_never_run_or_counted_twice(bedrock_emulator_en
 
 
 def test_turns_of_a_session_run_in_order(bedrock_emulator_env, claude_agent):
-    first = services.invocation_create(agent=claude_agent, prompt="one")
-    second = services.invocation_create(agent=claude_agent, prompt="two", session_id=first.session.session_id)
+    first = invocation_services.invocation_create(agent=claude_agent, prompt="one")
+    second = invocation_services.invocation_create(
+        agent=claude_agent, prompt="two", session_id=first.session.session_id
+    )
 
     with pytest.raises(RetryLater, match="earlier turn"):
-        services.invocation_run(invocation_id=second.pk)
-    services.invocation_run(invocation_id=first.pk)
-    services.invocation_run(invocation_id=second.pk)
+        invocation_services.invocation_run(invocation_id=second.pk)
+    invocation_services.invocation_run(invocation_id=first.pk)
+    invocation_services.invocation_run(invocation_id=second.pk)
 
     second.refresh_from_db()
     assert second.status == "succeeded"
@@ -212,30 +214,30 @@ def test_a_held_session_lease_blocks_until_it_expires(bedrock_emulator_env, clau
 
     from django.utils import timezone
 
-    invocation = services.invocation_create(agent=claude_agent, prompt="one")
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="one")
     session = invocation.session
     session.lease_token, session.lease_until = "dead-worker", timezone.now() + timedelta(minutes=5)
     session.save()
 
     with pytest.raises(RetryLater, match="another worker"):
-        services.invocation_run(invocation_id=invocation.pk)
+        invocation_services.invocation_run(invocation_id=invocation.pk)
 
     session.lease_until = timezone.now() - timedelta(seconds=1)  # the dead worker's lease ran out
     session.save()
-    services.invocation_run(invocation_id=invocation.pk)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
     invocation.refresh_from_db()
     assert invocation.status == "succeeded"
 
 
 def test_new_session_when_none_given_and_bad_input(claude_agent):
-    a = services.invocation_create(agent=claude_agent, prompt="x")
-    b = services.invocation_create(agent=claude_agent, prompt="y")
+    a = invocation_services.invocation_create(agent=claude_agent, prompt="x")
+    b = invocation_services.invocation_create(agent=claude_agent, prompt="y")
 
     assert a.session_id != b.session_id and a.status == "queued"
     with pytest.raises(Exception, match="prompt"):
-        services.invocation_create(agent=claude_agent, prompt="  ")
+        invocation_services.invocation_create(agent=claude_agent, prompt="  ")
     with pytest.raises(Exception, match="session_id"):
-        services.invocation_create(agent=claude_agent, prompt="x", session_id="bad id with spaces")
+        invocation_services.invocation_create(agent=claude_agent, prompt="x", session_id="bad id with spaces")
 
 
 def test_the_sweeper_sends_lost_invocations_again(bedrock_emulator_env, claude_agent, eager, settings):
@@ -243,17 +245,17 @@ def test_the_sweeper_sends_lost_invocations_again(bedrock_emulator_env, claude_a
 
     from django.utils import timezone
 
-    lost = services.invocation_create(agent=claude_agent, prompt="my task message was lost")
-    fresh = services.invocation_create(agent=claude_agent, prompt="just queued")
+    lost = invocation_services.invocation_create(agent=claude_agent, prompt="my task message was lost")
+    fresh = invocation_services.invocation_create(agent=claude_agent, prompt="just queued")
     long_ago = timezone.now() - timedelta(seconds=settings.INVOCATION_REQUEUE_AFTER + 1)
     Invocation.objects.filter(pk=lost.pk).update(enqueued_at=long_ago)
 
-    assert services.invocations_requeue_stale() == 1
+    assert invocation_services.invocations_requeue_stale() == 1
 
     lost.refresh_from_db()
     fresh.refresh_from_db()
     assert lost.status == "succeeded" and fresh.status == "queued"
-    assert services.invocations_requeue_stale() == 0
+    assert invocation_services.invocations_requeue_stale() == 0
 
 
 def test_the_sweeper_takes_over_from_a_dead_worker(bedrock_emulator_env, claude_agent, eager, settings):
@@ -261,14 +263,14 @@ def test_the_sweeper_takes_over_from_a_dead_worker(bedrock_emulator_env, claude_
 
     from django.utils import timezone
 
-    invocation = services.invocation_create(agent=claude_agent, prompt="the worker died")
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="the worker died")
     long_ago = timezone.now() - timedelta(seconds=settings.INVOCATION_REQUEUE_AFTER + 1)
     Invocation.objects.filter(pk=invocation.pk).update(status="running", attempts=1, enqueued_at=long_ago)
     invocation.session.__class__.objects.filter(pk=invocation.session_id).update(
         lease_token="dead", lease_until=timezone.now() - timedelta(seconds=1)
     )
 
-    assert services.invocations_requeue_stale() == 1
+    assert invocation_services.invocations_requeue_stale() == 1
 
     invocation.refresh_from_db()
     assert invocation.status == "succeeded" and invocation.attempts == 2
@@ -276,24 +278,22 @@ def test_the_sweeper_takes_over_from_a_dead_worker(bedrock_emulator_env, claude_
 
 def run_first_when_taking_the_lease(monkeypatch, first_invocation_id):
     """Make another copy of the task finish `first_invocation_id` just before this one takes the lease."""
-    from agents_app.services import invocations
-
-    take = invocations._session_lease_take
+    take = invocation_services._session_lease_take
     pending = [first_invocation_id]
 
     def take_after_the_other_copy(session_pk):
         if pending:
-            services.invocation_run(invocation_id=pending.pop())
+            invocation_services.invocation_run(invocation_id=pending.pop())
         return take(session_pk)
 
-    monkeypatch.setattr(invocations, "_session_lease_take", take_after_the_other_copy)
+    monkeypatch.setattr(invocation_services, "_session_lease_take", take_after_the_other_copy)
 
 
 def test_a_copy_that_waited_for_the_lease_finds_the_turn_done(bedrock_emulator_env, claude_agent, monkeypatch):
-    invocation = services.invocation_create(agent=claude_agent, prompt="once")
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="once")
     run_first_when_taking_the_lease(monkeypatch, invocation.pk)
 
-    services.invocation_run(invocation_id=invocation.pk)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
 
     invocation.refresh_from_db()
     assert invocation.status == "succeeded" and invocation.attempts == 1
@@ -301,13 +301,13 @@ def test_a_copy_that_waited_for_the_lease_finds_the_turn_done(bedrock_emulator_e
 
 
 def test_a_turn_starts_from_the_conversation_the_previous_turn_stored(bedrock_emulator_env, claude_agent, monkeypatch):
-    first = services.invocation_create(agent=claude_agent, prompt="first question")
-    second = services.invocation_create(
+    first = invocation_services.invocation_create(agent=claude_agent, prompt="first question")
+    second = invocation_services.invocation_create(
         agent=claude_agent, prompt="second question", session_id=first.session.session_id
     )
     run_first_when_taking_the_lease(monkeypatch, first.pk)
 
-    services.invocation_run(invocation_id=second.pk)
+    invocation_services.invocation_run(invocation_id=second.pk)
 
     texts = [block["text"] for m in Invocation.objects.get(pk=second.pk).session.messages for block in m["content"]]
     assert texts[0] == "first question" and texts[2] == "second question" and len(texts) == 4
@@ -316,11 +316,11 @@ def test_a_turn_starts_from_the_conversation_the_previous_turn_stored(bedrock_em
 def test_prompts_and_responses_stay_out_of_the_logs(bedrock_emulator_env, claude_agent, caplog):
     caplog.set_level("INFO")  # the service's default level
     bedrock_emulator_env.faults.configure(fail_next=["ThrottlingException"] * 4)
-    invocation = services.invocation_create(agent=claude_agent, prompt="my-confidential-question-42")
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="my-confidential-question-42")
 
     with pytest.raises(RetryLater):
-        services.invocation_run(invocation_id=invocation.pk)
-    services.invocation_run(invocation_id=invocation.pk)
+        invocation_services.invocation_run(invocation_id=invocation.pk)
+    invocation_services.invocation_run(invocation_id=invocation.pk)
 
     invocation.refresh_from_db()
     assert invocation.status == "succeeded" and caplog.records  # the retry was logged...

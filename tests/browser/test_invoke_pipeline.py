@@ -1,7 +1,7 @@
 """The invoke panel through the real pipeline, in Chromium.
 
 gunicorn serves the admin, a Celery worker on Redis runs the invocations
-(`services.invocation_create` -> task -> Strands -> the Bedrock emulator), and
+(`invocation_services.invocation_create` -> task -> Strands -> the Bedrock emulator), and
 the panel polls its admin JSON view until the result is there. The second
 turn of a session reads the cache: the panel and the invocation page say
 what it saved, and the agent page's figures equal the cache-stats API.

@@ -184,4 +184,4 @@ def test_beat_and_worker_roll_up_and_mail_the_report(tmp_path, redis_url):
         stop(worker)
     worker_output = worker_log.read_text(errors="replace")
     assert "Subject: Prompt caching report for Acme" in worker_output
-    assert "caching.tasks.rollup_cache_stats" in worker_output and "succeeded" in worker_output
+    assert "caching.tasks.rollups_refresh_all" in worker_output and "succeeded" in worker_output

@@ -1,7 +1,10 @@
-"""The cache schedule ships in a migration as django-celery-beat rows (editable in admin)."""
+"""The schedules ship in migrations as django-celery-beat rows (editable in admin), under the tasks' names."""
+
+import importlib
 
 import pytest
-from django_celery_beat.models import PeriodicTask
+from django.apps import apps as django_apps
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from agent_platform.celery import app
 
@@ -11,8 +14,8 @@ pytestmark = pytest.mark.django_db
 def test_the_migration_ships_the_daily_rollup_and_the_weekly_report():
     tasks = {t.task: t for t in PeriodicTask.objects.select_related("crontab")}
 
-    rollup = tasks["caching.tasks.rollup_cache_stats"]
-    report = tasks["caching.tasks.send_cache_reports"]
+    rollup = tasks["caching.tasks.rollups_refresh_all"]
+    report = tasks["caching.tasks.cache_reports_create_due"]
 
     assert rollup.enabled and report.enabled
     # Shortly after midnight UTC, every day; Monday morning UTC.
@@ -24,10 +27,49 @@ def test_the_migration_ships_the_daily_rollup_and_the_weekly_report():
 def test_the_scheduled_task_names_are_registered_with_celery():
     app.loader.import_default_modules()
 
-    assert {"caching.tasks.rollup_cache_stats", "caching.tasks.send_cache_reports"} <= set(app.tasks)
+    assert {"caching.tasks.rollups_refresh_all", "caching.tasks.cache_reports_create_due"} <= set(app.tasks)
 
 
 def test_admins_see_the_schedule_in_admin(admin_client):
     response = admin_client.get("/admin/django_celery_beat/periodictask/")
 
     assert response.status_code == 200 and "caching: daily cache rollup" in response.content.decode()
+
+
+def test_the_sweeper_ships_every_30_seconds_under_its_registered_task_name():
+    app.loader.import_default_modules()
+
+    sweeper = PeriodicTask.objects.select_related("interval").get(name="agents: requeue stale invocations")
+
+    assert sweeper.task == "agents_app.tasks.invocations_requeue_stale" and sweeper.task in app.tasks
+    assert (sweeper.interval.every, sweeper.interval.period) == (30, "seconds") and sweeper.enabled
+
+
+@pytest.mark.parametrize(
+    ("migration", "old", "new"),
+    [
+        (
+            "caching.migrations.0005_rename_beat_tasks",
+            "caching.tasks.send_cache_reports",
+            "caching.tasks.cache_reports_create_due",
+        ),
+        (
+            "agents_app.migrations.0005_rename_sweeper_task",
+            "agents_app.tasks.requeue_stale_invocations",
+            "agents_app.tasks.invocations_requeue_stale",
+        ),
+    ],
+)
+def test_renamed_tasks_follow_in_existing_schedules_and_back(migration, old, new):
+    module = importlib.import_module(migration)
+    PeriodicTask.objects.filter(task=new).update(task=old)
+    every = IntervalSchedule.objects.create(every=5, period="minutes")
+    added_by_hand = PeriodicTask.objects.create(name="an admin's own schedule", task=old, interval=every)
+
+    module.forward(django_apps, None)
+    added_by_hand.refresh_from_db()
+    assert added_by_hand.task == new and not PeriodicTask.objects.filter(task=old).exists()
+
+    module.backward(django_apps, None)
+    added_by_hand.refresh_from_db()
+    assert added_by_hand.task == old and not PeriodicTask.objects.filter(task=new).exists()

@@ -14,7 +14,7 @@ from agent_platform.services import member_ensure
 from caching import services
 from caching.models import CacheReport, CacheRollupDay
 from caching.selectors import utc_today
-from caching.tasks import send_cache_reports
+from caching.tasks import cache_reports_create_due
 from tests.caching.stats_data import EXPECTED, seed_support_agent
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def seeded(agent, other_agent):
 
 @pytest.mark.postgres
 def test_the_weekly_task_stores_one_report_per_tenant_and_mails_the_admins(admins, seeded, agent, eager):
-    send_cache_reports.apply()
+    cache_reports_create_due.apply()
 
     today = utc_today()
     report = CacheReport.objects.get(tenant=agent.tenant)
@@ -71,8 +71,8 @@ def test_the_weekly_task_stores_one_report_per_tenant_and_mails_the_admins(admin
 
 
 def test_running_again_neither_duplicates_reports_nor_emails(admins, seeded, eager):
-    send_cache_reports.apply()
-    send_cache_reports.apply()
+    cache_reports_create_due.apply()
+    cache_reports_create_due.apply()
 
     assert CacheReport.objects.count() == 2
     assert len(mail.outbox) == 2

@@ -150,13 +150,13 @@ def test_the_nightly_run_catches_up_on_missed_days(tenant, agent):
 
 
 def test_the_beat_task_rolls_up_every_tenant(tenant, other_tenant, agent, other_agent):
-    from caching.tasks import rollup_cache_stats
+    from caching.tasks import rollups_refresh_all
 
     day = utc_today() - ONE_DAY
     add_invocation(agent, at(day, 9), input=1)
     add_invocation(other_agent, at(day, 9), input=2)
 
-    result = rollup_cache_stats.apply().get()
+    result = rollups_refresh_all.apply().get()
 
     assert result == {"acme": services.CATCH_UP_DAYS, "globex": services.CATCH_UP_DAYS}
     assert sorted(DailyCacheRollup.objects.values_list("input_tokens", flat=True)) == [1, 2]

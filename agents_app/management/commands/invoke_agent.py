@@ -4,9 +4,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from agent_platform.errors import ApplicationError
-from agents_app import services
 from agents_app.models import Agent, Invocation
 from agents_app.serializers import InvocationOutputSerializer
+from agents_app.services import invocations as invocation_services
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         except Agent.DoesNotExist:
             raise CommandError(f"No agent with id {agent_id}.") from None
         try:
-            invocation = services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
+            invocation = invocation_services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
         except ApplicationError as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
         if wait:
