@@ -205,7 +205,6 @@ class AgentAdmin(TenantScopedAdmin):
 
         return [
             path("import/", view(admin_views.agents_import_page), name="agents_app_agent_import"),
-            path("<path:object_id>/caching/", view(admin_views.agent_caching_page), name="agents_app_agent_caching"),
             path(
                 "<path:object_id>/caching/toggle/",
                 view(admin_views.agent_caching_toggle),

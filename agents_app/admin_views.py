@@ -1,7 +1,5 @@
 """The agent admin's own pages, mounted by `AgentAdmin.get_urls` / `InvocationAdmin.get_urls`.
 
-- the agent's caching page (its detail: caching state and toggle, cache stats,
-  a chart, recent deployments, sessions, the invoke panel);
 - the caching toggle (POST: `agent_services.agent_update`, which redeploys on commit);
 - the invoke panel's POST (`invocation_services.invocation_create`; a Celery worker runs it)
   and the invocation status JSON it polls;
@@ -9,8 +7,9 @@
 
 Every object is fetched through the model admin's `get_queryset`, the one place
 the admin scopes by tenant: another tenant's agent is a 404. Writes need the
-change permission (members and admins); viewers get 403. Figures come from the
-selectors behind the cache-stats API, so page and API always agree.
+change permission (members and admins); viewers get 403. The agent's caching
+page, which shows these forms beside its cache statistics, is reporting's
+(`caching.admin_views.agent_caching_page`).
 """
 
 from __future__ import annotations
@@ -34,17 +33,13 @@ from agents_app.models import Invocation
 from agents_app.prompt_size import prompt_size_check
 from agents_app.services import agents as agent_services
 from agents_app.services import invocations as invocation_services
-from caching import charts
-from caching import selectors as cache_selectors
-from caching.admin_views import PERIOD_CHOICES, chosen_period
-from caching.charts import usd
-from pricing.costs import MONEY_FIELDS, money, ratio, total_input_tokens
-
-SESSIONS_SHOWN = 20
-DEPLOYMENTS_SHOWN = 5
+from pricing.costs import MONEY_FIELDS, money, ratio, total_input_tokens, usd
 
 
 def cannot_cache_reason(model) -> str:
+    """Why the caching controls are disabled for a model; empty when it can cache."""
+    if model.supports_prompt_caching:
+        return ""
     return f"{model.display_name} does not support prompt caching, so caching stays off for it."
 
 
@@ -55,7 +50,7 @@ def wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-# --- The agent's caching page --------------------------------------------------------------------
+# --- Caching state, for the form, the toggle and the caching page --------------------------------
 
 
 def prompt_size_note(agent, state=None) -> str:
@@ -64,35 +59,6 @@ def prompt_size_note(agent, state=None) -> str:
     if not state.effective:
         return ""
     return prompt_size_check(agent=agent).message
-
-
-def agent_caching_page(model_admin, request, object_id):
-    agent = scoped_object(model_admin, request, object_id)
-    period = chosen_period(request, tenant=agent.tenant, agent=agent)
-    stats = cache_selectors.agent_cache_stats(agent=agent, period=period, sessions_limit=SESSIONS_SHOWN)
-    state = selectors.caching_state(agent)
-    can_change = model_admin.has_change_permission(request, agent)
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": f"{agent.name}: caching and invocations",
-        "opts": model_admin.model._meta,
-        "original": agent,
-        "agent": agent,
-        "state": state,
-        "can_change": can_change,
-        "cannot_cache_reason": "" if agent.model.supports_prompt_caching else cannot_cache_reason(agent.model),
-        "prompt_size_note": prompt_size_note(agent, state),
-        "period": period,
-        "period_choices": PERIOD_CHOICES,
-        "stats": stats,
-        "daily_chart": charts.daily_savings_chart(stats["by_day"]),
-        "deployments": [
-            (deployment, "superseded" if selectors.deployment_superseded(deployment) else deployment.status)
-            for deployment in agent.deployments.order_by("-version")[:DEPLOYMENTS_SHOWN]
-        ],
-        "api_url": reverse("agent-cache-stats", args=[agent.pk]),
-    }
-    return TemplateResponse(request, "admin/agents_app/agent/caching.html", context)
 
 
 CACHING_CHOICES = {"on": True, "off": False, "default": None}

@@ -105,5 +105,8 @@ class CacheReportAdmin(TenantRecordsAdmin):
         messages.success(request, f"Sent {sent} report(s).")
 
 
-# Pages of no single model: the site serves them before the model admins' URLs.
+# Reporting's pages, the agent's among them: the site serves them before the model admins' URLs.
 admin.site.add_page("caching/dashboard/", admin_views.cost_dashboard, name="caching-cost-dashboard")
+admin.site.add_page(
+    "agents_app/agent/<path:object_id>/caching/", admin_views.agent_caching_page, name="agents_app_agent_caching"
+)

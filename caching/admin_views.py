@@ -1,19 +1,25 @@
-"""Admin pages of the caching app that belong to no single model: the per-tenant cost dashboard.
+"""Reporting's admin pages: the per-tenant cost dashboard and an agent's caching page.
 
 Registered by `caching.admin` with `admin.site.add_page` (see
-`agent_platform.admin_site`), served at `/admin/caching/dashboard/` behind
-`admin_view` (staff login, no-cache), and rendered with the admin's own
-context. Every figure comes from `caching.selectors.tenant_cache_stats`, the
-selector behind `GET /api/cache-stats/`, so the page and the API agree.
+`agent_platform.admin_site`), served at `/admin/caching/dashboard/` and
+`/admin/agents_app/agent/<id>/caching/` behind `admin_view` (staff login,
+no-cache), and rendered with the admin's own context. The agent is fetched
+through the agents admin's scoped queryset, so another tenant's is a 404.
+Every figure comes from the selectors behind the cache-stats API, so the pages
+and the API agree.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from agent_platform.errors import ApplicationError
-from agent_platform.tenancy import chosen_tenant
+from agent_platform.tenancy import chosen_tenant, scoped_object
+from agents_app import admin_views as agent_pages
+from agents_app import selectors as agent_selectors
+from agents_app.models import Agent
 from caching import charts, selectors
 from caching.api import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
 
@@ -54,3 +60,43 @@ def cost_dashboard(request):
         ),
     }
     return TemplateResponse(request, "admin/caching/dashboard.html", context)
+
+
+# --- An agent's caching page (served under the agents admin) ------------------------------------
+
+SESSIONS_SHOWN = 20
+DEPLOYMENTS_SHOWN = 5
+
+
+def agent_caching_page(request, object_id):
+    """The agent's caching state and toggle, cache stats (`GET /api/agents/{id}/cache-stats/`), a chart,
+    recent deployments, sessions and the invoke panel (whose POSTs the agents admin serves)."""
+    model_admin = admin.site.get_model_admin(Agent)
+    agent = scoped_object(model_admin, request, object_id)
+    period = chosen_period(request, tenant=agent.tenant, agent=agent)
+    stats = selectors.agent_cache_stats(agent=agent, period=period, sessions_limit=SESSIONS_SHOWN)
+    state = agent_selectors.caching_state(agent)
+    can_change = model_admin.has_change_permission(request, agent)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"{agent.name}: caching and invocations",
+        "opts": model_admin.model._meta,
+        "original": agent,
+        "agent": agent,
+        "state": state,
+        "can_change": can_change,
+        "cannot_cache_reason": ""
+        if agent.model.supports_prompt_caching
+        else agent_pages.cannot_cache_reason(agent.model),
+        "prompt_size_note": agent_pages.prompt_size_note(agent, state),
+        "period": period,
+        "period_choices": PERIOD_CHOICES,
+        "stats": stats,
+        "daily_chart": charts.daily_savings_chart(stats["by_day"]),
+        "deployments": [
+            (deployment, "superseded" if agent_selectors.deployment_superseded(deployment) else deployment.status)
+            for deployment in agent.deployments.order_by("-version")[:DEPLOYMENTS_SHOWN]
+        ],
+        "api_url": reverse("agent-cache-stats", args=[agent.pk]),
+    }
+    return TemplateResponse(request, "admin/agents_app/agent/caching.html", context)

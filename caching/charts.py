@@ -15,29 +15,14 @@ from decimal import Decimal
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from pricing.costs import percent, usd
+
 WIDTH = 720
 HEIGHT = 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 52, 16, 34
 SAVINGS_COLOR = "#2e7d32"
 LOSS_COLOR = "#c62828"
 HIT_RATE_COLOR = "#1565c0"
-
-
-def usd(value, places: int | None = None) -> str:
-    """Dollars for people: cents from $1 up; below that the API's six places, trailing zeros dropped (at least
-    cents), since the sums caching saves per invocation are fractions of a cent: `$0.0054`, `$0.000375`."""
-    amount = Decimal(str(value))
-    sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    if places is not None or amount >= 1:
-        return f"{sign}${amount:,.{2 if places is None else places}f}"
-    text = f"{amount:.6f}".rstrip("0")
-    whole, _, fraction = text.partition(".")
-    return f"{sign}${whole}.{fraction.ljust(2, '0')}"
-
-
-def percent(fraction) -> str:
-    return f"{float(fraction) * 100:.1f}%"
 
 
 def _nice_top(value: float) -> float:

@@ -8,7 +8,8 @@ caching does not change it.
 This module is also the one home of the figures' names and display rounding:
 `MONEY_FIELDS` and `TOKEN_FIELDS` (the names rows, sums, APIs and exports
 share), `money` (USD strings with 6 places, half-even) and `ratio` (fractions
-with 6 places, such as the hit rate and the efficiency ratio).
+with 6 places, such as the hit rate and the efficiency ratio) for machines, and
+`usd` and `percent` for people (the admin pages).
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ def money(value) -> str:
 def ratio(numerator, denominator) -> float:
     """A fraction rounded to `RATIO_PLACES` places; 0 when there is nothing to divide."""
     return round(numerator / denominator, RATIO_PLACES) if denominator else 0
+
+
+def usd(value, places: int | None = None) -> str:
+    """Dollars for people: cents from $1 up; below that the API's six places, trailing zeros dropped (at least
+    cents), since the sums caching saves per invocation are fractions of a cent: `$0.0054`, `$0.000375`."""
+    amount = Decimal(str(value))
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if places is not None or amount >= 1:
+        return f"{sign}${amount:,.{2 if places is None else places}f}"
+    text = f"{amount:.6f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"{sign}${whole}.{fraction.ljust(2, '0')}"
+
+
+def percent(fraction) -> str:
+    return f"{float(fraction) * 100:.1f}%"
 
 
 @dataclass(frozen=True)

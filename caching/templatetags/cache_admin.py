@@ -4,7 +4,7 @@ import datetime as dt
 
 from django import template
 
-from caching.charts import percent, usd
+from pricing.costs import percent, usd
 
 register = template.Library()
 
