@@ -12,7 +12,7 @@ CLAUDE = "us.anthropic.claude-sonnet-4-6"
 NOVA = "us.amazon.nova-pro-v1:0"
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
 
-# Sonnet 4.6 prices per million tokens (seed 002): input, cache read, cache write.
+# Sonnet 4.6 prices per million tokens: input, cache read, cache write.
 SONNET_PRICES = {"input": 3.00, "read": 0.30, "write": 3.75}
 
 PARAGRAPH = (

@@ -42,7 +42,7 @@ def test_defaults_for_optional_keys():
         del data[key]
     data["model_capabilities"] = {"supports_prompt_caching": True}
     config = AgentConfig.from_json(data)
-    assert config.prompt_caching_enabled is False  # seed 000: off unless asked for
+    assert config.prompt_caching_enabled is False  # off unless asked for
     assert config.cache_strategy == "combined"
     assert config.integrations == ()
     assert config.agent_id is None and config.version is None
