@@ -32,10 +32,11 @@ from agent_platform.tenancy import WRITE_ROLES, scoped_object, user_tenants
 from agents_app import selectors, services
 from agents_app.models import Invocation
 from caching import charts
-from caching import selectors as cache_selectors
+from caching import serializers as cache_serializers
 from caching.admin_views import PERIOD_CHOICES, chosen_period
 from caching.charts import usd
 from caching.prompt_size import prompt_size_check
+from caching.stats import agent_cache_stats
 from pricing.costs import MONEY_FIELDS, money, ratio, total_input_tokens
 
 SESSIONS_SHOWN = 20
@@ -67,7 +68,9 @@ def prompt_size_note(agent, state=None) -> str:
 def agent_caching_page(model_admin, request, object_id):
     agent = scoped_object(model_admin, request, object_id)
     period = chosen_period(request, tenant=agent.tenant, agent=agent)
-    stats = cache_selectors.agent_cache_stats(agent=agent, period=period, sessions_limit=SESSIONS_SHOWN)
+    stats = cache_serializers.agent_cache_stats_json(
+        agent_cache_stats(tenant=agent.tenant, agent=agent, period=period, sessions_limit=SESSIONS_SHOWN)
+    )
     state = selectors.caching_state(agent)
     can_change = model_admin.has_change_permission(request, agent)
     context = {

@@ -3,8 +3,8 @@
 Registered by `caching.admin` with `admin.site.add_page` (see
 `agent_platform.admin_site`), served at `/admin/caching/dashboard/` behind
 `admin_view` (staff login, no-cache), and rendered with the admin's own
-context. Every figure comes from `caching.selectors.tenant_cache_stats`, the
-selector behind `GET /api/cache-stats/`, so the page and the API agree.
+context. Every figure comes from `caching.stats.tenant_cache_stats` shaped by
+`caching.serializers`, as `GET /api/cache-stats/` answers, so the page and the API agree.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from django.template.response import TemplateResponse
 
 from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import chosen_tenant
-from caching import charts, selectors
-from caching.api import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
+from caching import charts, reports, serializers
+from caching.periods import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
+from caching.stats import tenant_cache_stats
 
 PERIOD_CHOICES = [*PERIOD_DAYS, "all"]
 
@@ -32,7 +33,7 @@ def chosen_period(request, *, tenant, agent=None):
 def cost_dashboard(request):
     tenant, tenants = chosen_tenant(request)
     period = chosen_period(request, tenant=tenant)
-    stats = selectors.tenant_cache_stats(tenant=tenant, period=period, top=5)
+    stats = serializers.tenant_cache_stats_json(tenant_cache_stats(tenant=tenant, period=period, top=5))
     context = {
         **admin.site.each_context(request),
         "title": f"Cost dashboard: {tenant.name}",
@@ -50,7 +51,7 @@ def cost_dashboard(request):
             [(row["name"], row["net_savings"]) for row in stats["by_family"]], label="Net savings by model family"
         ),
         "reports": list(
-            selectors.cache_report_list(tenant=tenant).only("pk", "period_start", "period_end", "emailed_at")[:5]
+            reports.cache_report_list(tenant=tenant).only("pk", "period_start", "period_end", "emailed_at")[:5]
         ),
     }
     return TemplateResponse(request, "admin/caching/dashboard.html", context)
