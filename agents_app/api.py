@@ -215,10 +215,11 @@ class InvocationDetailApi(APIView):
 class AgentSessionListApi(APIView):
     @extend_schema(responses=paginated(SessionOutputSerializer), operation_id="agent_sessions_list")
     def get(self, request, agent_id):
-        sessions = selectors.session_list(agent=tenant_agent(request, agent_id))
+        sessions = selectors.session_list(tenant=request.tenant, agent=tenant_agent(request, agent_id))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(sessions, request, view=self)
-        rows = [selectors.session_row(session) for session in page]
+        summaries = selectors.session_summaries_of(page)
+        rows = [selectors.session_row(session, summaries.get(session.pk)) for session in page]
         return paginator.get_paginated_response(SessionOutputSerializer(rows, many=True).data)
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 
 from agent_platform.models import Tenant
 from agents_app.models import (
@@ -19,7 +18,7 @@ from agents_app.models import (
     ModelFamily,
 )
 from agents_app.runtime.config import AgentConfig, Integration, ModelCapabilities
-from pricing.costs import ratio, total_input_tokens
+from agents_app.sessions import SessionCacheSummary, session_rows, session_summaries
 
 EXPORT_FORMAT = "agent-platform.agents/v1"
 
@@ -32,6 +31,16 @@ def agent_list(*, tenant: Tenant) -> QuerySet[Agent]:
 def agent_get(*, tenant: Tenant, agent_id) -> Agent:
     """The tenant's agent, or `Agent.DoesNotExist` (another tenant's agent does not exist for this caller)."""
     return agent_list(tenant=tenant).get(pk=agent_id)
+
+
+def agent_check(*, tenant: Tenant, agent: Agent) -> Agent:
+    """`agent` if it is the tenant's, else `Agent.DoesNotExist` (as `agent_get` answers for another tenant's).
+
+    For reads handed an agent the caller already fetched: they take the tenant too, and refuse a mismatch.
+    """
+    if agent.tenant_id != tenant.pk:
+        raise Agent.DoesNotExist(f"Agent {agent.pk} is not an agent of tenant {tenant.pk}.")
+    return agent
 
 
 def model_list(*, active_only: bool = True) -> QuerySet[FoundationModel]:
@@ -155,34 +164,30 @@ def invocation_get(*, tenant: Tenant, invocation_id) -> Invocation:
     return invocation_list(tenant=tenant).get(pk=invocation_id)
 
 
-def session_list(*, agent: Agent) -> QuerySet[AgentSession]:
-    """The agent's sessions with their token totals (succeeded turns) and cache utilization."""
-    done = Q(invocations__status=Invocation.Status.SUCCEEDED)
-    return (
-        AgentSession.objects.filter(agent=agent)
-        .annotate(
-            invocations_count=Count("invocations"),
-            input_sum=Coalesce(Sum("invocations__input_tokens", filter=done), 0),
-            cache_read_sum=Coalesce(Sum("invocations__cache_read_tokens", filter=done), 0),
-            cache_write_sum=Coalesce(Sum("invocations__cache_write_tokens", filter=done), 0),
-            output_sum=Coalesce(Sum("invocations__output_tokens", filter=done), 0),
-            net_savings_sum=Coalesce(Sum("invocations__net_savings", filter=done), Decimal(0)),
-        )
-        .order_by("-created_at", "-pk")
-    )
+def session_list(*, tenant: Tenant, agent: Agent) -> QuerySet[AgentSession]:
+    """The agent's sessions, newest first; `session_summaries_of` adds their figures."""
+    return AgentSession.objects.filter(agent=agent_check(tenant=tenant, agent=agent)).order_by("-created_at", "-pk")
 
 
-def session_row(session: AgentSession) -> dict:
-    total_input = total_input_tokens(session.input_sum, session.cache_read_sum, session.cache_write_sum)
+def session_summaries_of(sessions: Iterable[AgentSession]) -> dict[int, SessionCacheSummary]:
+    """Each session's figures over all its invocations (what counts: `agents_app.sessions`), by session pk."""
+    ids = [session.pk for session in sessions]
+    rows = session_rows(Invocation.objects.filter(session_id__in=ids)) if ids else []
+    return {summary.id: summary for summary in session_summaries(rows)}
+
+
+def session_row(session: AgentSession, summary: SessionCacheSummary | None) -> dict:
+    summary = summary or SessionCacheSummary(id=session.pk, session_id=session.session_id)
     return {
         "session_id": session.session_id,
         "created_at": session.created_at,
         "last_invoked_at": session.last_invoked_at,
-        "invocations": session.invocations_count,
-        "input_tokens": session.input_sum,
-        "cache_read_tokens": session.cache_read_sum,
-        "cache_write_tokens": session.cache_write_sum,
-        "output_tokens": session.output_sum,
-        "efficiency_ratio": ratio(session.cache_read_sum, total_input),
-        "net_savings": session.net_savings_sum,
+        "invocations": summary.invocations,
+        "failed_invocations": summary.failed_invocations,
+        "input_tokens": summary.input_tokens,
+        "cache_read_tokens": summary.cache_read_tokens,
+        "cache_write_tokens": summary.cache_write_tokens,
+        "output_tokens": summary.output_tokens,
+        "efficiency_ratio": summary.efficiency_ratio,
+        "net_savings": summary.net_savings,
     }

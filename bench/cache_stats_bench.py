@@ -228,9 +228,10 @@ class Generator:
 
 
 def measure(client, url: str, repeat: int, *, raw: bool) -> dict:
-    from caching import selectors
+    from caching import rollups
 
-    patcher = mock.patch.object(selectors, "_fresh_rollup_days", return_value={}) if raw else nullcontext()
+    nothing_fresh = rollups.RollupFreshness()
+    patcher = mock.patch.object(rollups, "rollup_freshness", return_value=nothing_fresh) if raw else nullcontext()
     with patcher:
         for _ in range(2):  # warm-up
             assert client.get(url).status_code == 200
@@ -266,7 +267,7 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
     from agent_platform.services import api_key_create
     from agents_app.models import Agent, FoundationModel, Invocation
     from caching import services
-    from caching.selectors import utc_today
+    from caching.periods import utc_today
 
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0)

@@ -5,8 +5,8 @@ Registered by `caching.admin` with `admin.site.add_page` (see
 `/admin/agents_app/agent/<id>/caching/` behind `admin_view` (staff login,
 no-cache), and rendered with the admin's own context. The agent is fetched
 through the agents admin's scoped queryset, so another tenant's is a 404.
-Every figure comes from the selectors behind the cache-stats API, so the pages
-and the API agree.
+Every figure comes from `caching.stats` shaped by `caching.serializers`, as the
+cache-stats API answers, so the pages and the API agree.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from agent_platform.tenancy import chosen_tenant, scoped_object
 from agents_app import admin_views as agent_pages
 from agents_app import selectors as agent_selectors
 from agents_app.models import Agent
-from caching import charts, selectors
-from caching.api import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
+from caching import charts, reports, serializers
+from caching.periods import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
+from caching.stats import agent_cache_stats, tenant_cache_stats
 
 PERIOD_CHOICES = [*PERIOD_DAYS, "all"]
 
@@ -38,7 +39,7 @@ def chosen_period(request, *, tenant, agent=None):
 def cost_dashboard(request):
     tenant, tenants = chosen_tenant(request)
     period = chosen_period(request, tenant=tenant)
-    stats = selectors.tenant_cache_stats(tenant=tenant, period=period, top=5)
+    stats = serializers.tenant_cache_stats_json(tenant_cache_stats(tenant=tenant, period=period, top=5))
     context = {
         **admin.site.each_context(request),
         "title": f"Cost dashboard: {tenant.name}",
@@ -56,7 +57,7 @@ def cost_dashboard(request):
             [(row["name"], row["net_savings"]) for row in stats["by_family"]], label="Net savings by model family"
         ),
         "reports": list(
-            selectors.cache_report_list(tenant=tenant).only("pk", "period_start", "period_end", "emailed_at")[:5]
+            reports.cache_report_list(tenant=tenant).only("pk", "period_start", "period_end", "emailed_at")[:5]
         ),
     }
     return TemplateResponse(request, "admin/caching/dashboard.html", context)
@@ -74,7 +75,9 @@ def agent_caching_page(request, object_id):
     model_admin = admin.site.get_model_admin(Agent)
     agent = scoped_object(model_admin, request, object_id)
     period = chosen_period(request, tenant=agent.tenant, agent=agent)
-    stats = selectors.agent_cache_stats(agent=agent, period=period, sessions_limit=SESSIONS_SHOWN)
+    stats = serializers.agent_cache_stats_json(
+        agent_cache_stats(tenant=agent.tenant, agent=agent, period=period, sessions_limit=SESSIONS_SHOWN)
+    )
     state = agent_selectors.caching_state(agent)
     can_change = model_admin.has_change_permission(request, agent)
     context = {

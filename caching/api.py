@@ -1,17 +1,14 @@
-"""The cache-stats API: thin views that validate the query, call one selector and shape the output.
+"""The cache-stats API: thin views that parse the query, call one read and shape its answer.
 
-Periods are whole UTC days, both ends included: `period=7d|30d|90d` (ending
-today, the default is 30d) or `all` (from the first invocation), or `from`
-and `to` (ISO dates; `to` defaults to today). See `caching.selectors` for
-what is counted and how money and rates are written.
+The period parameters are read by `caching.periods`, the figures come from
+`caching.stats` (what is counted: `caching.totals`), and `caching.serializers`
+writes them.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -19,72 +16,12 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agent_platform.errors import ApplicationError
 from agents_app.api import tenant_agent
-from caching import selectors
-from caching.selectors import ONE_DAY, Period, utc_today
+from caching import exports, reports, serializers, stats
+from caching.periods import int_param, period_from_params
 
-PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
-DEFAULT_PERIOD = "30d"
 MAX_SESSIONS_LIMIT = 100
 MAX_TOP = 100
-
-
-# --- Query parameters ----------------------------------------------------------------------------
-
-
-def max_period_days() -> int:
-    return int(getattr(settings, "CACHE_STATS_MAX_DAYS", 366))
-
-
-def _parse_day(value: str, name: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise ApplicationError(f"{name} must be a date as YYYY-MM-DD, not {value!r}.", field=name) from None
-
-
-def period_from_params(params, *, tenant, agent=None, today: dt.date | None = None) -> Period:
-    """The period a request asks for, or an ApplicationError naming the bad parameter."""
-    today = today or utc_today()
-    name, raw_from, raw_to = params.get("period"), params.get("from"), params.get("to")
-    if raw_from or raw_to:
-        if name:
-            raise ApplicationError("Give either period or from/to, not both.", field="period")
-        if not raw_from:
-            raise ApplicationError("from is required when to is given.", field="from")
-        day_from = _parse_day(raw_from, "from")
-        day_to = _parse_day(raw_to, "to") if raw_to else today
-        if day_from > day_to:
-            raise ApplicationError(f"from ({day_from}) must not be after to ({day_to}).", field="from")
-        period = Period(day_from, day_to)
-        if period.days > max_period_days():
-            raise ApplicationError(
-                f"The range {day_from} to {day_to} is {period.days} days; at most {max_period_days()} are allowed.",
-                field="from",
-            )
-        return period
-    name = name or DEFAULT_PERIOD
-    if name in PERIOD_DAYS:
-        return Period(today - (PERIOD_DAYS[name] - 1) * ONE_DAY, today, name)
-    if name == "all":
-        # The whole history, from the first invocation: not subject to CACHE_STATS_MAX_DAYS.
-        first = selectors.first_invocation_day(tenant=tenant, agent=agent)
-        return Period(min(first or today, today), today, "all")
-    raise ApplicationError(f"Unknown period {name!r}; use one of 7d, 30d, 90d, all, or from/to.", field="period")
-
-
-def int_param(params, name: str, *, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApplicationError(f"{name} must be a whole number, not {raw!r}.", field=name) from None
-    if not low <= value <= high:
-        raise ApplicationError(f"{name} must be between {low} and {high}.", field=name)
-    return value
 
 
 PERIOD_PARAMETERS = [
@@ -153,7 +90,8 @@ class AgentCacheStatsApi(APIView):
         agent = tenant_agent(request, agent_id)
         period = period_from_params(request.query_params, tenant=request.tenant, agent=agent)
         limit = int_param(request.query_params, "sessions_limit", default=20, low=0, high=MAX_SESSIONS_LIMIT)
-        return Response(selectors.agent_cache_stats(agent=agent, period=period, sessions_limit=limit))
+        data = stats.agent_cache_stats(tenant=request.tenant, agent=agent, period=period, sessions_limit=limit)
+        return Response(serializers.agent_cache_stats_json(data))
 
 
 class TenantCacheStatsApi(APIView):
@@ -166,7 +104,8 @@ class TenantCacheStatsApi(APIView):
     def get(self, request):
         period = period_from_params(request.query_params, tenant=request.tenant)
         top = int_param(request.query_params, "top", default=5, low=1, high=MAX_TOP)
-        return Response(selectors.tenant_cache_stats(tenant=request.tenant, period=period, top=top))
+        data = stats.tenant_cache_stats(tenant=request.tenant, period=period, top=top)
+        return Response(serializers.tenant_cache_stats_json(data))
 
 
 class _Echo:
@@ -196,7 +135,7 @@ class AgentInvocationsCsvApi(APIView):
     def get(self, request, agent_id):
         agent = tenant_agent(request, agent_id)
         period = period_from_params(request.query_params, tenant=request.tenant, agent=agent)
-        rows = selectors.invocation_csv_rows(agent=agent, period=period)
+        rows = exports.invocation_csv_rows(tenant=request.tenant, agent=agent, period=period)
         return csv_response(rows, f"invocations-{agent.pk}-{period.day_from}-{period.day_to}.csv")
 
 
@@ -210,7 +149,7 @@ class AgentSessionsCsvApi(APIView):
     def get(self, request, agent_id):
         agent = tenant_agent(request, agent_id)
         period = period_from_params(request.query_params, tenant=request.tenant, agent=agent)
-        rows = selectors.session_csv_rows(agent=agent, period=period)
+        rows = exports.session_csv_rows(tenant=request.tenant, agent=agent, period=period)
         return csv_response(rows, f"sessions-{agent.pk}-{period.day_from}-{period.day_to}.csv")
 
 
@@ -222,17 +161,5 @@ class CacheReportListApi(APIView):
     )
     def get(self, request):
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.cache_report_list(tenant=request.tenant), request, view=self)
-        return paginator.get_paginated_response(
-            [
-                {
-                    "id": report.pk,
-                    "period_start": report.period_start.isoformat(),
-                    "period_end": report.period_end.isoformat(),
-                    "created_at": report.created_at.isoformat(),
-                    "emailed_at": report.emailed_at.isoformat() if report.emailed_at else None,
-                    "stats": report.stats,
-                }
-                for report in page
-            ]
-        )
+        page = paginator.paginate_queryset(reports.cache_report_list(tenant=request.tenant), request, view=self)
+        return paginator.get_paginated_response([serializers.cache_report_json(report) for report in page])

@@ -3,7 +3,7 @@
 The web process and the Celery workers that run invocations are separate
 processes, so in-process counters would only ever see the web's share. The
 collector instead reads the all-time totals per agent (rollups for settled
-days plus live invocations, `caching.selectors.cache_totals_by_agent`) on each
+days plus live invocations, `caching.stats.cache_totals_by_agent`) on each
 scrape. Counters are labelled by tenant (slug), agent (name), agent_id and
 model (the agent's current model id).
 
@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from caching import selectors
+from caching.stats import cache_totals_by_agent
 
 PREFIX = "agent_platform_cache"
 LABELS = ["tenant", "agent", "agent_id", "model"]
@@ -52,7 +52,7 @@ class CacheStatsCollector:
     """A custom collector: every scrape reads the current totals from the database."""
 
     def collect(self):
-        rows = selectors.cache_totals_by_agent()
+        rows = cache_totals_by_agent()
         counters = {
             name: CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=LABELS) for name, _, help_text in COUNTERS
         }

@@ -11,7 +11,7 @@ MONEY_SUM = {"max_digits": 26, "decimal_places": 12, "default": 0}
 class DailyCacheRollup(models.Model):
     """One agent's invocations of one UTC day (the date of `queued_at`), summed.
 
-    Counts and sums follow `caching.selectors.invocation_sums`: tokens and money
+    Counts and sums follow `caching.totals.invocation_sums`: tokens and money
     of succeeded invocations only (the stored per-invocation Decimal figures,
     never recomputed), failed ones counted apart. Written only by
     `caching.services.rollup_day`, together with the day's `CacheRollupDay`.
@@ -56,7 +56,7 @@ class CacheRollupDay(models.Model):
     `covers_through_id` (the highest invocation id in the table when the day
     was summed, or when it was last checked). Readers trust them only when
     `open_invocations` is 0 and no invocation of that day has a larger id; see
-    `caching.selectors` for the whole design.
+    `caching.rollups` for the whole design.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_rollup_days")

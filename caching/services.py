@@ -1,17 +1,16 @@
 """Cache-stats writes: daily rollups and the stored, mailed per-tenant reports.
 
-Rollups (see `caching.selectors` for how readers use them): `rollup_day`
+Rollups (`caching.rollups` says when readers trust them): `rollup_day`
 recomputes one tenant's closed day from its invocations, deleting and
 inserting its `DailyCacheRollup` rows and its `CacheRollupDay` marker in one
 transaction, so running it twice is harmless. `rollups_refresh` decides which
-days to recompute; the beat task and `backfill_rollups` both go through it.
+days to recompute (the stale ones by the same rule the readers use); the beat
+task and `backfill_rollups` both go through it.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,16 +19,19 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Count, Max, Q
-from django.db.models.functions import TruncDate
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
 from agent_platform.models import Membership, Role, Tenant
 from agents_app.models import Invocation
-from caching import selectors
+from caching.exports import cache_report_csv
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
-from caching.selectors import ONE_DAY, OPEN, SUM_FIELDS, UTC, Period, day_start, utc_today
+from caching.periods import ONE_DAY, Period, day_start, utc_today
+from caching.rollups import rollup_freshness
+from caching.serializers import tenant_cache_stats_json
+from caching.stats import tenant_cache_stats
+from caching.totals import OPEN, SUM_FIELDS, invocation_sums
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, to
         )
         rows = (
             invocations.values("agent_id")
-            .annotate(**selectors.invocation_sums(), open_invocations=Count("pk", filter=Q(status__in=OPEN)))
+            .annotate(**invocation_sums(), open_invocations=Count("pk", filter=Q(status__in=OPEN)))
             .order_by()
         )
         rollups, open_invocations = [], 0
@@ -96,36 +98,13 @@ class RefreshResult:
 def rollup_days_due(
     *, tenant: Tenant, days: Iterable[dt.date], today: dt.date, catch_up: bool = False
 ) -> list[dt.date]:
-    """The closed days to recompute: `days`, every stale one, and with `catch_up` the last CATCH_UP_DAYS
-    days that were never rolled up.
-
-    Stale: it had unfinished invocations when summed, or an invocation of it
-    arrived later (its id is above the day's `covers_through_id`).
-    """
-    markers = {
-        day: (open_count, covered)
-        for day, open_count, covered in CacheRollupDay.objects.filter(tenant=tenant).values_list(
-            "day", "open_invocations", "covers_through_id"
-        )
-    }
-    due = set(days)
+    """The closed days to recompute: `days`, every stale one (`caching.rollups`), and with `catch_up` the
+    last CATCH_UP_DAYS days that were never rolled up."""
+    freshness = rollup_freshness(tenant_from={tenant.pk: None}, day_to=today - ONE_DAY)
+    fresh, stale = freshness.fresh.get(tenant.pk, set()), freshness.stale.get(tenant.pk, set())
+    due = set(days) | stale
     if catch_up:
-        due |= {today - n * ONE_DAY for n in range(1, CATCH_UP_DAYS + 1)} - set(markers)
-    due |= {day for day, (open_count, _) in markers.items() if open_count}
-    if markers:
-        lowest = min(covered for _, covered in markers.values())
-        late = (
-            selectors.invocations_after(lowest)
-            .filter(queued_at__lt=day_start(today))
-            .alias(scope_tenant=selectors._unindexed("tenant_id"))
-            .filter(scope_tenant=tenant.pk)
-            .annotate(day=TruncDate("queued_at", tzinfo=UTC))
-            .values("day")
-            .annotate(newest=Max("pk"))
-            .values_list("day", "newest")
-            .order_by()
-        )
-        due |= {day for day, newest in late if day in markers and newest > markers[day][1]}
+        due |= {today - n * ONE_DAY for n in range(1, CATCH_UP_DAYS + 1)} - fresh - stale
     return sorted(day for day in due if day < today)
 
 
@@ -191,8 +170,8 @@ def cache_report_create(*, tenant: Tenant, period_start: dt.date, period_end: dt
     existing = CacheReport.objects.filter(tenant=tenant, period_start=period_start, period_end=period_end).first()
     if existing:
         return existing, False
-    stats = selectors.tenant_cache_stats(
-        tenant=tenant, period=Period(period_start, period_end, "report"), top=10, all_agents=True
+    stats = tenant_cache_stats_json(
+        tenant_cache_stats(tenant=tenant, period=Period(period_start, period_end, "report"), top=10, all_agents=True)
     )
     with transaction.atomic():
         report, created = CacheReport.objects.get_or_create(
@@ -232,12 +211,6 @@ def report_recipients(tenant: Tenant) -> list[str]:
     """The tenant's admins with an email address."""
     emails = Membership.objects.filter(tenant=tenant, role=Role.ADMIN, user__is_active=True).exclude(user__email="")
     return sorted(set(emails.values_list("user__email", flat=True)))
-
-
-def cache_report_csv(report: CacheReport) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(selectors.cache_report_csv_rows(report))
-    return buffer.getvalue()
 
 
 def cache_report_send(*, report: CacheReport, force: bool = False) -> list[str]:

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from agents_app.models import Invocation
-from caching.selectors import utc_today
+from caching.periods import utc_today
 from tests.admin.conftest import page
 from tests.caching.stats_data import add_invocation, at
 

@@ -3,7 +3,7 @@
 import pytest
 
 from agents_app.models import Agent
-from caching.selectors import utc_today
+from caching.periods import utc_today
 from tests.caching.stats_data import add_invocation, at
 from tests.conftest import CLAUDE, LLAMA, NOVA, make_agent
 
@@ -173,7 +173,7 @@ def test_known_integrations_are_accepted(api):
     assert response.status_code == 201, response.data
 
 
-def test_sessions_list_their_tokens_and_efficiency_ratio(api, other_api, agent):
+def test_sessions_list_their_succeeded_turns_tokens_and_efficiency_ratio(api, other_api, agent):
     day = utc_today()
     add_invocation(agent, at(day, 0, 0), session="s1", input=100, write=2000, output=10)
     add_invocation(agent, at(day, 0, 1), session="s1", input=100, read=2000, output=10)
@@ -185,12 +185,14 @@ def test_sessions_list_their_tokens_and_efficiency_ratio(api, other_api, agent):
     assert response.status_code == 200, response.data
     sessions = {s["session_id"]: s for s in response.json()["results"]}
     s1, s2 = sessions["s1"], sessions["s2"]
+    # Counted like the cache stats: `invocations` and the figures are the succeeded turns', failed ones apart.
     assert (s1["invocations"], s1["input_tokens"], s1["cache_read_tokens"], s1["cache_write_tokens"]) == (
-        3,
+        2,
         200,
         2000,
         2000,
     )
+    assert s1["failed_invocations"] == 1 and s2["failed_invocations"] == 0
     assert s1["efficiency_ratio"] == 0.47619  # 2000 / 4200, six places
     assert s2["efficiency_ratio"] == 0
     assert "cached_token_ratio" not in s1

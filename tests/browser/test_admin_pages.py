@@ -11,7 +11,7 @@ import pytest
 from agent_platform.models import Role
 from agent_platform.services import member_ensure
 from agents_app.models import Agent, Deployment
-from caching.selectors import utc_today
+from caching.periods import utc_today
 from tests.browser.conftest import PASSWORD, admin_login, shot, shown_stats
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
 from tests.conftest import CLAUDE, NOVA, make_agent

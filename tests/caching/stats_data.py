@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from agents_app.models import Agent, AgentSession, Invocation
-from caching.selectors import UTC, utc_today
+from caching.periods import UTC, utc_today
 from pricing.costs import TokenUsage, invocation_costs
 from pricing.prices import Prices
 

@@ -1,11 +1,13 @@
 """GET /api/agents/{id}/cache-stats/ and GET /api/cache-stats/: figures against a hand computation."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
-from caching import services
-from caching.selectors import utc_today
+from agents_app.models import Agent
+from caching import exports, services, sessions, stats
+from caching.periods import Period, first_invocation_day, utc_today
 from tests.caching.stats_data import (
     EXPECTED,
     EXPECTED_TODAY,
@@ -287,3 +289,48 @@ def test_sessions_are_found_past_long_sessions(api, agent):
     assert [s["session_id"] for s in one["sessions"]] == ["long"] and one["sessions_has_more"] is True
     assert [s["session_id"] for s in two["sessions"]] == ["long", "older"] and two["sessions_has_more"] is False
     assert two["sessions"][0]["invocations"] == 40
+
+
+def test_agent_reads_refuse_another_tenants_agent(tenant, other_tenant, other_agent):
+    """The reads take the tenant and check the agent is its own, whatever the caller fetched."""
+    seed_support_agent(other_agent)
+    period = Period(utc_today() - dt.timedelta(days=6), utc_today())
+
+    with pytest.raises(Agent.DoesNotExist):
+        stats.agent_cache_stats(tenant=tenant, agent=other_agent, period=period)
+    with pytest.raises(Agent.DoesNotExist):
+        sessions.agent_cache_sessions(tenant=tenant, agent=other_agent, period=period, limit=5)
+    with pytest.raises(Agent.DoesNotExist):  # refused when asked, before a streamed response starts
+        exports.invocation_csv_rows(tenant=tenant, agent=other_agent, period=period)
+    with pytest.raises(Agent.DoesNotExist):
+        exports.session_csv_rows(tenant=tenant, agent=other_agent, period=period)
+    with pytest.raises(Agent.DoesNotExist):
+        first_invocation_day(tenant=tenant, agent=other_agent)
+    own = stats.agent_cache_stats(tenant=other_tenant, agent=other_agent, period=period)
+    assert own.stats.totals.total_invocations == 5
+
+
+def test_the_sessions_list_counts_a_session_as_the_cache_stats_do(api, agent):
+    """One definition of a session's figures: succeeded turns only, failed ones apart, open ones not yet."""
+    seeded = seed_support_agent(agent)
+    add_invocation(agent, at(seeded.today, 1), session="s2", status="queued", input=77)
+
+    listed = {s["session_id"]: s for s in api.get(f"/api/agents/{agent.pk}/sessions/").json()["results"]}
+    in_stats = {s["session_id"]: s for s in api.get(url(agent, period="7d")).json()["sessions"]}
+
+    assert sorted(listed) == sorted(in_stats) == ["s1", "s2", "s3"]
+    for name, session in in_stats.items():
+        for field in (
+            "invocations",
+            "failed_invocations",
+            "input_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "output_tokens",
+            "efficiency_ratio",
+        ):
+            assert listed[name][field] == session[field], (name, field)
+        # The same sum, written with the agents API's 12 places and the cache stats' 6.
+        assert Decimal(listed[name]["net_savings"]) == Decimal(session["net_savings"]), name
+    assert (listed["s1"]["invocations"], listed["s1"]["failed_invocations"]) == (3, 1)
+    assert listed["s2"]["invocations"] == 1 and listed["s2"]["input_tokens"] == 50

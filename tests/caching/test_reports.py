@@ -11,9 +11,9 @@ from django.core.management import call_command
 
 from agent_platform.models import Role
 from agent_platform.services import member_ensure
-from caching import services
+from caching import exports, services
 from caching.models import CacheReport, CacheRollupDay
-from caching.selectors import utc_today
+from caching.periods import utc_today
 from caching.tasks import cache_reports_create_due
 from tests.caching.stats_data import EXPECTED, seed_support_agent
 
@@ -122,7 +122,7 @@ def test_report_csv_has_the_total_days_families_and_agents(admins, seeded, agent
         tenant=agent.tenant, period_start=seeded.yesterday - ONE_DAY, period_end=seeded.today
     )
 
-    rows = list(csv.DictReader(io.StringIO(services.cache_report_csv(report))))
+    rows = list(csv.DictReader(io.StringIO(exports.cache_report_csv(report))))
 
     assert [r["section"] for r in rows] == ["total", "day", "day", "day", "family", "agent"]
     assert rows[0]["net_savings"] == "0.007425" and rows[0]["cache_hits"] == "2"

@@ -8,9 +8,13 @@ from django.core.management import CommandError, call_command
 
 from agent_platform.errors import ApplicationError
 from agents_app.models import Invocation
-from caching import selectors, services
+from caching import services
 from caching.models import CacheRollupDay, DailyCacheRollup
-from caching.selectors import Period, utc_today
+from caching.periods import Period, utc_today
+from caching.rollups import rollup_freshness
+from caching.serializers import agent_cache_stats_json, tenant_cache_stats_json
+from caching.stats import agent_cache_stats, tenant_cache_stats
+from caching.totals import SUM_FIELDS, grouped_cache_totals
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
 from tests.conftest import NOVA, make_agent
 
@@ -21,18 +25,25 @@ ONE_DAY = dt.timedelta(days=1)
 
 def both_ways(agent=None, *, tenant=None, period):
     """The same question answered from rollups and from raw invocations."""
-    if agent is not None:
-        ask = lambda use: selectors.agent_cache_stats(agent=agent, period=period, use_rollups=use)  # noqa: E731
-    else:
-        ask = lambda use: selectors.tenant_cache_stats(tenant=tenant, period=period, all_agents=True, use_rollups=use)  # noqa: E731
+
+    def ask(use):
+        if agent is not None:
+            return agent_cache_stats_json(
+                agent_cache_stats(tenant=agent.tenant, agent=agent, period=period, use_rollups=use)
+            )
+        return tenant_cache_stats_json(
+            tenant_cache_stats(tenant=tenant, period=period, all_agents=True, use_rollups=use)
+        )
+
     return ask(True), ask(False)
 
 
 def fresh_days(tenant, period, agent=None):
     closed_to = min(period.day_to, utc_today() - ONE_DAY)
-    return sorted(
-        selectors._fresh_rollup_days({tenant.pk: period.day_from}, closed_to, agent and agent.pk).get(tenant.pk, [])
+    freshness = rollup_freshness(
+        tenant_from={tenant.pk: period.day_from}, day_to=closed_to, agent_id=agent and agent.pk
     )
+    return sorted(freshness.fresh.get(tenant.pk, []))
 
 
 @pytest.fixture
@@ -115,9 +126,9 @@ def test_rolling_up_twice_changes_nothing(tenant, busy_tenant):
     day = busy_tenant["today"] - 2 * ONE_DAY
 
     services.rollup_day(tenant=tenant, day=day)
-    first = list(DailyCacheRollup.objects.filter(day=day).order_by("agent_id").values(*selectors.SUM_FIELDS))
+    first = list(DailyCacheRollup.objects.filter(day=day).order_by("agent_id").values(*SUM_FIELDS))
     services.rollup_day(tenant=tenant, day=day)
-    second = list(DailyCacheRollup.objects.filter(day=day).order_by("agent_id").values(*selectors.SUM_FIELDS))
+    second = list(DailyCacheRollup.objects.filter(day=day).order_by("agent_id").values(*SUM_FIELDS))
 
     assert first == second and len(first) == 2
     assert CacheRollupDay.objects.filter(tenant=tenant, day=day).count() == 1
@@ -203,6 +214,37 @@ def test_rollup_reads_take_a_fixed_number_of_queries(tenant, busy_tenant, django
     services.rollups_refresh(tenant=tenant, days=[today - n * ONE_DAY for n in range(1, 8)])
 
     with django_assert_max_num_queries(4):
-        selectors.grouped_cache_totals(
-            tenant_from={tenant.pk: today - 90 * ONE_DAY}, day_to=today, keys=("agent_id", "day")
-        )
+        grouped_cache_totals(tenant_from={tenant.pk: today - 90 * ONE_DAY}, day_to=today, keys=("agent_id", "day"))
+
+
+def test_the_reader_and_the_writer_agree_on_which_days_are_stale(tenant, agent):
+    """One freshness rule: a day the reader stops trusting is exactly a day the writer recomputes, and back."""
+    today = utc_today()
+    days = [today - n * ONE_DAY for n in range(1, 5)]
+    for day in days:
+        add_invocation(agent, at(day, 9), input=1)
+    services.rollups_refresh(tenant=tenant, days=days)
+    period = Period(days[-1], today)
+
+    def writer_due():
+        return services.rollup_days_due(tenant=tenant, days=[], today=today)
+
+    assert fresh_days(tenant, period) == sorted(days) and writer_due() == []
+
+    # A late arrival for one day, an unfinished invocation found open by a recompute of another.
+    add_invocation(agent, at(days[1], 17), input=40)
+    add_invocation(agent, at(days[2], 18), status=Invocation.Status.RUNNING, input=7)
+    services.rollup_day(tenant=tenant, day=days[2])
+
+    stale = sorted([days[1], days[2]])
+    assert writer_due() == stale
+    assert sorted(set(days) - set(fresh_days(tenant, period))) == stale
+    rolled, raw = both_ways(agent, period=period)
+    assert rolled == raw and rolled["input_tokens"] == 4 + 40
+
+    # The writer recomputes them; the reader trusts them again (the open one once it has finished).
+    Invocation.objects.filter(status=Invocation.Status.RUNNING).update(status=Invocation.Status.SUCCEEDED)
+    assert services.rollups_refresh(tenant=tenant, days=[]).days == stale
+    assert fresh_days(tenant, period) == sorted(days) and writer_due() == []
+    rolled, raw = both_ways(agent, period=period)
+    assert rolled == raw and rolled["input_tokens"] == 4 + 40 + 7

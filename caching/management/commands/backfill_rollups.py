@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from agent_platform.models import Tenant
-from caching import selectors, services
-from caching.selectors import ONE_DAY, days_between, utc_today
+from caching import services
+from caching.periods import ONE_DAY, days_between, first_invocation_day, utc_today
 
 
 def iso_date(value: str) -> dt.date:
@@ -55,7 +55,7 @@ class Command(BaseCommand):
 
         plans = []
         for t in tenants:
-            first = day_from or selectors.first_invocation_day(tenant=t)
+            first = day_from or first_invocation_day(tenant=t)
             plans.append((t, list(days_between(first, day_to)) if first else []))
 
         total_days = 0

@@ -1,0 +1,133 @@
+"""What a session's figures are: the one definition behind the sessions list and the cache-stats sessions.
+
+A session's figures are summed over its **succeeded** invocations: their
+tokens and money, `invocations` (how many succeeded), `cache_hits`, and the
+turn-by-turn figures below. Failed invocations are counted in
+`failed_invocations` and nowhere else; queued and running ones are not counted
+until they finish. This is the rule the cache stats count tenants and agents
+by, so a session's figures add up to its agent's.
+
+Turn by turn: the first succeeded turn's cache writes (`first_write_tokens`),
+what later turns read back (`later_read_tokens`), the longest idle gap, and
+how often the cache expired between two turns: the session idled longer than
+Bedrock's default cache TTL (from the end of one succeeded invocation to the
+start of the next) and the next one wrote the cache instead of reading it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from agents_app.models import Invocation
+from bedrock.facts import DEFAULT_TTL_SECONDS
+from pricing.costs import ratio, total_input_tokens
+
+# Bedrock's default cache TTL: a session idle for longer finds its cache gone.
+SESSION_CACHE_TTL = dt.timedelta(seconds=DEFAULT_TTL_SECONDS)
+
+SESSION_ROW_FIELDS = (
+    "session_id",
+    "session__session_id",
+    "status",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "caching_enabled",
+    "cache_hit",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "net_savings",
+)
+
+
+@dataclass
+class SessionCacheSummary:
+    """One session's figures (see the module docstring), fed its invocations in order (`add`)."""
+
+    id: int
+    session_id: str
+    invocations: int = 0
+    failed_invocations: int = 0
+    first_invoked_at: dt.datetime | None = None
+    last_invoked_at: dt.datetime | None = None
+    first_write_tokens: int = 0
+    later_read_tokens: int = 0
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    cache_hits: int = 0
+    net_savings: Decimal = Decimal(0)
+    cache_expirations: int = 0
+    max_idle_seconds: float = 0
+    _last_end: dt.datetime | None = field(default=None, repr=False)
+
+    def add(self, row: dict) -> None:
+        if row["status"] == Invocation.Status.FAILED:
+            self.failed_invocations += 1
+            return
+        if row["status"] != Invocation.Status.SUCCEEDED:
+            return
+        start = row["started_at"] or row["queued_at"]
+        read, write = row["cache_read_tokens"], row["cache_write_tokens"]
+        if self.invocations == 0:
+            self.first_invoked_at = row["queued_at"]
+            self.first_write_tokens = write
+        else:
+            self.later_read_tokens += read
+            idle = start - self._last_end
+            self.max_idle_seconds = max(self.max_idle_seconds, idle.total_seconds())
+            if idle > SESSION_CACHE_TTL and write and not read:
+                self.cache_expirations += 1
+        self.invocations += 1
+        self.last_invoked_at = row["queued_at"]
+        self._last_end = row["finished_at"] or start
+        self.input_tokens += row["input_tokens"]
+        self.cache_read_tokens += read
+        self.cache_write_tokens += write
+        self.output_tokens += row["output_tokens"]
+        self.cache_hits += bool(row["cache_hit"])
+        self.net_savings += row["net_savings"]
+
+    @property
+    def cached_tokens(self) -> int:
+        return self.cache_read_tokens
+
+    @property
+    def uncached_tokens(self) -> int:
+        return self.input_tokens + self.cache_write_tokens
+
+    @property
+    def efficiency_ratio(self) -> float:
+        total_input = total_input_tokens(self.input_tokens, self.cache_read_tokens, self.cache_write_tokens)
+        return ratio(self.cache_read_tokens, total_input)
+
+    @property
+    def cache_expired(self) -> bool:
+        return self.cache_expirations > 0
+
+
+def session_rows(invocations: QuerySet[Invocation]) -> QuerySet:
+    """The rows `session_summaries` reads: SESSION_ROW_FIELDS ordered by session, then time."""
+    return invocations.order_by("session_id", "queued_at", "id").values_list(*SESSION_ROW_FIELDS)
+
+
+def session_summaries(rows: Iterable[tuple]) -> Iterator[SessionCacheSummary]:
+    """Rows from `session_rows`: one summary per session, in the order of the rows."""
+    current = None
+    for values in rows:
+        row = dict(zip(SESSION_ROW_FIELDS, values, strict=True))
+        if current is None or current.id != row["session_id"]:
+            if current is not None:
+                yield current
+            current = SessionCacheSummary(id=row["session_id"], session_id=row["session__session_id"])
+        current.add(row)
+    if current is not None:
+        yield current

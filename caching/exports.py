@@ -1,0 +1,130 @@
+"""CSV exports: an agent's invocations and sessions over a period, and a stored report as one table.
+
+The functions return rows (the header first); the API streams them and the
+report mail attaches them. CSV is an output format, so values are written here:
+money as `pricing.costs.money` strings, times in ISO 8601 (UTC), None as empty.
+The tenant and agent are checked when a function is called, not when its rows
+are first read.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
+from agent_platform.models import Tenant
+from agents_app.models import Agent
+from caching.models import CacheReport
+from caching.periods import UTC, Period
+from caching.serializers import session_json
+from caching.sessions import agent_period_sessions, period_invocations
+from pricing.costs import MONEY_FIELDS, money
+
+INVOCATION_CSV_FIELDS = (
+    "id",
+    "session__session_id",
+    "status",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "model_id",
+    "caching_enabled",
+    "cache_hit",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    *MONEY_FIELDS,
+)
+SESSION_CSV_FIELDS = (
+    "session_id",
+    "invocations",
+    "failed_invocations",
+    "first_invoked_at",
+    "last_invoked_at",
+    "first_write_tokens",
+    "later_read_tokens",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "uncached_tokens",
+    "efficiency_ratio",
+    "cache_hits",
+    "net_savings",
+    "cache_expirations",
+    "cache_expired",
+    "max_idle_seconds",
+)
+REPORT_CSV_FIELDS = (
+    "total_invocations",
+    "failed_invocations",
+    "caching_enabled_invocations",
+    "cache_hits",
+    "hit_rate",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "efficiency_ratio",
+    *MONEY_FIELDS,
+)
+
+
+def csv_value(value):
+    if isinstance(value, Decimal):
+        return money(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(UTC).isoformat()
+    if value is None:
+        return ""
+    return value
+
+
+def invocation_csv_rows(*, tenant: Tenant, agent: Agent, period: Period) -> Iterator[list]:
+    """The header, then every invocation of the agent in the period, oldest first, read in chunks."""
+    rows = period_invocations(tenant=tenant, agent=agent, period=period)
+    rows = rows.order_by("queued_at", "id").values_list(*INVOCATION_CSV_FIELDS)
+    header = ["session_id" if name == "session__session_id" else name for name in INVOCATION_CSV_FIELDS]
+    return _with_header(header, ([csv_value(value) for value in row] for row in rows.iterator(chunk_size=2000)))
+
+
+def session_csv_rows(*, tenant: Tenant, agent: Agent, period: Period) -> Iterator[list]:
+    """The header, then one row per session active in the period (figures over the period's invocations)."""
+    summaries = agent_period_sessions(tenant=tenant, agent=agent, period=period)
+    rows = ([csv_value(data[name]) for name in SESSION_CSV_FIELDS] for data in map(session_json, summaries))
+    return _with_header(list(SESSION_CSV_FIELDS), rows)
+
+
+def _with_header(header: list, rows: Iterable[list]) -> Iterator[list]:
+    yield header
+    yield from rows
+
+
+def cache_report_csv_rows(report: CacheReport) -> Iterator[list]:
+    """A report as one table: the total, then one row per day, per model family and per agent."""
+    stats = report.stats
+    yield ["section", "key", "name", *REPORT_CSV_FIELDS]
+
+    def row(section, key, name, data):
+        return [section, key, name, *(data.get(f, "") for f in REPORT_CSV_FIELDS)]
+
+    yield row("total", f"{report.period_start}..{report.period_end}", report.tenant.name, stats)
+    for day in stats.get("by_day", []):
+        yield row("day", day["day"], "", day)
+    for family in stats.get("by_family", []):
+        yield row("family", family["family"], family["name"], family)
+    for item in stats.get("agents", stats.get("top_agents", [])):
+        yield row("agent", item["agent"]["id"], item["agent"]["name"], item)
+
+
+def cache_report_csv(report: CacheReport) -> str:
+    """The report's table as one CSV text (the mail's attachment)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(cache_report_csv_rows(report))
+    return buffer.getvalue()

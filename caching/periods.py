@@ -1,0 +1,153 @@
+"""Periods: whole UTC days, both ends included, and how a query string names one.
+
+A request names its period as `period=7d|30d|90d` (ending today; the default
+is 30d) or `all` (from the first invocation), or as `from` and `to` (ISO
+dates; `to` defaults to today). The API and the admin pages parse it here, so
+they read the same parameters the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from agent_platform.errors import ApplicationError
+from agent_platform.models import Tenant
+from agents_app.models import Agent, Invocation
+from agents_app.selectors import agent_check
+
+UTC = dt.UTC
+ONE_DAY = dt.timedelta(days=1)
+
+PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+DEFAULT_PERIOD = "30d"
+
+
+def utc_today() -> dt.date:
+    return timezone.now().astimezone(UTC).date()
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=UTC)
+
+
+def days_between(day_from: dt.date, day_to: dt.date) -> Iterator[dt.date]:
+    day = day_from
+    while day <= day_to:
+        yield day
+        day += ONE_DAY
+
+
+def day_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days merged into inclusive (first, last) ranges."""
+    ranges: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and ranges[-1][1] + ONE_DAY == day:
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    return [(first, last) for first, last in ranges]
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole UTC days, both ends included."""
+
+    day_from: dt.date
+    day_to: dt.date
+    name: str = "custom"
+
+    @property
+    def days(self) -> int:
+        return (self.day_to - self.day_from).days + 1
+
+    @property
+    def start(self) -> dt.datetime:
+        return day_start(self.day_from)
+
+    @property
+    def end(self) -> dt.datetime:
+        """Exclusive."""
+        return day_start(self.day_to + ONE_DAY)
+
+    def covers(self, other: Period) -> bool:
+        return self.day_from <= other.day_from and other.day_to <= self.day_to
+
+
+def recent_periods(today: dt.date) -> dict[str, Period]:
+    return {
+        "last_7_days": Period(today - 6 * ONE_DAY, today, "7d"),
+        "last_30_days": Period(today - 29 * ONE_DAY, today, "30d"),
+    }
+
+
+def first_invocation_day(*, tenant: Tenant, agent: Agent | None = None) -> dt.date | None:
+    """The UTC day of the tenant's (or its agent's) first invocation: where the period `all` begins."""
+    if agent is not None:
+        invocations = Invocation.objects.filter(agent=agent_check(tenant=tenant, agent=agent))
+    else:
+        invocations = Invocation.objects.filter(tenant=tenant)
+    first = invocations.order_by("queued_at").values_list("queued_at", flat=True).first()
+    return first.astimezone(UTC).date() if first else None
+
+
+# --- Query parameters ----------------------------------------------------------------------------
+
+
+def max_period_days() -> int:
+    return int(getattr(settings, "CACHE_STATS_MAX_DAYS", 366))
+
+
+def parse_day(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ApplicationError(f"{name} must be a date as YYYY-MM-DD, not {value!r}.", field=name) from None
+
+
+def period_from_params(params, *, tenant: Tenant, agent: Agent | None = None, today: dt.date | None = None) -> Period:
+    """The period a query dict asks for, or an ApplicationError naming the bad parameter."""
+    today = today or utc_today()
+    name, raw_from, raw_to = params.get("period"), params.get("from"), params.get("to")
+    if raw_from or raw_to:
+        if name:
+            raise ApplicationError("Give either period or from/to, not both.", field="period")
+        if not raw_from:
+            raise ApplicationError("from is required when to is given.", field="from")
+        day_from = parse_day(raw_from, "from")
+        day_to = parse_day(raw_to, "to") if raw_to else today
+        if day_from > day_to:
+            raise ApplicationError(f"from ({day_from}) must not be after to ({day_to}).", field="from")
+        period = Period(day_from, day_to)
+        if period.days > max_period_days():
+            raise ApplicationError(
+                f"The range {day_from} to {day_to} is {period.days} days; at most {max_period_days()} are allowed.",
+                field="from",
+            )
+        return period
+    name = name or DEFAULT_PERIOD
+    if name in PERIOD_DAYS:
+        return Period(today - (PERIOD_DAYS[name] - 1) * ONE_DAY, today, name)
+    if name == "all":
+        # The whole history, from the first invocation: not subject to CACHE_STATS_MAX_DAYS.
+        first = first_invocation_day(tenant=tenant, agent=agent)
+        return Period(min(first or today, today), today, "all")
+    raise ApplicationError(f"Unknown period {name!r}; use one of 7d, 30d, 90d, all, or from/to.", field="period")
+
+
+def int_param(params, name: str, *, default: int, low: int, high: int) -> int:
+    """A whole number between `low` and `high` from a query dict, or an ApplicationError naming it."""
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApplicationError(f"{name} must be a whole number, not {raw!r}.", field=name) from None
+    if not low <= value <= high:
+        raise ApplicationError(f"{name} must be between {low} and {high}.", field=name)
+    return value

@@ -1,0 +1,74 @@
+"""An agent's sessions over a period: the cache stats' recent sessions and the sessions CSV.
+
+What a session's figures are is defined once, in `agents_app.sessions`; these
+reads choose the sessions and the period's invocations to feed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db.models import Q, QuerySet
+
+from agent_platform.models import Tenant
+from agents_app.models import Agent, Invocation
+from agents_app.selectors import agent_check
+from agents_app.sessions import SessionCacheSummary, session_rows, session_summaries
+from caching.periods import Period
+
+
+def period_invocations(*, tenant: Tenant, agent: Agent, period: Period) -> QuerySet[Invocation]:
+    """The agent's invocations queued in the period; another tenant's agent is refused (`Agent.DoesNotExist`)."""
+    agent_check(tenant=tenant, agent=agent)
+    return Invocation.objects.filter(agent=agent, queued_at__gte=period.start, queued_at__lt=period.end)
+
+
+def _recent_session_ids(invocations: QuerySet[Invocation], limit: int) -> tuple[list[int], bool]:
+    """The `limit` most recently active sessions among `invocations`, and whether there are more.
+
+    Walks the agent's invocations newest first (index on agent, queued_at) in
+    pages, keyset-paginated: usually one short query (sessions have a few
+    turns each), never a scan of the period.
+    """
+    chosen: list[int] = []
+    newest_first = invocations.order_by("-queued_at", "-id")
+    page_size = 8 * (limit + 1)
+    after = None
+    while True:
+        page = newest_first
+        if after is not None:
+            page = page.filter(Q(queued_at__lt=after[0]) | Q(queued_at=after[0], pk__lt=after[1]))
+        rows = list(page.values_list("session_id", "queued_at", "pk")[:page_size])
+        for session_id, _, _ in rows:
+            if session_id not in chosen:
+                chosen.append(session_id)
+                if len(chosen) > limit:
+                    return chosen[:limit], True
+        if len(rows) < page_size:
+            return chosen, False
+        after = rows[-1][1:]
+        page_size *= 4
+
+
+def agent_cache_sessions(
+    *, tenant: Tenant, agent: Agent, period: Period, limit: int
+) -> tuple[list[SessionCacheSummary], bool]:
+    """The `limit` sessions most recently active in the period (newest first), and whether there are more.
+
+    Their figures are over the period's invocations only.
+    """
+    chosen, has_more = _recent_session_ids(period_invocations(tenant=tenant, agent=agent, period=period), limit)
+    if not chosen:
+        return [], has_more
+    # By session only (the sessions are the agent's): the (session, queued_at) index then serves the IN list.
+    rows = session_rows(
+        Invocation.objects.filter(session_id__in=chosen, queued_at__gte=period.start, queued_at__lt=period.end)
+    )
+    by_id = {summary.id: summary for summary in session_summaries(rows)}
+    return [by_id[session_id] for session_id in chosen if session_id in by_id], has_more
+
+
+def agent_period_sessions(*, tenant: Tenant, agent: Agent, period: Period) -> Iterator[SessionCacheSummary]:
+    """Every session active in the period, by session id, its figures over the period; read in chunks."""
+    rows = session_rows(period_invocations(tenant=tenant, agent=agent, period=period))
+    return session_summaries(rows.iterator(chunk_size=2000))

@@ -1,0 +1,212 @@
+"""Cache stats of an agent, of a tenant, and of every agent (for `/metrics`): data, shaped by `caching.serializers`.
+
+What is counted: `caching.totals`. Which days come from rollups:
+`caching.rollups`. Every read of a tenant's figures takes the tenant, and an
+agent read refuses another tenant's agent (`Agent.DoesNotExist`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import OuterRef, Subquery
+
+from agent_platform.models import Tenant
+from agents_app.models import Agent, Invocation
+from agents_app.selectors import agent_check
+from agents_app.sessions import SessionCacheSummary
+from caching.models import CacheRollupDay
+from caching.periods import UTC, Period, days_between, recent_periods, utc_today
+from caching.sessions import agent_cache_sessions
+from caching.totals import CacheTotals, grouped_cache_totals, grouped_cache_totals_many
+
+
+@dataclass
+class ScopeStats:
+    """One scope's (an agent's or a tenant's) totals over the period, by day, and over the recent periods."""
+
+    period: Period
+    totals: CacheTotals
+    by_day: list[tuple[dt.date, CacheTotals]]
+    by_period: dict[str, tuple[Period, CacheTotals]]
+    by_agent: dict[int, CacheTotals] = field(default_factory=dict)
+
+
+def _scope_stats(
+    *, tenant_id: int, agent_id: int | None, period: Period, today: dt.date | None, use_rollups: bool
+) -> ScopeStats:
+    today = today or utc_today()
+    common = {"agent_id": agent_id, "today": today, "use_rollups": use_rollups}
+    groupings = [("day",)] if agent_id is not None else [("day",), ("agent_id",)]
+    per_day, *per_agent = grouped_cache_totals_many(
+        tenant_from={tenant_id: period.day_from}, day_to=period.day_to, groupings=groupings, **common
+    )
+    per_day = {key[0]: totals for key, totals in per_day.items()}
+    by_agent = {key[0]: totals for key, totals in per_agent[0].items()} if per_agent else {}
+
+    recent = recent_periods(today)
+    month = recent["last_30_days"]
+    if period.covers(month):
+        recent_days = per_day
+    else:
+        recent_days = {
+            key[0]: totals
+            for key, totals in grouped_cache_totals(
+                tenant_from={tenant_id: month.day_from}, day_to=month.day_to, keys=("day",), **common
+            ).items()
+        }
+    by_period = {
+        name: (p, CacheTotals.total(t for day, t in recent_days.items() if p.day_from <= day <= p.day_to))
+        for name, p in recent.items()
+    }
+    by_day = [(day, per_day.get(day, CacheTotals())) for day in days_between(period.day_from, period.day_to)]
+    return ScopeStats(
+        period=period,
+        totals=CacheTotals.total(per_day.values()),
+        by_day=by_day,
+        by_period=by_period,
+        by_agent=by_agent,
+    )
+
+
+# --- One agent -----------------------------------------------------------------------------------
+
+
+@dataclass
+class AgentCacheStats:
+    agent: Agent
+    stats: ScopeStats
+    sessions: list[SessionCacheSummary]
+    sessions_limit: int
+    sessions_has_more: bool
+
+
+def agent_cache_stats(
+    *,
+    tenant: Tenant,
+    agent: Agent,
+    period: Period,
+    sessions_limit: int = 20,
+    today: dt.date | None = None,
+    use_rollups: bool = True,
+) -> AgentCacheStats:
+    """`GET /api/agents/{id}/cache-stats/`: totals, by day, by period and the most recent sessions."""
+    agent_check(tenant=tenant, agent=agent)
+    stats = _scope_stats(tenant_id=tenant.pk, agent_id=agent.pk, period=period, today=today, use_rollups=use_rollups)
+    sessions, has_more = agent_cache_sessions(tenant=tenant, agent=agent, period=period, limit=sessions_limit)
+    return AgentCacheStats(
+        agent=agent, stats=stats, sessions=sessions, sessions_limit=sessions_limit, sessions_has_more=has_more
+    )
+
+
+# --- One tenant ----------------------------------------------------------------------------------
+
+
+@dataclass
+class AgentTotals:
+    agent: Agent
+    totals: CacheTotals
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FamilyTotals:
+    family: str  # slug
+    name: str
+    totals: CacheTotals
+
+
+@dataclass
+class TenantCacheStats:
+    tenant: Tenant
+    stats: ScopeStats
+    by_family: list[FamilyTotals]
+    top_agents: list[AgentTotals]
+    least_benefit: list[AgentTotals]
+    agents: list[AgentTotals] | None = None
+
+
+def least_benefit_reasons(totals: CacheTotals) -> list[str]:
+    """Why an agent with caching on gains little from it; empty when it does gain."""
+    if not totals.caching_enabled_invocations:
+        return []
+    reasons = []
+    if totals.no_cache_activity_invocations == totals.caching_enabled_invocations:
+        reasons.append("below_minimum_tokens")
+    elif totals.cache_write_tokens and not totals.cache_read_tokens:
+        reasons.append("writes_never_read")
+    return reasons
+
+
+def tenant_cache_stats(
+    *,
+    tenant: Tenant,
+    period: Period,
+    top: int = 5,
+    all_agents: bool = False,
+    today: dt.date | None = None,
+    use_rollups: bool = True,
+) -> TenantCacheStats:
+    """`GET /api/cache-stats/`: the tenant's totals, by day, by period, by family, top and least-benefit agents.
+
+    `top_agents`: the `top` agents by net saving. `least_benefit`: agents whose
+    caching-enabled invocations never read nor wrote the cache (their prompt is
+    below the model's minimum tokens per checkpoint: `below_minimum_tokens`), or
+    that wrote the cache and never read it back (`writes_never_read`), worst
+    net saving first, at most `top`. `all_agents` adds `agents`, every agent
+    with invocations in the period (the stored reports keep it).
+    """
+    stats = _scope_stats(tenant_id=tenant.pk, agent_id=None, period=period, today=today, use_rollups=use_rollups)
+    agents = {
+        a.pk: a
+        for a in Agent.objects.filter(tenant=tenant, pk__in=list(stats.by_agent)).select_related("model__family")
+    }
+    active = [
+        AgentTotals(agents[agent_id], totals)
+        for agent_id, totals in stats.by_agent.items()
+        if agent_id in agents and (totals.total_invocations or totals.failed_invocations)
+    ]
+
+    families: dict[str, FamilyTotals] = {}
+    for item in active:
+        family = item.agent.model.family
+        families.setdefault(family.slug, FamilyTotals(family.slug, family.name, CacheTotals())).totals.add(item.totals)
+
+    by_net = sorted(active, key=lambda item: (-item.totals.net_savings, item.agent.name))
+    least = [AgentTotals(i.agent, i.totals, least_benefit_reasons(i.totals)) for i in active]
+    least = sorted((i for i in least if i.reasons), key=lambda i: (i.totals.net_savings, i.agent.name))
+    return TenantCacheStats(
+        tenant=tenant,
+        stats=stats,
+        by_family=sorted(families.values(), key=lambda f: f.name),
+        top_agents=by_net[:top],
+        least_benefit=least[:top],
+        agents=sorted(active, key=lambda i: i.agent.name) if all_agents else None,
+    )
+
+
+# --- Every agent ---------------------------------------------------------------------------------
+
+
+def cache_totals_by_agent(*, today: dt.date | None = None) -> list[tuple[Agent, CacheTotals]]:
+    """All-time totals of every agent of every tenant: six queries, however many tenants.
+
+    Platform-wide on purpose (`/metrics` is scraped by the operator, not a
+    tenant), so it takes no tenant.
+    """
+    today = today or utc_today()
+    first_invocation = Invocation.objects.filter(tenant=OuterRef("pk")).order_by("queued_at").values("queued_at")[:1]
+    first_rollup = CacheRollupDay.objects.filter(tenant=OuterRef("pk")).order_by("day").values("day")[:1]
+    tenant_from = {}
+    for tenant_id, first_at, first_day in Tenant.objects.annotate(
+        first_at=Subquery(first_invocation), first_day=Subquery(first_rollup)
+    ).values_list("pk", "first_at", "first_day"):
+        candidates = [d for d in (first_at and first_at.astimezone(UTC).date(), first_day) if d]
+        if candidates:
+            tenant_from[tenant_id] = min(candidates)
+    if not tenant_from:
+        return []
+    grouped = grouped_cache_totals(tenant_from=tenant_from, day_to=today, keys=("agent_id",), today=today)
+    agents = Agent.objects.filter(pk__in=[key[0] for key in grouped]).select_related("tenant", "model")
+    return [(agent, grouped[(agent.pk,)]) for agent in agents.order_by("tenant__slug", "name")]
