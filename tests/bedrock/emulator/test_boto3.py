@@ -17,6 +17,7 @@ from tests.bedrock.support import (
     client,
     cp,
     prompt_of,
+    tokens_of,
     stream_usage,
     total_input,
     user,
@@ -50,7 +51,7 @@ def test_identical_streams_write_then_read_and_counts_agree(bedrock_emulator):
     counted = bedrock.count_tokens(
         modelId=SONNET_46, input={"converse": {"system": request["system"], "messages": request["messages"]}}
     )["inputTokens"]
-    assert total_input(first) == total_input(second) == counted == count_request(request)
+    assert total_input(first) == total_input(second) == counted == count_request(request, claude=True)
     assert second["totalTokens"] == counted + second["outputTokens"]
 
 
@@ -65,7 +66,7 @@ def test_prompt_below_the_minimum_caches_nothing_without_error(bedrock_emulator)
     for _ in range(2):
         _, usage = stream_usage(bedrock.converse_stream(**system_call(500)))
         assert usage["cacheReadInputTokens"] == usage["cacheWriteInputTokens"] == 0
-        assert usage["inputTokens"] == 500 + 6
+        assert usage["inputTokens"] == 500 + tokens_of("What is our refund policy?")
 
 
 def test_converse_reports_cache_usage_too(bedrock_emulator):
@@ -100,7 +101,7 @@ def test_nova_rejects_a_tools_checkpoint_and_caches_system(bedrock_emulator):
     spec = {"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}
     with pytest.raises(bedrock.exceptions.ValidationException, match="toolConfig"):
         bedrock.converse(modelId=NOVA_PRO, toolConfig={"tools": [spec, cp()]}, messages=[user("q")])
-    request = {"modelId": NOVA_PRO, "system": [{"text": prompt_of(1200)}, cp()], "messages": [user("q")]}
+    request = {"modelId": NOVA_PRO, "system": [{"text": prompt_of(1200, claude=False)}, cp()], "messages": [user("q")]}
     assert bedrock.converse(**request)["usage"]["cacheWriteInputTokens"] == 1200
     assert bedrock.converse(**request)["usage"]["cacheReadInputTokens"] == 1200
 
