@@ -17,8 +17,8 @@ from tests.bedrock.support import (
     client,
     cp,
     prompt_of,
-    tokens_of,
     stream_usage,
+    tokens_of,
     total_input,
     user,
 )
