@@ -118,6 +118,15 @@ class Outcome:
     handling_seconds: float
 
 
+def cache_listing(state: EmulatorState, model_id: str | None = None) -> dict:
+    """``GET /_emulator/cache``: the live entries (all, or one model's), with the clock they are measured on."""
+    entries = state.cache.entries()
+    if model_id:
+        wanted = require_model(unquote(model_id)).model_id
+        entries = [entry for entry in entries if entry["model_id"] == wanted]
+    return {"count": len(entries), "clock_offset_seconds": state.clock.offset, "entries": entries}
+
+
 def resolve(model_id: str) -> facts.ModelFacts:
     """Model facts for a path's (URL-encoded) model id, inference-profile id or ARN."""
     return require_model(unquote(model_id))
