@@ -7,7 +7,9 @@
    1 and several client processes.
 2. The emulator's own overhead per request, measured in-process: the time
    ``service.converse`` plus event-stream encoding takes for the same requests,
-   without HTTP or boto3.
+   without HTTP or boto3; warm (the tokenizer has seen the conversation's
+   earlier turns, as in a live conversation) and cold (its caches emptied before
+   every request, as for a replay of stored conversations it never saw).
 3. Seed 002's three approaches with real Strands 1.62 agents (3 turns, the
    second using a tool): per-call cache usage and input cost at Sonnet 4.6
    prices, to compare with the seed's tables. Not a timing.
@@ -108,13 +110,17 @@ def throughput(url: str, clients: int, conversations: int, turns: int, system_to
     return {"clients": clients, "requests": requests, "seconds": busiest, "rps": requests / busiest, "wall": wall}
 
 
-def overhead(conversations: int, turns: int, system_tokens: int) -> dict:
+def overhead(conversations: int, turns: int, system_tokens: int, cold: bool = False) -> dict:
     """Server-side handling per request, in-process: validation, cache, reply, usage, event encoding."""
+    from bedrock import tokenizer
+
     state = service.EmulatorState()
     system = system_prompt(system_tokens)
     timings: list[float] = []
 
     def reply(request):
+        if cold:
+            tokenizer.clear_caches()
         started = time.perf_counter()
         body = {k: v for k, v in request.items() if k != "modelId"}
         outcome = service.converse(state, MODEL, body)
@@ -225,6 +231,13 @@ def start_server() -> tuple[subprocess.Popen, str]:
     return process, line.rsplit(" ", 1)[-1].strip()
 
 
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -246,6 +259,7 @@ def main() -> None:
 
     print(f"Machine: {os.cpu_count()} CPUs ({cpu_name()}), Python {platform.python_version()}, {platform.system()}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"Load average (1/5/15 min) at the start: {load_average()}")
     process, url = start_server()
     try:
         offset = 0
@@ -266,12 +280,15 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=10)
 
-    cost = overhead(options.conversations, options.turns, options.system_tokens)
-    print(
-        f"Server-side handling per request (in-process, {cost['requests']} requests): mean {cost['mean_ms']:.3f} ms, "
-        f"p50 {cost['p50_ms']:.3f} ms, p95 {cost['p95_ms']:.3f} ms, max {cost['max_ms']:.3f} ms"
-    )
+    for cold in (False, True):
+        cost = overhead(options.conversations, options.turns, options.system_tokens, cold=cold)
+        print(
+            f"Server-side handling per request ({'cold' if cold else 'warm'} tokenizer, in-process, "
+            f"{cost['requests']} requests): mean {cost['mean_ms']:.3f} ms, p50 {cost['p50_ms']:.3f} ms, "
+            f"p95 {cost['p95_ms']:.3f} ms, max {cost['max_ms']:.3f} ms"
+        )
     print(f"Tokens over those requests: {cost['tokens']}")
+    print(f"Load average (1/5/15 min) at the end: {load_average()}")
     if not options.skip_approaches:
         print("\nSeed 002's approaches through Strands 1.62 (3 turns, turn 2 calls a tool):\n")
         print("\n".join(approaches(options.system_tokens)))
