@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import EventStreamError
 
 from bedrock import facts
-from bedrock.tokenizer import count_request
+from bedrock.tokenizer import count_block, count_request
 from tests.bedrock.support import (
     LLAMA,
     NOVA_PRO,
@@ -242,3 +242,32 @@ def test_concurrent_requests_write_a_prefix_once(bedrock_emulator):
         thread.join()
     assert sum(u["cacheWriteInputTokens"] for u in usages) == 2500
     assert sum(u["cacheReadInputTokens"] for u in usages) == 7 * 2500
+
+
+def test_tool_specs_uses_and_results_count_the_same_in_all_three_operations(bedrock_emulator):
+    bedrock = client(bedrock_emulator.url)
+    spec = {
+        "toolSpec": {
+            "name": "lookup_order",
+            "description": "Look up an order by number.",
+            "inputSchema": {"json": {"type": "object", "properties": {"order_id": {"type": "integer"}}}},
+        }
+    }
+    use = {"toolUse": {"toolUseId": "tooluse_1", "name": "lookup_order", "input": {"order_id": 42}}}
+    result = {"toolResult": {"toolUseId": "tooluse_1", "content": [{"text": "Order 42:\n  shipped Monday"}]}}
+    conversation = {
+        "toolConfig": {"tools": [spec, cp()]},
+        "system": [{"text": prompt_of(1100)}, cp()],
+        "messages": [
+            user("Please check lookup_order for order 42."),
+            {"role": "assistant", "content": [{"text": "Checking."}, use]},
+            {"role": "user", "content": [result]},
+        ],
+    }
+    counted = bedrock.count_tokens(modelId=SONNET_4, input={"converse": conversation})["inputTokens"]
+    expected = sum(count_block(b, claude=True) for b in [spec, {"text": "Checking."}, use, result])
+    assert counted == expected + 1100 + tokens_of("Please check lookup_order for order 42.")
+    written = bedrock.converse(modelId=SONNET_4, **conversation)["usage"]
+    _, read = stream_usage(bedrock.converse_stream(modelId=SONNET_4, **conversation))
+    assert total_input(written) == total_input(read) == counted
+    assert written["cacheWriteInputTokens"] == read["cacheReadInputTokens"] == count_block(spec, claude=True) + 1100

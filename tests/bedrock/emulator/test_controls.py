@@ -6,6 +6,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from bedrock.emulator.server import CONTROL_ENDPOINTS, ENV
 from tests.bedrock.support import SONNET_46, client, cp, prompt_of, user
 
@@ -17,9 +19,12 @@ def get(url, path):
         return json.loads(response.read())
 
 
-def test_help_lists_every_option_its_environment_variable_and_the_control_endpoints():
+@pytest.mark.parametrize(
+    "command", [["-m", "bedrock.emulator"], ["manage.py", "run_bedrock_emulator"]], ids=["module", "manage.py"]
+)
+def test_help_lists_every_option_its_environment_variable_and_the_control_endpoints(command):
     shown = subprocess.run(
-        [sys.executable, "-m", "bedrock.emulator", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, *command, "--help"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     for flag in ("--host", "--port", "--latency", "--throttle-rate", "--error-rate", "--slow-rate", "--slow-seconds"):
         assert flag in shown
