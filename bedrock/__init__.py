@@ -5,7 +5,8 @@ from Django. Modules, bottom up:
 
 - ``facts``: models, their limits and prompt-cache rules, request field names
   (data; the catalog migration and the agent runtime read it);
-- ``tokenizer``: the one deterministic token count;
+- ``tokenizer``: the one token count, Claude's published BPE vocabulary (``data/``,
+  needs the ``tokenizers`` package, loaded on first count) with Claude's measured rules;
 - ``errors``: Bedrock's error types (``BedrockError``);
 - ``prefix`` and ``cache``: prefix hashing at checkpoints, minimums,
   look-back, TTL and the usage split;

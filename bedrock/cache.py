@@ -58,6 +58,11 @@ class Entry:
     ttl_seconds: int
     expires_at: float
     hits: int = 0
+    # What a user looking at the cache wants to know besides its size and life.
+    model_id: str = ""
+    ttl: str = "5m"
+    field: str = ""
+    written_at: float = 0.0
 
 
 @dataclass
@@ -69,8 +74,8 @@ class CacheUsage:
 
     def details(self) -> list[dict]:
         """``usage.cacheDetails``: written tokens by TTL, 1h before 5m as botocore's model documents."""
-        order = sorted(self.write_by_ttl, key=lambda ttl: -facts.TTL_SECONDS[ttl])
-        return [{"ttl": ttl, "inputTokens": self.write_by_ttl[ttl]} for ttl in order if self.write_by_ttl[ttl]]
+        written = self.write_by_ttl
+        return [{"ttl": ttl, "inputTokens": written[ttl]} for ttl in facts.CACHE_DETAILS_ORDER if written.get(ttl)]
 
 
 def eligible_checkpoints(prefix: Prefix, model: facts.ModelFacts) -> list:
@@ -110,6 +115,26 @@ class PromptCache:
         with self._lock:
             self._entries.clear()
 
+    def entries(self, now: float | None = None) -> list[dict]:
+        """The live entries, soonest to expire first: model, prefix tokens, TTL, seconds left, hits."""
+        with self._lock:
+            now = self.clock.now() if now is None else now
+            live = [(key, e) for key, e in self._entries.items() if e.expires_at > now]
+        live.sort(key=lambda item: item[1].expires_at)
+        return [
+            {
+                "model_id": e.model_id,
+                "checkpoint_field": e.field,
+                "prefix_tokens": e.tokens,
+                "ttl": e.ttl,
+                "expires_in_seconds": round(e.expires_at - now, 3),
+                "age_seconds": round(now - e.written_at, 3),
+                "hits": e.hits,
+                "key": key[:16],
+            }
+            for key, e in live
+        ]
+
     def apply(self, prefix: Prefix, model: facts.ModelFacts, *, now: float | None = None) -> CacheUsage:
         """Read and write this request's checkpoints; return the token split.
 
@@ -140,7 +165,8 @@ class PromptCache:
                 if point.position <= written_to:
                     continue
                 seconds = facts.TTL_SECONDS[point.ttl]
-                self._store(prefix.hashes[point.position], Entry(point.tokens, seconds, now + seconds), now)
+                entry = Entry(point.tokens, seconds, now + seconds, 0, model.model_id, point.ttl, point.field, now)
+                self._store(prefix.hashes[point.position], entry, now)
                 segment = point.tokens - prefix.tokens[written_to]
                 usage.write_by_ttl[point.ttl] = usage.write_by_ttl.get(point.ttl, 0) + segment
                 usage.write += segment

@@ -25,6 +25,7 @@ from bedrock import facts
 from bedrock.cache import CacheUsage, Clock, PromptCache
 from bedrock.errors import validation
 from bedrock.prefix import Prefix, build_prefix, check_checkpoints
+from bedrock.tokenizer import count_request
 
 INVALID_MODEL_MESSAGE = "The provided model identifier is invalid."
 
@@ -72,9 +73,15 @@ class PromptCacheEngine:
         """
         model = require_model(model_id)
         check_request(request, model)
-        prefix = build_prefix(request, model.model_id)
+        prefix = build_prefix(request, model.model_id, claude=model.counts_like_claude)
         check_checkpoints(prefix, model)
         return RequestUsage(model, prefix, self.cache.apply(prefix, model, now=now))
+
+
+def count_tokens(model_id: str, request: dict) -> int:
+    """CountTokens for a Converse request: the input tokens ``apply`` splits into input, read and write."""
+    model = require_model(model_id)
+    return count_request(request, claude=model.counts_like_claude)
 
 
 def require_model(model_id: str) -> facts.ModelFacts:

@@ -7,9 +7,25 @@ seeds `FoundationModel` rows from them, and a platform admin may then change
 the *policy* (for instance whether Nova agents get checkpoints) in admin
 without touching these facts.
 
-Sources: the Bedrock user guide's prompt-caching page, as summarised in the
-project's reference notes (minimum tokens per checkpoint, cacheable fields,
-at most four checkpoints, 5-minute TTL, 1-hour TTL on recent Claude models).
+Sources, each fact next to its own below:
+
+- [BR-CACHE] Amazon Bedrock user guide, "Prompt caching for faster model
+  inference" (docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html):
+  supported models, minimum tokens per checkpoint, at most four checkpoints,
+  cacheable fields, Nova's 32K cache limit and no tools checkpoint, TTLs.
+- [BR-1H] AWS "What's new", 2026-01-26: 1-hour prompt-cache TTL generally
+  available on Bedrock for Claude Sonnet 4.5, Haiku 4.5 and Opus 4.5.
+- [BR-API] Bedrock Runtime API reference and botocore's bedrock-runtime model
+  (2023-09-30): ``CachePointBlock.ttl`` ("5m" | "1h"); ``TokenUsage`` carries
+  ``cacheReadInputTokens``, ``cacheWriteInputTokens`` and ``cacheDetails``,
+  "sorted by TTL duration (1h before 5m)"; the same ``TokenUsage`` is the
+  ``usage`` of the non-streaming Converse response and of ConverseStream's
+  ``metadata`` event, so both report the cache figures.
+- [ANT-CACHE] Anthropic's prompt-caching and token-counting docs
+  (platform.claude.com/docs): the same minimums for the Claude API; Claude
+  Opus 4.7 and later use a newer tokenizer, so Claude 3 through Opus 4.6 share one.
+
+Where sources disagree, the Bedrock value wins and the comment says so.
 """
 
 from __future__ import annotations
@@ -22,9 +38,11 @@ SYSTEM = "system"
 MESSAGES = "messages"
 CACHE_FIELD_ORDER = (TOOLS, SYSTEM, MESSAGES)
 
-MAX_CHECKPOINTS = 4
-DEFAULT_TTL_SECONDS = 5 * 60
-TTL_SECONDS = {"5m": 5 * 60, "1h": 60 * 60}
+MAX_CHECKPOINTS = 4  # [BR-CACHE]
+DEFAULT_TTL_SECONDS = 5 * 60  # [BR-CACHE]: reset by every read
+TTL_SECONDS = {"5m": 5 * 60, "1h": 60 * 60}  # [BR-API]
+# [BR-API]: usage.cacheDetails lists written tokens by TTL, longest TTL first.
+CACHE_DETAILS_ORDER = ("1h", "5m")
 
 # Cross-region inference-profile prefixes: `us.anthropic.claude-...` resolves
 # to the base model `anthropic.claude-...`.
@@ -34,6 +52,13 @@ UNSUPPORTED_CACHING_MESSAGE = (
     "You invoked an unsupported model or your request did not allow prompt caching. "
     "See the documentation for more information."
 )
+
+# How the emulator counts a model's tokens (bedrock.tokenizer). CLAUDE_TOKENS: Claude 3 through Opus 4.6
+# share one tokenizer [ANT-CACHE], estimated from the published vocabulary plus measured rules.
+# PUBLISHED_TOKENS: Nova and Llama tokenizers are not public; the published Claude vocabulary stands in
+# for them as it is, with an unknown bias (no measurements to scale it by).
+CLAUDE_TOKENS = "claude"
+PUBLISHED_TOKENS = "published"
 
 # Model families. `caches_by_default` is the catalog's shipped policy
 # (seed 000: Claude caches, Nova does not), not a Bedrock fact.
@@ -79,10 +104,15 @@ class ModelFacts:
     # earlier cached prefix when a request has one checkpoint in messages.
     lookback_blocks: int = 0
     supports_tool_use: bool = True
+    tokens: str = PUBLISHED_TOKENS
 
     @property
     def supports_caching(self) -> bool:
         return self.cache_min_tokens is not None
+
+    @property
+    def counts_like_claude(self) -> bool:
+        return self.tokens == CLAUDE_TOKENS
 
 
 def _claude(model_id, name, max_output, min_tokens, *, one_hour=False):
@@ -94,7 +124,9 @@ def _claude(model_id, name, max_output, min_tokens, *, one_hour=False):
         cache_min_tokens=min_tokens,
         cache_fields=(TOOLS, SYSTEM, MESSAGES),
         supports_1h_ttl=one_hour,
+        # [BR-CACHE]: "simplified" caching looks back about 20 content blocks.
         lookback_blocks=20,
+        tokens=CLAUDE_TOKENS,
     )
 
 
@@ -104,6 +136,8 @@ def _nova(model_id, name, max_output):
         display_name=name,
         family=AMAZON_NOVA,
         max_output_tokens=max_output,
+        # [BR-CACHE]: 1,000 tokens per checkpoint, at most 32K tokens cached (read as 32,000), checkpoints
+        # in system and messages only (a tools checkpoint is a ValidationException).
         cache_min_tokens=1_000,
         cache_fields=(SYSTEM, MESSAGES),
         max_cached_tokens=32_000,
@@ -114,6 +148,13 @@ def _llama(model_id, name, max_output):
     return ModelFacts(model_id=model_id, display_name=name, family=META_LLAMA, max_output_tokens=max_output)
 
 
+# Minimum tokens per checkpoint [BR-CACHE], with [ANT-CACHE] agreeing: 4,096 for Opus 4.6, Opus 4.5 and
+# Haiku 4.5 (some third-party pages still give 1,024 for Opus 4.5 and Haiku 4.5, an earlier value);
+# 2,048 for Sonnet 4.6 and 3.5 Haiku (Strands' docs say "1,024 tokens for Claude Sonnet" for every
+# Sonnet, which does not hold for 4.6); 1,024 for Sonnet 4.5, Sonnet 4, Opus 4.1, Opus 4, 3.7 Sonnet.
+# 1-hour TTL: Sonnet 4.5, Haiku 4.5 and Opus 4.5 [BR-1H]. Opus 4.6 and Sonnet 4.6 came later with the
+# same caching features and users report 1-hour writes on them, but no AWS page lists them by name:
+# treated as taking it. Older models reject a ttl.
 MODELS: dict[str, ModelFacts] = {
     m.model_id: m
     for m in (
@@ -123,6 +164,7 @@ MODELS: dict[str, ModelFacts] = {
         _claude("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", 64_000, 4_096, one_hour=True),
         _claude("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", 64_000, 1_024, one_hour=True),
         _claude("anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1", 32_000, 1_024),
+        _claude("anthropic.claude-opus-4-20250514-v1:0", "Claude Opus 4", 32_000, 1_024),
         _claude("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", 64_000, 1_024),
         _claude("anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet", 64_000, 1_024),
         _claude("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", 8_192, 2_048),

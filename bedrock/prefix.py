@@ -59,8 +59,11 @@ def _sections(request: dict) -> list[tuple[str, str, list[dict]]]:
     return sections
 
 
-def build_prefix(request: dict, model_key: str) -> Prefix:
-    """Flatten the request into block hashes and token sums, recording each checkpoint's place."""
+def build_prefix(request: dict, model_key: str, *, claude: bool = False) -> Prefix:
+    """Flatten the request into block hashes and token sums, recording each checkpoint's place.
+
+    `claude`: count tokens as Claude does (``bedrock.tokenizer``), else by the published vocabulary.
+    """
     digest = hashlib.sha256(model_key.encode()).digest()
     prefix = Prefix(hashes=[digest.hex()], tokens=[0])
     roles = [m.get("role", "") for m in request.get("messages") or []]
@@ -88,7 +91,7 @@ def build_prefix(request: dict, model_key: str) -> Prefix:
                 place = [field_name, block]
             digest = hashlib.sha256(digest + canonical_json(place).encode()).digest()
             prefix.hashes.append(digest.hex())
-            prefix.tokens.append(prefix.tokens[-1] + count_block(block))
+            prefix.tokens.append(prefix.tokens[-1] + count_block(block, claude))
     return prefix
 
 

@@ -7,7 +7,9 @@
    1 and several client processes.
 2. The emulator's own overhead per request, measured in-process: the time
    ``service.converse`` plus event-stream encoding takes for the same requests,
-   without HTTP or boto3.
+   without HTTP or boto3; warm (the tokenizer has seen the conversation's
+   earlier turns, as in a live conversation) and cold (its caches emptied before
+   every request, as for a replay of stored conversations it never saw).
 3. Seed 002's three approaches with real Strands 1.62 agents (3 turns, the
    second using a tool): per-call cache usage and input cost at Sonnet 4.6
    prices, to compare with the seed's tables. Not a timing.
@@ -28,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import ROOT, machine  # bench/ is on sys.path when a script runs
+from _common import ROOT, loadavg, machine  # bench/ is on sys.path when a script runs
 
 from agent_platform.devstack import stop_process
 from bedrock.emulator import service
@@ -107,13 +109,18 @@ def throughput(url: str, clients: int, conversations: int, turns: int, system_to
     return {"clients": clients, "requests": requests, "seconds": busiest, "rps": requests / busiest, "wall": wall}
 
 
-def overhead(conversations: int, turns: int, system_tokens: int) -> dict:
+def overhead(conversations: int, turns: int, system_tokens: int, cold: bool = False) -> dict:
     """Server-side handling per request, in-process: validation, cache, reply, usage, event encoding."""
+    from bedrock import tokenizer
+
+    tokenizer.load()  # the vocabulary loads once per process (about 0.2 s), outside the timing
     state = service.EmulatorState()
     system = system_prompt(system_tokens)
     timings: list[float] = []
 
     def reply(request):
+        if cold:
+            tokenizer.clear_caches()
         started = time.perf_counter()
         body = {k: v for k, v in request.items() if k != "modelId"}
         outcome = service.converse(state, MODEL, body)
@@ -236,6 +243,7 @@ def main() -> None:
     info = machine()
     print(f"Machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, {info['system']}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"Load average (1/5/15 min) at the start: {loadavg()}")
     process, url = start_server()
     try:
         offset = 0
@@ -255,12 +263,15 @@ def main() -> None:
     finally:
         stop_process(process, grace=10)
 
-    cost = overhead(options.conversations, options.turns, options.system_tokens)
-    print(
-        f"Server-side handling per request (in-process, {cost['requests']} requests): mean {cost['mean_ms']:.3f} ms, "
-        f"p50 {cost['p50_ms']:.3f} ms, p95 {cost['p95_ms']:.3f} ms, max {cost['max_ms']:.3f} ms"
-    )
+    for cold in (False, True):
+        cost = overhead(options.conversations, options.turns, options.system_tokens, cold=cold)
+        print(
+            f"Server-side handling per request ({'cold' if cold else 'warm'} tokenizer, in-process, "
+            f"{cost['requests']} requests): mean {cost['mean_ms']:.3f} ms, p50 {cost['p50_ms']:.3f} ms, "
+            f"p95 {cost['p95_ms']:.3f} ms, max {cost['max_ms']:.3f} ms"
+        )
     print(f"Tokens over those requests: {cost['tokens']}")
+    print(f"Load average (1/5/15 min) at the end: {loadavg()}")
     if not options.skip_approaches:
         print("\nSeed 002's approaches through Strands 1.62 (3 turns, turn 2 calls a tool):\n")
         print("\n".join(approaches(options.system_tokens)))

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bedrock.errors import validation
-from bedrock.tokenizer import canonical_json, count_text, first_tokens, tokenize
+from bedrock.tokenizer import canonical_json, count_text, first_tokens
 
 _WORDS = [
     "cache",
@@ -226,8 +226,11 @@ def _cut_at_stop_sequence(text: str, stops: list[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-def generate(request: dict, request_hash: str, max_tokens: int) -> Reply:
-    """The reply for a request; `request_hash` is the prefix hash of the whole request."""
+def generate(request: dict, request_hash: str, max_tokens: int, claude: bool = False) -> Reply:
+    """The reply for a request; `request_hash` is the prefix hash of the whole request.
+
+    `claude`: count output tokens as Claude does (``bedrock.tokenizer``).
+    """
     text, turn = _turn(request.get("messages") or [])
     stops = (request.get("inferenceConfig") or {}).get("stopSequences") or []
     tool_name = choose_tool(request)
@@ -236,18 +239,20 @@ def generate(request: dict, request_hash: str, max_tokens: int) -> Reply:
         tool_input = example_input((spec.get("inputSchema") or {}).get("json") or {}, text, tool_name)
         lead = f"I will use the {tool_name} tool."
         tool_use = {"toolUseId": f"tooluse_{request_hash[:22]}", "name": tool_name, "input": tool_input}
-        tokens = count_text(lead) + count_text(tool_name) + count_text(canonical_json(tool_input))
+        tokens = (
+            count_text(lead, claude) + count_text(tool_name, claude) + count_text(canonical_json(tool_input), claude)
+        )
         if tokens <= max_tokens:
             return Reply([{"text": lead}, {"toolUse": tool_use}], "tool_use", tokens)
-        cut = first_tokens(lead, max_tokens)
-        return Reply([{"text": cut}] if cut else [], "max_tokens", len(tokenize(cut)))
+        cut = first_tokens(lead, max_tokens, claude)
+        return Reply([{"text": cut}] if cut else [], "max_tokens", count_text(cut, claude))
 
     schema = _output_schema(request)
     answer = canonical_json(example_input(schema, text, "")) if schema else _answer_text(request_hash, text, turn)
     stop_reason = "end_turn"
-    if len(tokenize(answer)) > max_tokens:
-        answer, stop_reason = first_tokens(answer, max_tokens), "max_tokens"
+    if count_text(answer, claude) > max_tokens:
+        answer, stop_reason = first_tokens(answer, max_tokens, claude), "max_tokens"
     answer, stopped = _cut_at_stop_sequence(answer, stops)
     if stopped:
         stop_reason = "stop_sequence"
-    return Reply([{"text": answer}] if answer else [], stop_reason, count_text(answer))
+    return Reply([{"text": answer}] if answer else [], stop_reason, count_text(answer, claude))

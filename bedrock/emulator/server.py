@@ -3,11 +3,8 @@
 Routes (model ids in the path are URL-encoded, as botocore sends them):
 
 - ``POST /model/{modelId}/converse``, ``/converse-stream``, ``/count-tokens``;
-- ``GET /_emulator/health``, ``GET /_emulator/stats``, ``GET /_emulator/requests``
-  (the last requests with their checkpoints and usage);
-- ``POST /_emulator/faults`` (fault settings, see ``faults.py``),
-  ``POST /_emulator/latency`` (``{"spec": "realistic"}`` or fields),
-  ``POST /_emulator/clock`` (``{"advance": seconds}``), ``POST /_emulator/reset``.
+- the control endpoints in ``CONTROL_ENDPOINTS`` below, which ``GET /_emulator/``
+  lists with a line each (faults, latency, clock, cache inspection, stats, reset).
 
 ``serve`` blocks (the CLI and the Django command use it); ``start`` runs the
 server on a background thread and returns an ``EmulatorHandle`` (tests).
@@ -25,7 +22,9 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
+from bedrock import tokenizer
 from bedrock.emulator import service
 from bedrock.emulator.eventstream import encode_event, encode_exception
 from bedrock.emulator.faults import Faults, Latency, parse_latency
@@ -36,6 +35,19 @@ logger = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 _MODEL_ROUTE = re.compile(r"^/model/([^/]+)/(converse|converse-stream|count-tokens)$")
+
+# (method, path, what it does): served as the index at GET /_emulator/ and printed by --help.
+CONTROL_ENDPOINTS = (
+    ("GET", "/_emulator/", "this list"),
+    ("GET", "/_emulator/health", 'liveness: {"status": "ok"}'),
+    ("GET", "/_emulator/cache", "live cache entries: model, checkpoint field, prefix tokens, TTL, expires in, hits"),
+    ("GET", "/_emulator/requests", "the last 200 model requests with their checkpoints and usage"),
+    ("GET", "/_emulator/stats", "request and error counts, token totals, handling time, settings"),
+    ("POST", "/_emulator/faults", 'fault injection: {"throttle_rate", "error_rate", "slow_rate", "fail_next": [...]}'),
+    ("POST", "/_emulator/latency", 'latency model: {"spec": "realistic"} or its fields'),
+    ("POST", "/_emulator/clock", 'move the cache clock: {"advance": seconds} (TTL tests without sleeping)'),
+    ("POST", "/_emulator/reset", "empty cache, stats and log; clock, faults and latency back to the start values"),
+)
 
 # Environment variables read by `main`/`options_from_env`; command-line flags override them.
 ENV = {
@@ -113,9 +125,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(BedrockError("ResourceNotFoundException", f"No route for POST {path}"))
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         state = self.server.state
-        if path == "/_emulator/health":
+        if path in ("/_emulator", "/_emulator/"):
+            index = [{"method": m, "path": p, "description": d} for m, p, d in CONTROL_ENDPOINTS]
+            self._send_json(200, {"endpoints": index})
+        elif path == "/_emulator/cache":
+            model_id = parse_qs(query).get("model_id", [None])[0]
+            self._send_json(200, service.cache_listing(state, model_id))
+        elif path == "/_emulator/health":
             self._send_json(200, {"status": "ok"})
         elif path == "/_emulator/stats":
             self._send_json(200, state.snapshot())
@@ -293,6 +311,7 @@ def start(host: str = DEFAULT_HOST, port: int = 0, *, latency=None, faults=None)
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, latency=None, faults=None, out=None) -> None:
     """Run the emulator in the foreground until interrupted; prints the URL once listening."""
+    tokenizer.load()  # the vocabulary loads here, not on the first request
     server = make_server(host, port, latency=latency, faults=faults)
     bound_host, bound_port = server.server_address[:2]
     state = server.state
@@ -318,20 +337,66 @@ def add_arguments(parser: argparse.ArgumentParser, environ=None) -> None:
     def default(key, fallback):
         return env.get(ENV[key], fallback)
 
-    parser.add_argument("--host", default=default("host", DEFAULT_HOST), help="bind address (loopback by default)")
-    parser.add_argument("--port", type=int, default=int(default("port", DEFAULT_PORT)), help="0 picks a free port")
-    parser.add_argument(
+    def option(flag, key, help_text, **kwargs):
+        parser.add_argument(flag, help=f"{help_text} (env {ENV[key]}; default %(default)s)", **kwargs)
+
+    option("--host", "host", "bind address", default=default("host", DEFAULT_HOST))
+    option("--port", "port", "port; 0 picks a free one", type=int, default=int(default("port", DEFAULT_PORT)))
+    option(
         "--latency",
+        "latency",
+        "latency model: off, realistic, or key=value,... with keys "
+        "base_ms, uncached_ms_per_1k, cached_ms_per_1k, output_tokens_per_s",
         default=default("latency", "off"),
-        help="off, realistic, or key=value,... with keys base_ms, uncached_ms_per_1k, cached_ms_per_1k, "
-        "output_tokens_per_s",
     )
-    parser.add_argument("--throttle-rate", type=float, default=float(default("throttle_rate", 0)))
-    parser.add_argument("--error-rate", type=float, default=float(default("error_rate", 0)), help="5xx rate")
-    parser.add_argument("--slow-rate", type=float, default=float(default("slow_rate", 0)))
-    parser.add_argument("--slow-seconds", type=float, default=float(default("slow_seconds", 2.0)))
+    option(
+        "--throttle-rate",
+        "throttle_rate",
+        "share of model calls answered with ThrottlingException (429)",
+        type=float,
+        default=float(default("throttle_rate", 0)),
+    )
+    option(
+        "--error-rate",
+        "error_rate",
+        "share answered with InternalServerException (500) or ServiceUnavailableException (503)",
+        type=float,
+        default=float(default("error_rate", 0)),
+    )
+    option(
+        "--slow-rate",
+        "slow_rate",
+        "share delayed by --slow-seconds",
+        type=float,
+        default=float(default("slow_rate", 0)),
+    )
+    option(
+        "--slow-seconds",
+        "slow_seconds",
+        "extra delay of a slow call, in seconds",
+        type=float,
+        default=float(default("slow_seconds", 2.0)),
+    )
     seed = default("seed", None)
-    parser.add_argument("--seed", type=int, default=int(seed) if seed not in (None, "") else None)
+    option(
+        "--seed",
+        "seed",
+        "seed of the fault generator (same seed, same faults)",
+        type=int,
+        default=int(seed) if seed not in (None, "") else None,
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = help_epilog()
+
+
+def help_epilog() -> str:
+    """Environment variables and control endpoints, for --help."""
+    lines = ["environment variables (a flag overrides its variable):"]
+    lines += [f"  {name}" for name in ENV.values()]
+    lines += ["", "control endpoints (JSON; GET /_emulator/ lists them too):"]
+    lines += [f"  {method:4} {path:20} {text}" for method, path, text in CONTROL_ENDPOINTS]
+    lines += ["", "Point boto3 or Strands at it with AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://HOST:PORT."]
+    return "\n".join(lines)
 
 
 def run_from_options(options, out=None) -> None:

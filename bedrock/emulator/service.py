@@ -21,8 +21,9 @@ from bedrock.cache import CacheUsage, Clock, PromptCache
 from bedrock.emulator.faults import Faults, Latency
 from bedrock.emulator.model import Reply, generate
 from bedrock.engine import PromptCacheEngine, require_model
+from bedrock.engine import count_tokens as count_converse_tokens
 from bedrock.errors import validation
-from bedrock.tokenizer import canonical_json, count_request, count_text, split_tokens
+from bedrock.tokenizer import canonical_json, count_text, split_tokens
 
 DEFAULT_MAX_TOKENS = 4096
 LOG_SIZE = 200
@@ -117,6 +118,15 @@ class Outcome:
     handling_seconds: float
 
 
+def cache_listing(state: EmulatorState, model_id: str | None = None) -> dict:
+    """``GET /_emulator/cache``: the live entries (all, or one model's), with the clock they are measured on."""
+    entries = state.cache.entries()
+    if model_id:
+        wanted = require_model(unquote(model_id)).model_id
+        entries = [entry for entry in entries if entry["model_id"] == wanted]
+    return {"count": len(entries), "clock_offset_seconds": state.clock.offset, "entries": entries}
+
+
 def resolve(model_id: str) -> facts.ModelFacts:
     """Model facts for a path's (URL-encoded) model id, inference-profile id or ARN."""
     return require_model(unquote(model_id))
@@ -129,7 +139,8 @@ def converse(state: EmulatorState, model_id: str, request: dict) -> Outcome:
     turn = state.engine.apply(model_id, request)
     model = turn.model
     max_tokens = (request.get("inferenceConfig") or {}).get("maxTokens")
-    reply = generate(request, turn.prefix.request_hash, max_tokens or min(DEFAULT_MAX_TOKENS, model.max_output_tokens))
+    budget = max_tokens or min(DEFAULT_MAX_TOKENS, model.max_output_tokens)
+    reply = generate(request, turn.prefix.request_hash, budget, claude=model.counts_like_claude)
     usage = turn.usage(reply.output_tokens)
     elapsed = time.perf_counter() - started
     state.stats.record(usage, elapsed)
@@ -148,15 +159,15 @@ def converse(state: EmulatorState, model_id: str, request: dict) -> Outcome:
 
 
 def count_tokens(model_id: str, body: dict) -> dict:
-    """CountTokens: the same tokenizer as Converse, so the counts always agree."""
-    resolve(model_id)
+    """CountTokens: the same count as Converse's, so input + cache read + cache write always equals it."""
+    model = resolve(model_id)
     given = body.get("input") or {}
     if "converse" in given:
-        return {"inputTokens": count_request(given["converse"] or {})}
+        return {"inputTokens": count_converse_tokens(model.model_id, given["converse"] or {})}
     if "invokeModel" in given:
         raw = given["invokeModel"].get("body") or ""
         text = base64.b64decode(raw).decode("utf-8", "replace") if isinstance(raw, str) else canonical_json(raw)
-        return {"inputTokens": count_text(text)}
+        return {"inputTokens": count_text(text, model.counts_like_claude)}
     raise validation("The input field must contain either converse or invokeModel.")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 
-from bedrock.tokenizer import count_text
+from bedrock.tokenizer import CLAUDE_SCALE, count_text
 
 SONNET_46 = "us.anthropic.claude-sonnet-4-6"
 OPUS_46 = "us.anthropic.claude-opus-4-6-v1"
@@ -29,14 +29,34 @@ _VOCABULARY = [
 ]
 
 
-def prompt_of(tokens: int, salt: str = "") -> str:
-    """Exactly `tokens` tokens by the emulator's tokenizer; `salt` (one word) makes a different text."""
+def prompt_of(tokens: int, salt: str = "", claude: bool = True) -> str:
+    """Exactly `tokens` tokens as a Claude model counts them (`claude=False`: as Nova and Llama do).
+
+    Every word of the vocabulary above is one token of the published vocabulary, so the text has a
+    known published count; a Claude count is that times ``CLAUDE_SCALE``, rounded, which reaches
+    about 24 of every 25 integers (a ValueError says when `tokens` is not one of them).
+    `salt` (one word) makes a different text.
+    """
+    near = round(tokens / CLAUDE_SCALE)
+    raw = (
+        tokens
+        if not claude
+        else next((n for n in range(near - 2, near + 3) if int(n * CLAUDE_SCALE + 0.5) == tokens), None)
+    )
+    if raw is None:
+        raise ValueError(f"no text counts exactly {tokens} Claude tokens; pick a neighbour")
+    # Each word, and " .", is one token; the salt may be more.
     parts = [salt] if salt else []
-    while len(parts) < tokens:
-        parts.append("." if len(parts) % 12 == 11 else _VOCABULARY[len(parts) % len(_VOCABULARY)])
-    text = " ".join(parts[:tokens])
-    assert count_text(text) == tokens
+    for index in range(len(parts), raw - count_text(salt) + len(parts)):
+        parts.append("." if index % 12 == 11 else _VOCABULARY[index % len(_VOCABULARY)])
+    text = " ".join(parts)
+    assert count_text(text, claude) == tokens, (tokens, count_text(text, claude))
     return text
+
+
+def tokens_of(text: str, claude: bool = True) -> int:
+    """Tokens of one text block as the emulator counts it for a Claude model (`claude=False`: Nova, Llama)."""
+    return count_text(text, claude)
 
 
 def client(url: str, retries: dict | None = None):

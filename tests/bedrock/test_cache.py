@@ -7,7 +7,7 @@ from bedrock.cache import Clock, PromptCache
 from bedrock.errors import BedrockError
 from bedrock.prefix import build_prefix, check_checkpoints
 from bedrock.tokenizer import count_request
-from tests.bedrock.support import assistant, cp, prompt_of, user
+from tests.bedrock.support import assistant, cp, prompt_of, tokens_of, user
 
 SONNET_46 = facts.resolve_model("us.anthropic.claude-sonnet-4-6")  # min 2,048, 1h TTL
 SONNET_4 = facts.resolve_model("us.anthropic.claude-sonnet-4-20250514-v1:0")  # min 1,024, no 1h
@@ -26,16 +26,21 @@ def cache(clock):
     return PromptCache(clock)
 
 
+def prefix_of(request, model=SONNET_46):
+    return build_prefix(request, model.model_id, claude=model.counts_like_claude)
+
+
 def run(cache, request, model=SONNET_46):
-    prefix = build_prefix(request, model.model_id)
+    prefix = prefix_of(request, model)
     check_checkpoints(prefix, model)
     usage = cache.apply(prefix, model)
-    assert prefix.total_tokens == count_request(request)
+    assert prefix.total_tokens == count_request(request, model.counts_like_claude)
     return usage
 
 
-def system_request(tokens=2500, question="hi", ttl=None, salt=""):
-    return {"system": [{"text": prompt_of(tokens, salt)}, cp(ttl)], "messages": [user(question)]}
+def system_request(tokens=2500, question="hi", ttl=None, salt="", model=SONNET_46):
+    text = prompt_of(tokens, salt, claude=model.counts_like_claude)
+    return {"system": [{"text": text}, cp(ttl)], "messages": [user(question)]}
 
 
 def test_first_call_writes_and_second_reads(cache):
@@ -131,10 +136,10 @@ def conversation(turns: int, *, checkpoint_on_newest=True):
 
 def test_lookback_finds_the_older_entry_when_the_checkpoint_moves(cache):
     first = run(cache, conversation(1))
-    assert first.write == 2502
+    assert first.write == 2500 + tokens_of("question 0")
     second = run(cache, conversation(2))
-    assert second.read == 2502  # the turn-1 entry, found by looking back from the new checkpoint
-    assert second.write == 4  # "answer 1", "question 1"
+    assert second.read == first.write  # the turn-1 entry, found by looking back from the new checkpoint
+    assert second.write == tokens_of("answer 1") + tokens_of("question 1")
 
 
 def test_lookback_is_limited_to_lookback_blocks(cache):
@@ -148,14 +153,14 @@ def test_lookback_is_limited_to_lookback_blocks(cache):
 def test_nova_has_no_lookback_and_caps_cached_tokens(cache):
     run(cache, conversation(1), NOVA)
     assert run(cache, conversation(2), NOVA).read == 0
-    assert run(cache, system_request(tokens=NOVA.max_cached_tokens + 1), NOVA).write == 0
-    assert run(cache, system_request(tokens=1000), NOVA).write == 1000
+    assert run(cache, system_request(tokens=NOVA.max_cached_tokens + 1, model=NOVA), NOVA).write == 0
+    assert run(cache, system_request(tokens=1000, model=NOVA), NOVA).write == 1000
 
 
 def test_tools_checkpoint_counts_tools_first():
     spec = {"toolSpec": {"name": "lookup", "description": prompt_of(1100), "inputSchema": {"json": {}}}}
     request = {"toolConfig": {"tools": [spec, cp()]}, "system": [{"text": "x"}], "messages": [user("q")]}
-    prefix = build_prefix(request, SONNET_4.model_id)
+    prefix = prefix_of(request, SONNET_4)
     [point] = prefix.checkpoints
     assert point.field == facts.TOOLS
     assert point.tokens == prefix.tokens[1] > 1100
@@ -163,7 +168,7 @@ def test_tools_checkpoint_counts_tools_first():
 
 def reject(request, model=SONNET_46, match=None):
     with pytest.raises(BedrockError) as caught:
-        check_checkpoints(build_prefix(request, model.model_id), model)
+        check_checkpoints(prefix_of(request, model), model)
     assert caught.value.name == "ValidationException"
     if match:
         assert match in caught.value.message
@@ -172,7 +177,7 @@ def reject(request, model=SONNET_46, match=None):
 
 def test_more_than_four_checkpoints_is_rejected():
     request = {"system": [{"text": "a"}, cp(), {"text": "b"}, cp()], "messages": [user("c", cp(), {"text": "d"}, cp())]}
-    check_checkpoints(build_prefix(request, SONNET_46.model_id), SONNET_46)
+    check_checkpoints(prefix_of(request), SONNET_46)
     request["messages"][0]["content"] += [{"text": "e"}, cp()]
     reject(request, match="Found 5")
 
@@ -180,24 +185,24 @@ def test_more_than_four_checkpoints_is_rejected():
 def test_a_model_without_caching_rejects_any_checkpoint():
     error = reject(system_request(), LLAMA)
     assert error.message == facts.UNSUPPORTED_CACHING_MESSAGE
-    check_checkpoints(build_prefix({"messages": [user("hi")]}, LLAMA.model_id), LLAMA)
+    check_checkpoints(prefix_of({"messages": [user("hi")]}, LLAMA), LLAMA)
 
 
 def test_nova_rejects_a_tools_checkpoint_but_takes_system_and_messages():
     spec = {"toolSpec": {"name": "t", "inputSchema": {"json": {}}}}
     reject({"toolConfig": {"tools": [spec, cp()]}, "messages": [user("q")]}, NOVA, match="toolConfig")
-    check_checkpoints(build_prefix(conversation(2) | system_request(), NOVA.model_id), NOVA)
+    check_checkpoints(prefix_of(conversation(2) | system_request(model=NOVA), NOVA), NOVA)
 
 
 def test_one_hour_ttl_only_where_the_model_supports_it():
-    check_checkpoints(build_prefix(system_request(ttl="1h"), SONNET_46.model_id), SONNET_46)
+    check_checkpoints(prefix_of(system_request(ttl="1h")), SONNET_46)
     reject(system_request(ttl="1h"), SONNET_4, match="1h")
 
 
 def test_ttl_must_not_increase_along_tools_system_messages():
     reject({"system": [{"text": "a"}, cp("5m")], "messages": [user("q", cp("1h"))]}, match="shorter ttl")
     request = {"system": [{"text": "a"}, cp("1h")], "messages": [user("q", cp())]}
-    check_checkpoints(build_prefix(request, SONNET_46.model_id), SONNET_46)
+    check_checkpoints(prefix_of(request), SONNET_46)
 
 
 def test_checkpoint_with_nothing_before_it_is_rejected():

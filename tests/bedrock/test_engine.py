@@ -29,7 +29,7 @@ def test_a_two_turn_conversation_gets_the_emulators_usage(bedrock_emulator):
     assert local == served["usage"]
     # The first turn's messages checkpoint is found by look-back and read; only the new turn is written.
     assert local["cacheReadInputTokens"] == 2800
-    assert local["cacheWriteInputTokens"] == count_request(second) - 2800 > 0
+    assert local["cacheWriteInputTokens"] == count_request(second, claude=True) - 2800 > 0
     assert local["inputTokens"] == 0
 
 

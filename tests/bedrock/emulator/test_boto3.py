@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import EventStreamError
 
 from bedrock import facts
-from bedrock.tokenizer import count_request
+from bedrock.tokenizer import count_block, count_request
 from tests.bedrock.support import (
     LLAMA,
     NOVA_PRO,
@@ -18,6 +18,7 @@ from tests.bedrock.support import (
     cp,
     prompt_of,
     stream_usage,
+    tokens_of,
     total_input,
     user,
 )
@@ -50,7 +51,7 @@ def test_identical_streams_write_then_read_and_counts_agree(bedrock_emulator):
     counted = bedrock.count_tokens(
         modelId=SONNET_46, input={"converse": {"system": request["system"], "messages": request["messages"]}}
     )["inputTokens"]
-    assert total_input(first) == total_input(second) == counted == count_request(request)
+    assert total_input(first) == total_input(second) == counted == count_request(request, claude=True)
     assert second["totalTokens"] == counted + second["outputTokens"]
 
 
@@ -65,7 +66,7 @@ def test_prompt_below_the_minimum_caches_nothing_without_error(bedrock_emulator)
     for _ in range(2):
         _, usage = stream_usage(bedrock.converse_stream(**system_call(500)))
         assert usage["cacheReadInputTokens"] == usage["cacheWriteInputTokens"] == 0
-        assert usage["inputTokens"] == 500 + 6
+        assert usage["inputTokens"] == 500 + tokens_of("What is our refund policy?")
 
 
 def test_converse_reports_cache_usage_too(bedrock_emulator):
@@ -100,7 +101,7 @@ def test_nova_rejects_a_tools_checkpoint_and_caches_system(bedrock_emulator):
     spec = {"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}
     with pytest.raises(bedrock.exceptions.ValidationException, match="toolConfig"):
         bedrock.converse(modelId=NOVA_PRO, toolConfig={"tools": [spec, cp()]}, messages=[user("q")])
-    request = {"modelId": NOVA_PRO, "system": [{"text": prompt_of(1200)}, cp()], "messages": [user("q")]}
+    request = {"modelId": NOVA_PRO, "system": [{"text": prompt_of(1200, claude=False)}, cp()], "messages": [user("q")]}
     assert bedrock.converse(**request)["usage"]["cacheWriteInputTokens"] == 1200
     assert bedrock.converse(**request)["usage"]["cacheReadInputTokens"] == 1200
 
@@ -241,3 +242,32 @@ def test_concurrent_requests_write_a_prefix_once(bedrock_emulator):
         thread.join()
     assert sum(u["cacheWriteInputTokens"] for u in usages) == 2500
     assert sum(u["cacheReadInputTokens"] for u in usages) == 7 * 2500
+
+
+def test_tool_specs_uses_and_results_count_the_same_in_all_three_operations(bedrock_emulator):
+    bedrock = client(bedrock_emulator.url)
+    spec = {
+        "toolSpec": {
+            "name": "lookup_order",
+            "description": "Look up an order by number.",
+            "inputSchema": {"json": {"type": "object", "properties": {"order_id": {"type": "integer"}}}},
+        }
+    }
+    use = {"toolUse": {"toolUseId": "tooluse_1", "name": "lookup_order", "input": {"order_id": 42}}}
+    result = {"toolResult": {"toolUseId": "tooluse_1", "content": [{"text": "Order 42:\n  shipped Monday"}]}}
+    conversation = {
+        "toolConfig": {"tools": [spec, cp()]},
+        "system": [{"text": prompt_of(1100)}, cp()],
+        "messages": [
+            user("Please check lookup_order for order 42."),
+            {"role": "assistant", "content": [{"text": "Checking."}, use]},
+            {"role": "user", "content": [result]},
+        ],
+    }
+    counted = bedrock.count_tokens(modelId=SONNET_4, input={"converse": conversation})["inputTokens"]
+    expected = sum(count_block(b, claude=True) for b in [spec, {"text": "Checking."}, use, result])
+    assert counted == expected + 1100 + tokens_of("Please check lookup_order for order 42.")
+    written = bedrock.converse(modelId=SONNET_4, **conversation)["usage"]
+    _, read = stream_usage(bedrock.converse_stream(modelId=SONNET_4, **conversation))
+    assert total_input(written) == total_input(read) == counted
+    assert written["cacheWriteInputTokens"] == read["cacheReadInputTokens"] == count_block(spec, claude=True) + 1100
