@@ -61,7 +61,7 @@ CLAUDE_TOKENS = "claude"
 PUBLISHED_TOKENS = "published"
 
 # Model families. `caches_by_default` is the catalog's shipped policy
-# (seed 000: Claude caches, Nova does not), not a Bedrock fact.
+# (Claude caches, Nova does not, until a superuser says otherwise), not a Bedrock fact.
 ANTHROPIC_CLAUDE = "anthropic-claude"
 AMAZON_NOVA = "amazon-nova"
 META_LLAMA = "meta-llama"

@@ -10,7 +10,7 @@
    without HTTP or boto3; warm (the tokenizer has seen the conversation's
    earlier turns, as in a live conversation) and cold (its caches emptied before
    every request, as for a replay of stored conversations it never saw).
-3. Seed 002's three approaches with real Strands 1.62 agents (3 turns, the
+3. The three caching approaches (explicit, automatic, combined) with real Strands 1.62 agents (3 turns, the
    second using a tool): per-call cache usage and input cost at Sonnet 4.6
    prices, to compare with the seed's tables. Not a timing.
 
@@ -273,7 +273,7 @@ def main() -> None:
     print(f"Tokens over those requests: {cost['tokens']}")
     print(f"Load average (1/5/15 min) at the end: {loadavg()}")
     if not options.skip_approaches:
-        print("\nSeed 002's approaches through Strands 1.62 (3 turns, turn 2 calls a tool):\n")
+        print("\nThe three approaches through Strands 1.62 (3 turns, turn 2 calls a tool):\n")
         print("\n".join(approaches(options.system_tokens)))
 
 

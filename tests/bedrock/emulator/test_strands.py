@@ -1,4 +1,4 @@
-"""Real Strands 1.62 agents against the emulator: seed 002's three caching approaches and a tool loop.
+"""Real Strands 1.62 agents against the emulator: the three caching approaches (explicit, automatic, combined) and a tool loop.
 
 How Strands 1.62 sends each approach (asserted below from what the emulator received):
 
@@ -8,7 +8,7 @@ How Strands 1.62 sends each approach (asserted below from what the emulator rece
   newest user message), so the tools checkpoint without history caching is only reachable through
   ``cache_tools``.
 - automatic: ``CacheConfig(strategy="auto", system_prompt_ttl=False)``: one checkpoint, on the newest
-  *user* message (seed 002 described the last assistant message), so turn 1 already writes.
+  *user* message (older Strands releases used the last assistant message), so turn 1 already writes.
 - combined: the explicit system blocks plus ``CacheConfig(strategy="auto", tools_ttl=True)``: tools,
   system and newest-message checkpoints.
 """
@@ -30,7 +30,7 @@ QUESTIONS = (
     "Please check lookup_order for order 42.",
     "Thanks. Anything else?",
 )
-# Seed 002's Claude Sonnet 4.6 prices, per million tokens.
+# Claude Sonnet 4.6 prices, per million tokens.
 PRICE_INPUT, PRICE_READ, PRICE_WRITE = Decimal("3.00"), Decimal("0.30"), Decimal("3.75")
 
 lookups: list[int] = []
