@@ -1,4 +1,4 @@
-"""Real Strands 1.62 agents against the emulator: the three caching approaches (explicit, automatic, combined) and a tool loop.
+"""Real Strands 1.62 agents against the emulator: the explicit, automatic and combined approaches and a tool loop.
 
 How Strands 1.62 sends each approach (asserted below from what the emulator received):
 
