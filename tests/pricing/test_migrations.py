@@ -16,8 +16,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from pricing.models import PriceOverride
 from pricing.selectors import model_prices
-from tests.conftest import CLAUDE
 
+MODEL_ID = "test.moved-model-v1:0"
 BEFORE_THE_MOVE = [("caching", "0003_beat_schedule"), ("pricing", None)]
 
 
@@ -53,13 +53,19 @@ def migrations_undone():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_price_overrides_survive_the_move_to_the_pricing_app(migrations_undone):
     old_apps = migrations_undone
     with pytest.raises(LookupError):
         old_apps.get_model("pricing", "PriceOverride")
     tenant = old_apps.get_model("agent_platform", "Tenant").objects.create(slug="moved", name="Moved")
-    model = old_apps.get_model("agents_app", "FoundationModel").objects.get(model_id=CLAUDE)
+    # Its own catalog rows: an earlier transactional test may have flushed the ones migrations seeded.
+    family, _ = old_apps.get_model("agents_app", "ModelFamily").objects.get_or_create(
+        slug="moved-family", defaults={"name": "Moved", "provider": "Test"}
+    )
+    model = old_apps.get_model("agents_app", "FoundationModel").objects.create(
+        model_id=MODEL_ID, display_name="Moved model", family=family, max_tokens=1000
+    )
     old = old_apps.get_model("caching", "PriceOverride").objects.create(
         tenant=tenant, model=model, input_per_mtok=Decimal("2.5"), cache_write_1h_per_mtok=Decimal("5.125")
     )
@@ -71,7 +77,7 @@ def test_price_overrides_survive_the_move_to_the_pricing_app(migrations_undone):
     migrate(latest())
 
     moved = PriceOverride.objects.select_related("tenant", "model").get(pk=old.pk)
-    assert (moved.tenant.slug, moved.model.model_id) == ("moved", CLAUDE)
+    assert (moved.tenant.slug, moved.model.model_id) == ("moved", MODEL_ID)
     assert (moved.input_per_mtok, moved.cache_write_1h_per_mtok) == (Decimal("2.5"), Decimal("5.125"))
     assert moved.output_per_mtok is moved.cache_read_per_mtok is moved.cache_write_per_mtok is None
     assert moved.updated_at == old.updated_at
