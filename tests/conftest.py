@@ -1,6 +1,9 @@
 """Shared fixtures: two tenants with keys of every role, so every test can ask "and the other tenant?"."""
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -35,6 +38,20 @@ def _fresh_cache():
     """Throttle counters live in the cache; each test starts with none."""
     cache.clear()
     yield
+
+
+# Noon UTC of a fixed day: twelve hours from either midnight.
+NOON = dt.datetime(2026, 11, 18, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock_at_noon(request):
+    """The clock set to `NOON` and left running. A fixture that fixes "today" and the code that reads the clock
+    again then agree on the day, even when the run straddles midnight. Not for tests of other processes: they
+    read the real clock."""
+    assert not request.node.get_closest_marker("integration"), "subprocesses do not share a travelled clock"
+    with time_machine.travel(NOON, tick=True):
+        yield NOON
 
 
 def key_client(tenant, role=Role.ADMIN) -> APIClient:

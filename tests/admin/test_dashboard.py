@@ -42,6 +42,8 @@ def test_figures_are_the_tenant_cache_stats_apis(member, api, tenant, agent, per
     top = html.split('id="top-agents"')[1].split("</table>")[0]
     assert [row["agent"]["name"] for row in data["top_agents"]] == re.findall(r'/caching/">([^<]+)</a>', top)
     families = html.split('id="by-family"')[1].split("</table>")[0]
+    # Claude (the support agent) and Nova (the helper): the loop below checks both.
+    assert {row["family"] for row in data["by_family"]} == {"anthropic-claude", "amazon-nova"}
     for row in data["by_family"]:
         assert f'data-family="{row["family"]}"' in families and f'data-value="{row["net_savings"]}"' in families
     assert html.count('<rect class="bar"') >= len(data["by_day"])  # the daily chart (and the bar lists)
