@@ -141,6 +141,12 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^metrics$"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["agent_platform.tenancy.TenantAPIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["agent_platform.tenancy.TenantRolePermission"],
+    # JSON with size and depth limits (agent_platform.parsers); forms and multipart as DRF reads them.
+    "DEFAULT_PARSER_CLASSES": [
+        "agent_platform.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": envint("API_PAGE_SIZE", 50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

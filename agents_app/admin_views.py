@@ -27,6 +27,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from agent_platform.errors import ApplicationError
+from agent_platform.parsers import json_loads
 from agent_platform.tenancy import WRITE_ROLES, scoped_object, user_tenants
 from agents_app import selectors
 from agents_app.models import Invocation
@@ -239,7 +240,10 @@ def agents_import_page(model_admin, request):
             context["error_rows"] = [{"index": None, "name": "", "field": "file", "message": "Choose a JSON file."}]
         else:
             try:
-                payload = json.loads(upload.read().decode("utf-8"))
+                payload = json_loads(upload.read().decode("utf-8"))
+            except ApplicationError as exc:  # nested too deep: the field, or the file itself
+                field = "file" if exc.field == "non_field_errors" else exc.field
+                context["error_rows"] = [{"index": None, "name": "", "field": field, "message": exc.message}]
             except (UnicodeDecodeError, ValueError) as exc:
                 message = f"The file is not valid JSON: {exc}"
                 context["error_rows"] = [{"index": None, "name": "", "field": "file", "message": message}]

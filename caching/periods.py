@@ -22,6 +22,8 @@ from agents_app.selectors import agent_check
 
 UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
+# A period's end is the start of the day after its last: the calendar's last day cannot be in one.
+LAST_DAY = dt.date.max - ONE_DAY
 
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 DEFAULT_PERIOD = "30d"
@@ -104,9 +106,12 @@ def max_period_days() -> int:
 
 def parse_day(value: str, name: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise ApplicationError(f"{name} must be a date as YYYY-MM-DD, not {value!r}.", field=name) from None
+    if day > LAST_DAY:
+        raise ApplicationError(f"{name} must be a day no later than {LAST_DAY}, not {value!r}.", field=name)
+    return day
 
 
 def period_from_params(params, *, tenant: Tenant, agent: Agent | None = None, today: dt.date | None = None) -> Period:

@@ -97,6 +97,11 @@ def test_a_bad_period_falls_back_with_a_message(member):
     assert "Unknown period" in html and "Showing the last 30 days" in html
 
 
+def test_days_past_the_calendars_end_fall_back_with_a_message(member):
+    html = page(member.get(f"{URL}?from=9999-12-30&to=9999-12-31"))
+    assert "must be a day no later than 9999-12-30" in html and "Showing the last 30 days" in html
+
+
 def test_dashboard_queries_do_not_grow_with_agents(member, tenant, django_assert_max_num_queries):
     for index in range(40):
         agent = make_agent(tenant, name=f"agent {index:02}", prompt_caching_enabled=True)

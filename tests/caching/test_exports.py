@@ -123,3 +123,10 @@ def test_exports_neutralise_formulas_in_session_ids(api, agent):
     assert {"'=1+2", "'-3+4"} <= {r["session_id"] for r in sessions}
     assert "=1+2" not in {r["session_id"] for r in invocations + sessions}
     assert invocations[0]["net_savings"] == "-0.001500"  # a negative amount stays a number
+
+
+@pytest.mark.parametrize("kind", ["invocations", "sessions"])
+def test_exports_refuse_days_past_the_calendars_end(api, agent, kind):
+    response = api.get(f"/api/agents/{agent.pk}/{kind}.csv?from=9999-12-30&to=9999-12-31")
+
+    assert response.status_code == 400 and list(response.json()) == ["to"]
