@@ -10,6 +10,7 @@ from agents_app.services.agents import (
     NAME_MAX_CHARS,
     SYSTEM_PROMPT_MAX_CHARS,
 )
+from agents_app.validators import invocation_input_check
 
 
 def paginated(serializer_class) -> type[serializers.Serializer]:
@@ -24,6 +25,13 @@ def paginated(serializer_class) -> type[serializers.Serializer]:
             "results": serializer_class(many=True),
         },
     )
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A boolean read alike from JSON, a form and multipart: left out is left out. (DRF reads a form's missing
+    boolean as false, HTML's unticked checkbox; an API client that leaves a field out has not said false.)"""
+
+    default_empty_html = serializers.empty
 
 
 class StrictSerializer(serializers.Serializer):
@@ -45,7 +53,7 @@ class AgentInputSerializer(StrictSerializer):
     integrations = serializers.ListField(
         child=serializers.DictField(), required=False, default=list, max_length=INTEGRATIONS_MAX
     )
-    prompt_caching_enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
+    prompt_caching_enabled = StrictBooleanField(required=False, allow_null=True, default=None)
     cache_strategy = serializers.ChoiceField(choices=CacheStrategy.values, required=False, default="combined")
 
 
@@ -130,12 +138,17 @@ class FamilyDefaultSerializer(serializers.Serializer):
 
 
 class FamilyDefaultInputSerializer(StrictSerializer):
-    prompt_caching_enabled = serializers.BooleanField()
+    prompt_caching_enabled = StrictBooleanField()
 
 
 class InvocationInputSerializer(StrictSerializer):
     prompt = serializers.CharField(trim_whitespace=False)
     session_id = serializers.CharField(required=False, allow_null=True, default=None, max_length=100)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        invocation_input_check(prompt=attrs["prompt"], session_id=attrs["session_id"])
+        return attrs
 
 
 class InvocationFilterSerializer(serializers.Serializer):
