@@ -122,6 +122,29 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 AGENT_IMPORT_MAX_AGENTS = envint("AGENT_IMPORT_MAX_AGENTS", 500)
 
+# --- Cache: the API's rate-limit counters, shared by every web process ---
+# Redis when REDIS_URL is set (production); otherwise a table of the database, created by `migrate`, which
+# every process of the embedded default reaches (agent_platform.throttling counts in it atomically).
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "agent-platform",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+            # A counter lives for its window; a day is DRF's longest. Culling would drop live counters.
+            "TIMEOUT": 24 * 3600,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
 # --- Security (production defaults; `check --deploy` passes with them) ---
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", PRODUCTION)
@@ -179,9 +202,7 @@ SPECTACULAR_SETTINGS = {
 # --- Celery ---
 # A real broker (Redis) when configured; otherwise kombu's SQLAlchemy transport
 # on a SQLite file, so a real worker and beat run with no server at all.
-CELERY_BROKER_URL = (
-    envstr("CELERY_BROKER_URL") or envstr("REDIS_URL") or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
-)
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL") or REDIS_URL or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

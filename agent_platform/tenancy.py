@@ -19,6 +19,7 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.throttling import ScopedRateThrottle
 
 from agent_platform.models import Membership, Role, Tenant, TenantAPIKey
+from agent_platform.throttling import FixedWindowRateThrottle
 
 WRITE_ROLES = (Role.ADMIN, Role.MEMBER)
 
@@ -83,8 +84,9 @@ class TenantRolePermission(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or principal.role in WRITE_ROLES
 
 
-class TenantRateThrottle(ScopedRateThrottle):
-    """Rate limit on writes, per tenant; the view's `throttle_scope` picks the rate in settings."""
+class TenantRateThrottle(ScopedRateThrottle, FixedWindowRateThrottle):
+    """Rate limit on writes, per tenant; the view's `throttle_scope` picks the rate in settings. Counted in the
+    shared cache, so the limit holds across web processes (`agent_platform.throttling`)."""
 
     def allow_request(self, request, view):
         if request.method in permissions.SAFE_METHODS:

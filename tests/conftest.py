@@ -34,10 +34,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Throttle counters live in the cache; each test starts with none."""
+def _fresh_cache(request):
+    """Throttle counters live in the cache, a table of the test database: each test that uses the database starts
+    with none (a transactional test's counters are not rolled back)."""
+    names = request.fixturenames
+    if "transactional_db" in names:
+        request.getfixturevalue("transactional_db")
+    elif "db" in names:
+        request.getfixturevalue("db")
+    elif not request.node.get_closest_marker("django_db"):
+        return
     cache.clear()
-    yield
 
 
 # Noon UTC of a fixed day: twelve hours from either midnight.
