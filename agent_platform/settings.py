@@ -7,6 +7,7 @@ SQLAlchemy transport, no server), the local Bedrock emulator, console email.
 without a secret key. Every variable is listed in the README.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "agent_platform",
     "pricing",
     "agents_app",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "agent_platform.urls"
@@ -101,6 +105,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Admin logins: django-axes counts failures per client address (tenancy.client_address, which honours
+# NUM_PROXIES) and refuses every login from it, the right password too, for a cool-off once it has too many.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "agent_platform.tenancy.client_address"
+AXES_RESET_ON_SUCCESS = True
+# Proxies in front of the web server that append the client's address to X-Forwarded-For (0: none; the
+# address is the connection's). Rate limits and lockouts are per client address.
+NUM_PROXIES = envint("NUM_PROXIES", 0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
@@ -179,7 +198,10 @@ REST_FRAMEWORK = {
         "invocations": envstr("THROTTLE_INVOCATIONS", "120/min"),
         "imports": envstr("THROTTLE_IMPORTS", "10/min"),
         "deploys": envstr("THROTTLE_DEPLOYS", "30/min"),
+        # Failed API keys per client address; past it, every key from the address waits out the window.
+        "auth_failures": envstr("THROTTLE_AUTH_FAILURES", "20/min"),
     },
+    "NUM_PROXIES": NUM_PROXIES,
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 

@@ -17,7 +17,15 @@ import time
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
 from django.db import router, transaction
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+
+def _counter(key: str, duration: int) -> tuple[str, float]:
+    """The cache key of the current window's counter, and the seconds until the window ends."""
+    now = time.time()
+    window = int(now // duration)
+    return f"throttle:{key}:{window}", (window + 1) * duration - now
 
 
 def window_hit(key: str, duration: int) -> tuple[int, float]:
@@ -25,9 +33,7 @@ def window_hit(key: str, duration: int) -> tuple[int, float]:
 
     Returns the requests counted in the window so far, this one included, and the seconds until it ends.
     """
-    now = time.time()
-    window = int(now // duration)
-    counter = f"throttle:{key}:{window}"
+    counter, remaining = _counter(key, duration)
     with _one_at_a_time():
         if cache.add(counter, 1, timeout=duration + 1):
             count = 1
@@ -37,7 +43,13 @@ def window_hit(key: str, duration: int) -> tuple[int, float]:
             except ValueError:  # expired between add and incr: the window just ended
                 cache.set(counter, 1, timeout=duration + 1)
                 count = 1
-    return count, (window + 1) * duration - now
+    return count, remaining
+
+
+def window_count(key: str, duration: int) -> tuple[int, float]:
+    """What `window_hit` would have counted so far, without counting."""
+    counter, remaining = _counter(key, duration)
+    return cache.get(counter, 0), remaining
 
 
 def _one_at_a_time():
@@ -50,6 +62,10 @@ def _one_at_a_time():
 
 class FixedWindowRateThrottle(SimpleRateThrottle):
     """DRF's rate throttle (rates like `10/min`, `get_cache_key`, Retry-After), counted by `window_hit`."""
+
+    @property
+    def THROTTLE_RATES(self):
+        return api_settings.DEFAULT_THROTTLE_RATES
 
     def allow_request(self, request, view):
         if self.rate is None:

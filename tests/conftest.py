@@ -61,6 +61,13 @@ def clock_at_noon(request):
         yield NOON
 
 
+def admin_login(client, username: str, password: str) -> bool:
+    """Log in through the admin's login form, as a person does: django-axes watches that door (and refuses the
+    test client's `login()`, which carries no request)."""
+    response = client.post("/admin/login/", {"username": username, "password": password})
+    return response.status_code == 302
+
+
 def key_client(tenant, role=Role.ADMIN) -> APIClient:
     _, key = api_key_create(tenant=tenant, name=f"test {role}", role=role)
     client = APIClient()

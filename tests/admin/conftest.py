@@ -8,6 +8,7 @@ import pytest
 
 from agent_platform.models import Role
 from agent_platform.services import member_ensure
+from tests.conftest import admin_login
 
 PASSWORD = "pw-123-secret"
 
@@ -19,7 +20,7 @@ def _reporting_clock(clock_at_noon):
 
 def login(client, tenant, role, username="alice"):
     member_ensure(tenant=tenant, username=username, password=PASSWORD, role=role)
-    assert client.login(username=username, password=PASSWORD)
+    assert admin_login(client, username, PASSWORD)
     return client
 
 

@@ -9,7 +9,7 @@ from agent_platform.models import Role
 from caching.models import CacheReport
 from tests.admin.conftest import login, page, stat_values
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
-from tests.conftest import NOVA, make_agent
+from tests.conftest import NOVA, admin_login, make_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def test_another_tenants_dashboard_is_not_found(member, other_tenant):
 def test_staff_without_a_tenant_is_refused_and_anonymous_is_sent_to_login(client, tenant):
     assert client.get(URL).status_code == 302
     get_user_model().objects.create_user("nobody", password="pw-123-secret", is_staff=True)
-    client.login(username="nobody", password="pw-123-secret")
+    admin_login(client, "nobody", "pw-123-secret")
     assert client.get(URL).status_code == 403
 
 
