@@ -1,6 +1,7 @@
 """Shapes of the agents API: what comes in (validated) and what goes out."""
 
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from agents_app.models import CacheStrategy
 from agents_app.selectors import caching_state, deployment_superseded
@@ -25,6 +26,24 @@ def paginated(serializer_class) -> type[serializers.Serializer]:
             "results": serializer_class(many=True),
         },
     )
+
+
+class AsSent:
+    """A form, multipart or query value read as sent: a blank is a blank, as in JSON. (DRF reads a form's blank
+    as null or as left out: `session_id=""` started a new session, `?status=` filtered nothing.)"""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
+class AsSentCharField(AsSent, serializers.CharField):
+    pass
+
+
+class AsSentChoiceField(AsSent, serializers.ChoiceField):
+    pass
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -143,7 +162,7 @@ class FamilyDefaultInputSerializer(StrictSerializer):
 
 class InvocationInputSerializer(StrictSerializer):
     prompt = serializers.CharField(trim_whitespace=False)
-    session_id = serializers.CharField(required=False, allow_null=True, default=None, max_length=100)
+    session_id = AsSentCharField(required=False, allow_null=True, default=None, max_length=100)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -152,10 +171,10 @@ class InvocationInputSerializer(StrictSerializer):
 
 
 class InvocationFilterSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"], required=False)
-    session_id = serializers.CharField(required=False, max_length=100)
+    status = AsSentChoiceField(choices=["queued", "running", "succeeded", "failed"], required=False)
+    session_id = AsSentCharField(required=False, max_length=100)
     # A choice, not a BooleanField: DRF reads a missing boolean in a query string as False.
-    cache_hit = serializers.ChoiceField(choices=["true", "false"], required=False)
+    cache_hit = AsSentChoiceField(choices=["true", "false"], required=False)
 
     def validate_cache_hit(self, value) -> bool:
         return value == "true"

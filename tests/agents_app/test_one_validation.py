@@ -79,3 +79,22 @@ def _send(client: APIClient, method: str, url: str, data: dict, content_type: st
     from urllib.parse import urlencode
 
     return getattr(client, method)(url, urlencode(data), content_type="application/x-www-form-urlencoded")
+
+
+@pytest.mark.parametrize("content_type", ["json", "form", "multipart"])
+def test_a_blank_session_id_is_refused_in_every_content_type(api, agent, content_type):
+    response = _send(
+        api, "post", f"/api/agents/{agent.pk}/invocations/", {"prompt": "Hi", "session_id": ""}, content_type
+    )
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["session_id"]
+    assert not Invocation.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["status", "session_id", "cache_hit"])
+def test_a_blank_filter_is_refused_not_ignored(api, agent, name):
+    response = api.get(f"/api/agents/{agent.pk}/invocations/?{name}=")
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [name]
