@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "agent_platform.schema.add_error_responses",
+        "agent_platform.schema.strict_request_bodies",
+        "agents_app.schema.catalog_model_ids",
     ],
 }
 

@@ -1,17 +1,19 @@
 """Shapes of the agents API: what comes in (validated) and what goes out."""
 
+from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 from rest_framework.utils import html
 
 from agents_app.models import CacheStrategy
-from agents_app.selectors import caching_state, deployment_superseded
+from agents_app.selectors import EXPORT_FORMAT, caching_state, deployment_superseded
 from agents_app.services.agents import (
     INTEGRATIONS_MAX,
     MODEL_ID_MAX_CHARS,
     NAME_MAX_CHARS,
     SYSTEM_PROMPT_MAX_CHARS,
 )
-from agents_app.validators import invocation_input_check
+from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE, invocation_input_check
 
 
 def paginated(serializer_class) -> type[serializers.Serializer]:
@@ -74,6 +76,14 @@ class AgentInputSerializer(StrictSerializer):
     )
     prompt_caching_enabled = StrictBooleanField(required=False, allow_null=True, default=None)
     cache_strategy = serializers.ChoiceField(choices=CacheStrategy.values, required=False, default="combined")
+
+
+class AgentImportSerializer(StrictSerializer):
+    """The document `POST /api/agents/import/` takes (what the export gives), for the schema: the import
+    service checks it, each agent as a create request is checked, and reports every bad agent at once."""
+
+    format = serializers.ChoiceField(choices=[EXPORT_FORMAT], required=False)
+    agents = AgentInputSerializer(many=True, min_length=1, max_length=settings.AGENT_IMPORT_MAX_AGENTS)
 
 
 class ModelFamilySerializer(serializers.Serializer):
@@ -162,7 +172,14 @@ class FamilyDefaultInputSerializer(StrictSerializer):
 
 class InvocationInputSerializer(StrictSerializer):
     prompt = serializers.CharField(trim_whitespace=False)
-    session_id = AsSentCharField(required=False, allow_null=True, default=None, max_length=100)
+    session_id = AsSentCharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=100,
+        validators=[RegexValidator(SESSION_ID, SESSION_ID_MESSAGE)],
+        help_text="Continue this session; left out or null starts a new one.",
+    )
 
     def validate(self, attrs):
         attrs = super().validate(attrs)

@@ -14,6 +14,7 @@ from django.conf import settings
 from agent_platform.errors import ApplicationError
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+SESSION_ID_MESSAGE = "session_id must be 1-100 letters, digits or . _ : -"
 
 
 def text_check(value: str, field: str) -> None:
@@ -35,7 +36,7 @@ def prompt_check(prompt) -> None:
 def session_id_check(session_id: str | None) -> None:
     """None asks for a new session; anything else must be a session id."""
     if session_id is not None and not (isinstance(session_id, str) and SESSION_ID.match(session_id)):
-        raise ApplicationError("session_id must be 1-100 letters, digits or . _ : -", "session_id")
+        raise ApplicationError(SESSION_ID_MESSAGE, "session_id")
 
 
 def invocation_input_check(*, prompt, session_id: str | None = None) -> None:

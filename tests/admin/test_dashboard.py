@@ -97,6 +97,11 @@ def test_a_bad_period_falls_back_with_a_message(member):
     assert "Unknown period" in html and "Showing the last 30 days" in html
 
 
+def test_the_forms_empty_fields_are_left_out(member):
+    html = page(member.get(f"{URL}?period=&from=&to="))
+    assert 'class="error"' not in html and "Last 30 days" in html
+
+
 def test_days_past_the_calendars_end_fall_back_with_a_message(member):
     html = page(member.get(f"{URL}?from=9999-12-30&to=9999-12-31"))
     assert "must be a day no later than 9999-12-30" in html and "Showing the last 30 days" in html

@@ -55,14 +55,23 @@ def test_a_required_boolean_is_required_in_every_content_type(api, tenant, conte
     assert FamilyCachingDefault.objects.get(tenant=tenant).prompt_caching_enabled is False
 
 
-@pytest.mark.parametrize("content_type", ["json", "form", "multipart"])
-def test_an_optional_boolean_left_out_is_unset_in_every_content_type(api, content_type):
-    body = {"name": f"by {content_type}", "system_prompt": "You help.", "model_id": CLAUDE}
+def test_an_optional_boolean_left_out_of_an_agent_is_unset(api):
+    body = {"name": "by json", "system_prompt": "You help.", "model_id": CLAUDE}
 
-    response = _send(api, "post", "/api/agents/", body, content_type)
+    response = _send(api, "post", "/api/agents/", body, "json")
 
     assert response.status_code == 201, response.content
-    assert Agent.objects.get(name=f"by {content_type}").prompt_caching_enabled is None  # follows the family default
+    assert Agent.objects.get(name="by json").prompt_caching_enabled is None  # follows the family default
+
+
+@pytest.mark.parametrize("content_type", ["form", "multipart"])
+def test_agent_writes_take_json_only(api, agent, content_type):
+    body = {"name": "by form", "system_prompt": "You help.", "model_id": CLAUDE}
+
+    for method, url in (("post", "/api/agents/"), ("patch", f"/api/agents/{agent.pk}/")):
+        assert _send(api, method, url, body, content_type).status_code == 415
+    assert _send(api, "post", "/api/agents/import/", {"agents": "x"}, content_type).status_code == 415
+    assert list(Agent.objects.all()) == [agent]
 
 
 def _family(slug):

@@ -162,6 +162,10 @@ def test_viewers_may_read(viewer_api, agent):
         ({"sessions_limit": "101"}, "sessions_limit"),
         ({"from": "9999-12-30", "to": "9999-12-31"}, "to"),  # the day after `to` is past the calendar's end
         ({"from": "9999-12-31"}, "from"),
+        ({"period": ""}, "period"),  # given blank is given wrong, not left out
+        ({"from": ""}, "from"),
+        ({"from": "2026-01-01", "to": ""}, "to"),
+        ({"sessions_limit": ""}, "sessions_limit"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_parameter(api, agent, params, field):
@@ -268,6 +272,7 @@ def test_tenant_stats_of_another_tenant_are_empty(other_api, tenant_agents):
         ("top=x", "top"),
         ("period=week", "period"),
         ("from=9999-12-30&to=9999-12-31", "to"),
+        ("top=", "top"),
     ],
 )
 def test_tenant_bad_input(api, params, field):
