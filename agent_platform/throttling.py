@@ -64,7 +64,7 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
     """DRF's rate throttle (rates like `10/min`, `get_cache_key`, Retry-After), counted by `window_hit`."""
 
     @property
-    def THROTTLE_RATES(self):
+    def THROTTLE_RATES(self):  # DRF binds the rates when its module loads: read them when asked instead
         return api_settings.DEFAULT_THROTTLE_RATES
 
     def allow_request(self, request, view):
