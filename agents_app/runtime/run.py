@@ -28,6 +28,7 @@ from typing import Any
 
 from botocore.config import Config as BotocoreConfig
 from strands.event_loop._retry import ModelRetryStrategy
+from strands.models import bedrock as strands_bedrock
 
 from .build import build_agent
 from .checkpoints import strip_cache_points
@@ -35,6 +36,13 @@ from .config import AgentConfig
 from .errors import ModelCallTimeout
 
 logger = logging.getLogger("agents_app.runtime")
+
+# While a model call streams, Strands wakes every 50 ms to look at the agent's cancel signal. This package
+# cancels a turn through asyncio (`run_agent_async`'s `timeout`) and sets the signal only afterwards, for the
+# thread still reading, which checks it at each chunk without any poll. So the poll buys nothing here and
+# costs a timer wake-up 20 times a second for each call in flight. Strands 1.62 has no option for it.
+CANCEL_POLL_SECONDS = 1.0
+strands_bedrock._CANCEL_POLL_INTERVAL = CANCEL_POLL_SECONDS
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 
