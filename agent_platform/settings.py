@@ -96,6 +96,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A SQLite connection is a file handle, not a server's: each thread keeps its own rather than opening
+    # one (and registering Django's SQL functions on it) for every task.
+    DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 600)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_SIZE > 0:
     # Django's own connection pool (psycopg_pool), one per process: a worker's hundreds of threads share
     # DB_POOL_SIZE connections, borrowed for a query and given back between queries (the invocation service

@@ -1,5 +1,7 @@
 """Celery tasks: thin, each named after the service it calls; they take an id and own their retries."""
 
+import gc
+
 from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
@@ -10,9 +12,12 @@ from agents_app.services.errors import RetryLater
 
 @worker_init.connect
 @worker_process_init.connect
-def bedrock_client_create(**kwargs) -> None:
-    """Build the process's shared Bedrock client when the worker starts, not in its first turns."""
+def worker_prepare(**kwargs) -> None:
+    """Build the process's shared Bedrock client when the worker starts, not in its first turns; then freeze
+    the heap loaded so far (Django, Strands, botocore's service models), which the garbage collector would
+    otherwise walk again in every full collection for as long as the worker runs."""
     invocations.invocation_client_prepare()
+    gc.freeze()
 
 
 @shared_task(

@@ -143,13 +143,19 @@ def invocation_run(*, invocation_id: int) -> None:
         _session_lease_release(session_pk, token)
         _retry_later(invocation.pk, countdown=1, reason="an earlier turn of the session has not finished")
 
+    started_at = timezone.now()
     claimed = Invocation.objects.filter(pk=invocation.pk, status__in=UNFINISHED).update(
-        status=Invocation.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
+        status=Invocation.Status.RUNNING, started_at=started_at, attempts=F("attempts") + 1
     )
     if not claimed:
         _session_lease_release(session_pk, token)
         return
-    invocation.refresh_from_db(fields=["attempts", "started_at"])
+    # Read under the lease, so no one else changed it: the row now holds these values.
+    invocation.status, invocation.started_at, invocation.attempts = (
+        Invocation.Status.RUNNING,
+        started_at,
+        invocation.attempts + 1,
+    )
     # The agent's current deployment (its settings as they stand before the first one).
     deployment, config = selectors.deployment_config_for_run(invocation.agent)
     _database_connection_return()
