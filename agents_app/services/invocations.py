@@ -74,11 +74,12 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
         raise ApplicationError("session_id must be 1-100 letters, digits or . _ : -", "session_id")
 
     with transaction.atomic():
+        # By id: the agent's tenant row is not needed here, and loading it costs a query per request.
         session, _ = AgentSession.objects.get_or_create(
-            agent=agent, session_id=session_id or uuid.uuid4().hex, defaults={"tenant": agent.tenant}
+            agent=agent, session_id=session_id or uuid.uuid4().hex, defaults={"tenant_id": agent.tenant_id}
         )
         invocation = Invocation.objects.create(
-            tenant=agent.tenant,
+            tenant_id=agent.tenant_id,
             agent=agent,
             session=session,
             prompt=prompt,
