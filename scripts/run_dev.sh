@@ -92,7 +92,8 @@ if [[ -n "$production" ]]; then
 else
     spawn web python manage.py runserver "0.0.0.0:$PORT" --noreload
 fi
-spawn worker celery -A agent_platform worker -l info --concurrency 2
+# The settings' pool: WORKER_CONCURRENCY threads (200), each with a model call in flight (README, "Execution model").
+spawn worker celery -A agent_platform worker -l info
 spawn beat celery -A agent_platform beat -l info
 
 # wait_http NAME URL: until URL answers (any HTTP status), or a child dies.
