@@ -29,9 +29,13 @@ DATABASES = [
 
 
 @pytest.fixture
-def vendor(request):
-    """The database the threads share: a file copy of SQLite's test database, or PostgreSQL's test database."""
+def vendor(request, monkeypatch):
+    """The database the threads share: a file copy of SQLite's test database, or PostgreSQL's test database.
+
+    Commits are real here, so nothing may be sent on commit: the threads below are the workers.
+    """
     request.getfixturevalue("sqlite_file_database" if request.param == "sqlite" else "catalog_seeded")
+    monkeypatch.setattr(invocation_services, "invocation_enqueue", lambda invocation_id: None)
     return request.param
 
 
