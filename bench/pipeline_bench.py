@@ -29,7 +29,10 @@
    timestamps; the worker's CPU and memory from /proc (its whole process group);
    lost, failed and duplicated turns from the API and the emulator's count of
    model calls. Prefork is measured on fewer sessions: at 2.8 s a call it runs
-   under one a second.
+   under one a second. After each threads batch, a backlog queued while no
+   worker runs is drained by a fresh worker: the worker's own pace, without
+   the web tier. A set-up may carry variables for its worker, to compare
+   variants the same way: `--tp-configs threads,threads+WORKER_CONCURRENCY=100`.
 
 The machine's load average is reported with each figure; a hand-written notes
 block in the section (between NOTES_START and NOTES_END) survives a rewrite.
