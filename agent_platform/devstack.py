@@ -194,11 +194,12 @@ class Stack:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def spawn(self, name: str, *command: str) -> subprocess.Popen:
+    def spawn(self, name: str, *command: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start `command` in a session of its own, logging to `logs/<name>.log`; `env` adds to the stack's."""
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         self.log_offsets[name] = log.tell()  # a process started again under a name appends to its log
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=ROOT, env=self.env | (env or {}), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = process
         return process
@@ -223,7 +224,12 @@ class Stack:
         except requests.RequestException:
             return False
 
-    def start_worker(self, name: str = "worker1", concurrency: int = 1):
+    def start_worker(self, name: str = "worker1", concurrency: int | None = None, **env: str):
+        """A Celery worker as production starts one: the settings' pool (threads) and concurrency unless given.
+
+        `env` sets variables for this worker alone, e.g. `WORKER_POOL="prefork"` (a `--pool` flag would not
+        win over the setting).
+        """
         return self.spawn(
             name,
             str(BIN / "celery"),
@@ -232,12 +238,12 @@ class Stack:
             "worker",
             "-l",
             "info",
-            "-c",
-            str(concurrency),
+            *(["-c", str(concurrency)] if concurrency else []),
             "-n",
             f"{name}@%h",
             "--without-gossip",
             "--without-mingle",
+            env=env,
         )
 
     def start_beat(self, name: str = "beat"):

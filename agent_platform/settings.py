@@ -84,6 +84,7 @@ TEMPLATES = [
 ]
 
 # SQLite under DATA_DIR unless DATABASE_URL is set (PostgreSQL in production).
+DB_POOL_SIZE = envint("DB_POOL_SIZE", 10)  # PostgreSQL connections per process; 0 turns the pool off
 DATABASES = {
     "default": dj_database_url.parse(
         envstr("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
@@ -91,11 +92,26 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Workers and the web process share the file: wait for locks instead of failing.
+    # Workers (hundreds of threads each) and the web process share the file: WAL lets readers run beside
+    # the one writer, IMMEDIATE takes the write lock when a transaction starts (no upgrade deadlock), and
+    # the busy timeout makes a writer wait its turn instead of raising "database is locked".
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
+        "timeout": envint("SQLITE_BUSY_TIMEOUT", 30),
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A SQLite connection is a file handle, not a server's: each thread keeps its own rather than opening
+    # one (and registering Django's SQL functions on it) for every task.
+    DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 600)
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_SIZE > 0:
+    # Django's own connection pool (psycopg_pool), one per process: a worker's hundreds of threads share
+    # DB_POOL_SIZE connections, borrowed for a query and given back between queries (the invocation service
+    # returns its connection for the length of the model call). A pool replaces persistent connections.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_SIZE,
+        "timeout": envint("DB_POOL_TIMEOUT", 30),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -240,6 +256,12 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Only Redis takes the option: the SQLAlchemy transport would hand it to create_engine.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A model call is seconds of waiting on the network, so a worker keeps many in flight on a pool of threads
+# (README, "Execution model"). The setting wins over `--pool prefork` on the command line (Celery takes that
+# for its default), so run a prefork worker with WORKER_POOL=prefork.
+CELERY_WORKER_POOL = envchoice("WORKER_POOL", "threads", ("threads", "prefork", "solo"))
+# Threads per worker process (prefork: child processes; unset, one per CPU).
+CELERY_WORKER_CONCURRENCY = envint("WORKER_CONCURRENCY", 200 if CELERY_WORKER_POOL == "threads" else 0) or None
 # Housekeeping (the sweeper, deploys, rollups, reports) has a queue of its own, so it is not stuck
 # behind a backlog of invocations; a worker started without -Q consumes both.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
@@ -283,7 +305,8 @@ if DEPLOY_BACKEND == "agentcore" and not (AGENTCORE_ROLE_ARN and AGENTCORE_CONTA
     raise ImproperlyConfigured("DEPLOY_BACKEND=agentcore needs AGENTCORE_ROLE_ARN and AGENTCORE_CONTAINER_URI")
 
 # --- Invocations ---
-INVOCATION_TIME_LIMIT = envint("INVOCATION_TIME_LIMIT", 300)  # seconds a worker may spend on one attempt
+# Seconds one attempt's model calls may take; the turn is cancelled then, in code, whatever the pool.
+INVOCATION_TIME_LIMIT = envint("INVOCATION_TIME_LIMIT", 300)
 # A session's lease outlives the longest attempt, so only a dead worker's lease ever expires.
 INVOCATION_LEASE_SECONDS = envint("INVOCATION_LEASE_SECONDS", INVOCATION_TIME_LIMIT + 30)
 INVOCATION_MAX_ATTEMPTS = envint("INVOCATION_MAX_ATTEMPTS", 5)  # throttling and 5xx are retried up to this

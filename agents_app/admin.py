@@ -332,6 +332,7 @@ class InvocationAdmin(TenantRecordsAdmin):
                     ("status", "attempts"),
                     ("enqueued_at", "started_at", "finished_at"),
                     "error",
+                    "retries",
                     "warnings",
                 ]
             },

@@ -22,6 +22,7 @@ container entrypoint (`agents_app.runtime.agentcore_app`).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -94,21 +95,29 @@ def deploy_local(deployment: Deployment) -> DeployResult:
 # --- agentcore ------------------------------------------------------------------------------------
 
 
-def _client(service: str, endpoint_url: str, **config) -> Any:
-    return boto3.client(
+@functools.lru_cache(maxsize=16)
+def _client(service: str, endpoint_url: str, region: str, read_timeout: int | None = None) -> Any:
+    """One client per process and settings, shared by the worker's threads (clients are thread-safe).
+
+    Built from a session of its own: boto3's default session is not safe to share between threads.
+    """
+    timeouts = {"read_timeout": read_timeout} if read_timeout else {}
+    return boto3.session.Session().client(
         service,
-        region_name=settings.AWS_REGION,
+        region_name=region,
         endpoint_url=endpoint_url or None,
-        config=BotocoreConfig(retries={"max_attempts": 3, "mode": "standard"}, **config),
+        config=BotocoreConfig(retries={"max_attempts": 3, "mode": "standard"}, **timeouts),
     )
 
 
 def control_client() -> Any:
-    return _client("bedrock-agentcore-control", settings.AGENTCORE_CONTROL_ENDPOINT_URL)
+    return _client("bedrock-agentcore-control", settings.AGENTCORE_CONTROL_ENDPOINT_URL, settings.AWS_REGION)
 
 
 def runtime_client() -> Any:
-    return _client("bedrock-agentcore", settings.AGENTCORE_ENDPOINT_URL, read_timeout=settings.INVOCATION_TIME_LIMIT)
+    return _client(
+        "bedrock-agentcore", settings.AGENTCORE_ENDPOINT_URL, settings.AWS_REGION, settings.INVOCATION_TIME_LIMIT
+    )
 
 
 def runtime_name(deployment: Deployment) -> str:

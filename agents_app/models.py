@@ -217,7 +217,11 @@ class Invocation(models.Model):
     response = models.TextField(blank=True)
     error = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # Every attempt at the model calls: the service's runs plus the retries botocore made inside them.
     attempts = models.PositiveSmallIntegerField(default=0)
+    retries = models.JSONField(
+        default=list, blank=True, help_text="Each failed attempt that was tried again: its error, when, and by whom."
+    )
 
     queued_at = models.DateTimeField(auto_now_add=True)
     # When a task for it was last sent; the sweeper sends another when this grows old (a lost message).

@@ -211,7 +211,13 @@ class InvocationOutputSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
     model_id = serializers.CharField()
     deployment_version = serializers.IntegerField(allow_null=True)
-    attempts = serializers.IntegerField()
+    attempts = serializers.IntegerField(
+        help_text="Attempts at the model calls: the service's runs and botocore's retries."
+    )
+    retries = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Failed attempts that were tried again: attempt, error, status, at, retried_by (botocore, service).",
+    )
     queued_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)

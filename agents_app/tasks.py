@@ -1,10 +1,23 @@
 """Celery tasks: thin, each named after the service it calls; they take an id and own their retries."""
 
+import gc
+
 from celery import shared_task
+from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
 from agents_app.services import deployments, invocations
 from agents_app.services.errors import RetryLater
+
+
+@worker_init.connect
+@worker_process_init.connect
+def worker_prepare(**kwargs) -> None:
+    """Build the process's shared Bedrock client when the worker starts, not in its first turns; then freeze
+    the heap loaded so far (Django, Strands, botocore's service models), which the garbage collector would
+    otherwise walk again in every full collection for as long as the worker runs."""
+    invocations.invocation_client_prepare()
+    gc.freeze()
 
 
 @shared_task(
@@ -12,8 +25,10 @@ from agents_app.services.errors import RetryLater
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=None,  # the service counts attempts on the invocation row and gives up by itself
-    soft_time_limit=settings.INVOCATION_TIME_LIMIT,
-    time_limit=settings.INVOCATION_TIME_LIMIT + 10,
+    # The service cancels the model calls at INVOCATION_TIME_LIMIT itself (a thread pool ignores Celery's
+    # limits); these only stop a prefork child stuck elsewhere, after the service had its chance.
+    soft_time_limit=settings.INVOCATION_TIME_LIMIT + 20,
+    time_limit=settings.INVOCATION_TIME_LIMIT + 30,
 )
 def invocation_run(self, invocation_id: int) -> None:
     try:

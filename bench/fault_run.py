@@ -1,9 +1,10 @@
 """Fault-injection run of the invocation pipeline: nothing lost, nothing counted twice, stats exact.
 
 N invocations (default 1,000) over S sessions (100) of A Claude agents (5; the 2,500-token
-`support_system_prompt()`, caching on) go through the real service: gunicorn, two Celery workers (`-c 1`)
-and Celery beat (the shipped sweeper, `agents_app.tasks.invocations_requeue_stale`, every 30 s) on a Redis of
-our own, a SQLite file database, and the Bedrock emulator in this process with seeded faults: 10 % throttling,
+`support_system_prompt()`, caching on) go through the real service: gunicorn, two Celery workers on the
+default pool (threads, `WORKER_CONCURRENCY` each) and Celery beat (the shipped sweeper,
+`agents_app.tasks.invocations_requeue_stale`, every 30 s) on a Redis of our own, a SQLite file database,
+and the Bedrock emulator in this process with seeded faults: 10 % throttling,
 2 % 5xx, 5 % of responses 2 s slow. A few client threads POST the turns (a session's turns in order, from the
 thread that owns it; sessions interleaved across threads). While the workers drain the queue:
 
@@ -55,7 +56,14 @@ from collections import Counter, defaultdict, deque
 from decimal import Decimal
 from pathlib import Path
 
-from _common import RESULTS, ROOT, loadavg, machine, write_section  # bench/ is on sys.path when a script runs
+from _common import (  # bench/ is on sys.path when a script runs
+    RESULTS,
+    ROOT,
+    loadavg,
+    machine,
+    redis_missing,
+    write_section,
+)
 
 from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, money
 
@@ -196,6 +204,13 @@ def long_system_prompt(tmp: Path) -> str:
     from agents_app.demo import support_system_prompt
 
     return support_system_prompt()
+
+
+def worker_concurrency() -> int | None:
+    """Threads per worker, as the workers' settings resolve it (they share this process's environment)."""
+    from django.conf import settings
+
+    return settings.CELERY_WORKER_CONCURRENCY
 
 
 def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
@@ -374,6 +389,7 @@ def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
         "args": args,
         "info": info,
         "lowered": lowered,
+        "worker_concurrency": worker_concurrency(),
         "sweep_every": sweep_every,
         "agents": agents,
         "plan": plan,
@@ -661,7 +677,8 @@ def report(result: dict, c: dict, command: str) -> str:
             "",
             f"Command: `{command}`",
             "",
-            f"Set-up: gunicorn (2 workers), two Celery workers (`-c 1`) and Celery beat on Redis {info['redis_server']}"
+            "Set-up: gunicorn (2 workers), two Celery workers on the default pool (threads, "
+            f"`WORKER_CONCURRENCY` {result['worker_concurrency']} each) and Celery beat on Redis {info['redis_server']}"
             f" (no persistence), a SQLite file database (WAL), the emulator in the run's process. {args.agents} "
             f"agents on `{CLAUDE}` with the 2,500-token `support_system_prompt()`, caching on (combined); "
             f"{args.sessions} sessions; {args.threads} client threads. Faults (seed {args.seed}): "
@@ -714,6 +731,9 @@ def main() -> int:
     args = parser.parse_args()
     if not (0 < args.kill_at < args.redis_at < 1):
         parser.error("need 0 < --kill-at < --redis-at < 1")
+    if missing := redis_missing():
+        print(missing, file=sys.stderr)
+        return 2
     command = ".venv/bin/python bench/fault_run.py " + " ".join(sys.argv[1:])
 
     def on_alarm(signum, frame):

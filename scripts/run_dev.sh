@@ -93,7 +93,8 @@ web=(gunicorn agent_platform.wsgi:application --bind "0.0.0.0:$PORT" --workers "
 [[ -z "$production" ]] && web+=(--access-logfile -)
 [[ "${RELOAD:-}" == 1 ]] && web+=(--reload)
 spawn web "${web[@]}"
-spawn worker celery -A agent_platform worker -l info --concurrency 2
+# The settings' pool: WORKER_CONCURRENCY threads (200), each with a model call in flight (README, "Execution model").
+spawn worker celery -A agent_platform worker -l info
 spawn beat celery -A agent_platform beat -l info
 
 # wait_http NAME URL: until URL answers (any HTTP status), or a child dies.

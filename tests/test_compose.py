@@ -71,6 +71,13 @@ def test_worker_and_beat_run_celery_on_the_project_app(services, name):
     assert name in words
 
 
+def test_the_worker_keeps_many_model_calls_in_flight_on_a_pool_of_threads(services):
+    env = environment(services["worker"])
+    assert env["WORKER_POOL"] == "threads"
+    assert int(re.fullmatch(r"\$\{WORKER_CONCURRENCY:-(\d+)\}", env["WORKER_CONCURRENCY"]).group(1)) >= 100
+    assert not {"--pool", "-P", "--concurrency", "-c"} & set(command_words(services["worker"]))
+
+
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_services_share_the_production_environment(services, name):
     env = environment(services[name])

@@ -26,12 +26,11 @@ How each planned checkpoint maps onto Strands 1.62 options (read in
 from __future__ import annotations
 
 import logging
-import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.config import Config as BotocoreConfig
 from strands import Agent
 from strands.agent.conversation_manager import SlidingWindowConversationManager
@@ -42,16 +41,18 @@ from strands.models.model import CacheConfig
 from bedrock.facts import MESSAGES, SYSTEM, TOOLS
 
 from .checkpoints import checkpoint_plan, strip_cache_points
+from .clients import SharedClientSession, bedrock_client
 from .config import AgentConfig
 from .tools import tools_for
 
 logger = logging.getLogger("agents_app.runtime")
 
-DEFAULT_REGION = "us-east-1"
 # The whole session is the agent's memory, up to this many messages: Strands' default window (40)
 # would drop the oldest turns from the stored conversation after 20 turns and move the cached
 # prefix every turn. A conversation that outgrows the model's context is still trimmed by Strands.
 HISTORY_WINDOW_MESSAGES = 1000
+# Models kept for reuse (one per distinct model settings and client); the oldest is dropped beyond this.
+MAX_MODELS = 256
 
 
 @dataclass
@@ -66,30 +67,6 @@ class BuiltAgent:
         return bool(self.plan.get("caching_enabled"))
 
 
-def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-
-
-_sessions = threading.local()
-
-
-def boto_session() -> boto3.Session:
-    """One boto3 session per thread and region, reused turn after turn.
-
-    A new session per turn cost about 60 ms and left garbage that cost as much
-    again in collector pauses (bench/RESULTS.md). Sessions are not thread-safe,
-    hence one per thread. The endpoint is still read from the environment each
-    time Strands creates its client.
-    """
-    current = region()
-    cached = getattr(_sessions, "by_region", None)
-    if cached is None:
-        cached = _sessions.by_region = {}
-    if current not in cached:
-        cached[current] = boto3.Session(region_name=current)
-    return cached[current]
-
-
 def model_options(plan: dict[str, Any]) -> dict[str, Any]:
     """The caching keyword arguments for `BedrockModel`, from a checkpoint plan."""
     if plan[MESSAGES]:
@@ -97,6 +74,36 @@ def model_options(plan: dict[str, Any]) -> dict[str, Any]:
     if plan[TOOLS]:
         return {"cache_tools": "default"}
     return {}
+
+
+_models_lock = threading.Lock()
+_models: OrderedDict[tuple, BedrockModel] = OrderedDict()
+
+
+def bedrock_model(config: AgentConfig, plan: dict[str, Any], boto_client_config: BotocoreConfig | None) -> BedrockModel:
+    """The `BedrockModel` for these settings on the process's shared client, built once and reused.
+
+    A model holds settings and the client, never conversation state, so concurrent turns may share it.
+    """
+    client = bedrock_client(boto_client_config)
+    options = model_options(plan)
+    key = (config.model_id, config.max_tokens, repr(sorted(options.items())), id(client))
+    model = _models.get(key)
+    if model is not None and model.client is client:
+        return model
+    # No endpoint_url: the shared client took AWS_ENDPOINT_URL_BEDROCK_RUNTIME from the environment.
+    model = BedrockModel(
+        model_id=config.model_id,
+        max_tokens=config.max_tokens,
+        streaming=True,
+        boto_session=SharedClientSession(client),
+        **options,
+    )
+    with _models_lock:
+        _models[key] = model
+        while len(_models) > MAX_MODELS:
+            _models.popitem(last=False)
+    return model
 
 
 def system_prompt_blocks(config: AgentConfig, plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,20 +143,8 @@ def build_agent(
     for message in warnings:
         logger.warning("agent_id=<%s>, model_id=<%s> | %s", config.agent_id, config.model_id, message)
 
-    model_kwargs: dict[str, Any] = {
-        "model_id": config.model_id,
-        "max_tokens": config.max_tokens,
-        "streaming": True,
-        "boto_session": boto_session(),
-        **model_options(plan),
-    }
-    if boto_client_config is not None:
-        model_kwargs["boto_client_config"] = boto_client_config
-    # No endpoint_url: boto3 reads AWS_ENDPOINT_URL_BEDROCK_RUNTIME itself (the local emulator in dev).
-    model = BedrockModel(**model_kwargs)
-
     agent = Agent(
-        model=model,
+        model=bedrock_model(config, plan, boto_client_config),
         system_prompt=system_prompt_blocks(config, plan),
         tools=all_tools,
         messages=strip_cache_points(messages),

@@ -12,6 +12,9 @@ What reaches the caller, per Strands 1.62:
   starts lower-case, e.g. `modelStreamErrorException`).
 - Errors raised inside an event-loop cycle may be wrapped in
   `EventLoopException`, which keeps the original as `__cause__`.
+
+`ModelCallTimeout` is this package's own: a turn that outlived its time limit
+and was cancelled. It is retried, like Bedrock's own `ModelTimeoutException`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,17 @@ from strands.types.exceptions import (
     MaxTokensReachedException,
     ModelThrottledException,
 )
+
+
+class ModelCallTimeout(TimeoutError):
+    """The turn ran longer than its time limit and was cancelled."""
+
+    def __init__(self, seconds: float, model_calls: int = 0):
+        self.seconds = seconds
+        super().__init__(
+            f"the turn was cancelled after its time limit of {seconds:g} s ({model_calls} model calls had finished)"
+        )
+
 
 # Bedrock Runtime error codes (lower-cased: the stream spells them `throttlingException`).
 RETRYABLE_CODES = {

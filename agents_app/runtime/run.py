@@ -9,24 +9,40 @@ Usage, as Bedrock reports it and as this module keeps it:
 - `cache_write_1h_tokens` is the part of the cache writes with a 1-hour TTL,
   from `usage.cacheDetails`. Strands' accumulator drops `cacheDetails`, so it
   is summed from the streamed `metadata` events.
+
+Execution: `run_agent` runs the turn on an event loop that belongs to the
+calling thread and lives as long as it, so a worker thread pays for a loop
+(and the executor thread Strands streams from) once, not once per turn as
+`asyncio.run` would, and no turn waits for a stalled executor thread to shut
+down. `timeout` bounds the whole turn in code, whatever the worker's pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.config import Config as BotocoreConfig
 from strands.event_loop._retry import ModelRetryStrategy
+from strands.models import bedrock as strands_bedrock
 
 from .build import build_agent
 from .checkpoints import strip_cache_points
 from .config import AgentConfig
+from .errors import ModelCallTimeout
 
 logger = logging.getLogger("agents_app.runtime")
+
+# While a model call streams, Strands wakes every 50 ms to look at the agent's cancel signal. This package
+# cancels a turn through asyncio (`run_agent_async`'s `timeout`) and sets the signal only afterwards, for the
+# thread still reading, which checks it at each chunk without any poll. So the poll buys nothing here and
+# costs a timer wake-up 20 times a second for each call in flight. Strands 1.62 has no option for it.
+CANCEL_POLL_SECONDS = 1.0
+strands_bedrock._CANCEL_POLL_INTERVAL = CANCEL_POLL_SECONDS
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 
@@ -88,12 +104,14 @@ async def run_agent_async(
     callback_handler: Any = None,
     boto_client_config: BotocoreConfig | None = None,
     retry_strategy: ModelRetryStrategy | None = None,
+    timeout: float | None = None,
 ) -> RunResult:
     """Run one turn on top of `messages` (the stored conversation) and return the outcome.
 
     Streams through `Agent.stream_async`: time to first token is the first
     content delta of the first model call, measured from the start of the turn.
-    botocore and Strands exceptions propagate; see `is_retryable`.
+    botocore and Strands exceptions propagate; see `is_retryable`. A turn still
+    running after `timeout` seconds is cancelled and raises `ModelCallTimeout`.
     """
     if isinstance(prompt, list):
         prompt = [block for block in prompt if "cachePoint" not in block]
@@ -111,17 +129,28 @@ async def run_agent_async(
     first_token_at: float | None = None
 
     started = time.perf_counter()
-    async for event in built.agent.stream_async(prompt):
-        chunk = event.get("event")
-        if chunk:
-            if first_token_at is None and "contentBlockDelta" in chunk:
-                first_token_at = time.perf_counter()
-            if "messageStop" in chunk:
-                stop_reason = chunk["messageStop"].get("stopReason")
-            if "metadata" in chunk:
-                calls.append({**call_usage(chunk["metadata"]), "stop_reason": stop_reason})
-        if "result" in event:
-            result = event["result"]
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            async for event in built.agent.stream_async(prompt):
+                chunk = event.get("event")
+                if chunk:
+                    if first_token_at is None and "contentBlockDelta" in chunk:
+                        first_token_at = time.perf_counter()
+                    if "messageStop" in chunk:
+                        stop_reason = chunk["messageStop"].get("stopReason")
+                    if "metadata" in chunk:
+                        calls.append({**call_usage(chunk["metadata"]), "stop_reason": stop_reason})
+                if "result" in event:
+                    result = event["result"]
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        # The thread Strands streams from outlives the cancelled coroutine: the agent's cancel signal
+        # (cleared when the stream ended) makes it close the response at the next chunk, and botocore's
+        # read timeout bounds a silent one.
+        built.agent.cancel()
+        raise ModelCallTimeout(timeout, len(calls)) from None
     finished = time.perf_counter()
 
     accumulated = result.metrics.accumulated_usage if result is not None else {}
@@ -154,6 +183,17 @@ async def run_agent_async(
     )
 
 
+_threads = threading.local()
+
+
+def thread_loop() -> asyncio.AbstractEventLoop:
+    """The calling thread's own event loop, made on first use and kept for the thread's life."""
+    loop = getattr(_threads, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _threads.loop = asyncio.new_event_loop()
+    return loop
+
+
 def run_agent(
     config: AgentConfig,
     prompt: str | list[dict[str, Any]],
@@ -163,9 +203,10 @@ def run_agent(
     callback_handler: Any = None,
     boto_client_config: BotocoreConfig | None = None,
     retry_strategy: ModelRetryStrategy | None = None,
+    timeout: float | None = None,
 ) -> RunResult:
-    """`run_agent_async` for synchronous callers (Celery tasks). Not for use inside a running event loop."""
-    return asyncio.run(
+    """`run_agent_async` for synchronous callers (Celery tasks), on the thread's loop. Not inside a running loop."""
+    return thread_loop().run_until_complete(
         run_agent_async(
             config,
             prompt,
@@ -174,5 +215,6 @@ def run_agent(
             callback_handler=callback_handler,
             boto_client_config=boto_client_config,
             retry_strategy=retry_strategy,
+            timeout=timeout,
         )
     )

@@ -7,6 +7,15 @@ Exactly once, without locks held across a model call:
   turn, and only the holder of the lease token can store the result;
 - a worker that dies mid-turn stores nothing; its lease expires and the
   redelivered task runs the turn again from the stored conversation.
+
+Attempts: `attempts` counts every attempt at the model calls, the service's
+runs and the retries botocore makes inside a run alike, and `retries` lists
+each failed attempt that was tried again (its error, when, and whether botocore
+or the service retried it). `INVOCATION_MAX_ATTEMPTS` bounds the service's runs.
+
+A run holds no database connection while the model answers (PostgreSQL's pool
+has far fewer connections than a worker has threads), and the model calls are
+cancelled after `INVOCATION_TIME_LIMIT` seconds, in code, whatever the pool.
 """
 
 from __future__ import annotations
@@ -18,13 +27,14 @@ from datetime import timedelta
 
 from botocore.config import Config as BotocoreConfig
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
 from agents_app import deployers, selectors
 from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, Invocation
+from agents_app.runtime.clients import bedrock_client, retries_recorded
 from agents_app.runtime.config import AgentConfig
 from agents_app.runtime.errors import is_retryable
 from agents_app.runtime.run import RunResult, run_agent
@@ -37,8 +47,21 @@ logger = logging.getLogger(__name__)
 SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 UNFINISHED = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
 
-# botocore retries a throttled call a little; the task retries with longer backoff after that.
-BEDROCK_CLIENT_CONFIG = BotocoreConfig(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=120)
+# botocore retries a throttled call a little (recorded in `retries`); the task retries with longer backoff
+# after that. The shared client keeps a connection for each thread of the worker, and no read waits longer
+# than a turn may last.
+BEDROCK_CLIENT_CONFIG = BotocoreConfig(
+    retries={"max_attempts": 3, "mode": "standard"},
+    connect_timeout=10,
+    read_timeout=min(settings.INVOCATION_TIME_LIMIT, 120),
+    max_pool_connections=max(settings.CELERY_WORKER_CONCURRENCY or 0, 10),
+)
+ERROR_CHARS = 500  # of an error kept in `retries`
+
+
+def invocation_client_prepare() -> None:
+    """Build the shared Bedrock client (and import Strands) before the first turn: a worker calls this at start."""
+    bedrock_client(BEDROCK_CLIENT_CONFIG)
 
 
 def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = None, actor=None) -> Invocation:
@@ -51,11 +74,12 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
         raise ApplicationError("session_id must be 1-100 letters, digits or . _ : -", "session_id")
 
     with transaction.atomic():
+        # By id: the agent's tenant row is not needed here, and loading it costs a query per request.
         session, _ = AgentSession.objects.get_or_create(
-            agent=agent, session_id=session_id or uuid.uuid4().hex, defaults={"tenant": agent.tenant}
+            agent=agent, session_id=session_id or uuid.uuid4().hex, defaults={"tenant_id": agent.tenant_id}
         )
         invocation = Invocation.objects.create(
-            tenant=agent.tenant,
+            tenant_id=agent.tenant_id,
             agent=agent,
             session=session,
             prompt=prompt,
@@ -120,34 +144,73 @@ def invocation_run(*, invocation_id: int) -> None:
         _session_lease_release(session_pk, token)
         _retry_later(invocation.pk, countdown=1, reason="an earlier turn of the session has not finished")
 
+    started_at = timezone.now()
     claimed = Invocation.objects.filter(pk=invocation.pk, status__in=UNFINISHED).update(
-        status=Invocation.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
+        status=Invocation.Status.RUNNING, started_at=started_at, attempts=F("attempts") + 1
     )
     if not claimed:
         _session_lease_release(session_pk, token)
         return
-    invocation.refresh_from_db(fields=["attempts", "started_at"])
+    # Read under the lease, so no one else changed it: the row now holds these values.
+    invocation.status, invocation.started_at, invocation.attempts = (
+        Invocation.Status.RUNNING,
+        started_at,
+        invocation.attempts + 1,
+    )
     # The agent's current deployment (its settings as they stand before the first one).
     deployment, config = selectors.deployment_config_for_run(invocation.agent)
-    try:
-        if deployers.runs_in_agentcore(deployment):
-            result = deployers.run_in_agentcore(
-                deployment,
-                invocation.prompt,
-                messages=invocation.session.messages,
-                session_key=invocation.session.session_id,
-            )
-        else:
-            result = run_agent(
-                AgentConfig.from_json(config),
-                invocation.prompt,
-                messages=invocation.session.messages,
-                boto_client_config=BEDROCK_CLIENT_CONFIG,
-            )
-    except Exception as exc:
-        _handle_failure(invocation, token, exc)
-        return
-    _store_success(invocation, token, config, result, deployment)
+    _database_connection_return()
+    with retries_recorded() as sdk_retries:
+        try:
+            if deployers.runs_in_agentcore(deployment):
+                result = deployers.run_in_agentcore(
+                    deployment,
+                    invocation.prompt,
+                    messages=invocation.session.messages,
+                    session_key=invocation.session.session_id,
+                )
+            else:
+                result = run_agent(
+                    AgentConfig.from_json(config),
+                    invocation.prompt,
+                    messages=invocation.session.messages,
+                    boto_client_config=BEDROCK_CLIENT_CONFIG,
+                    timeout=settings.INVOCATION_TIME_LIMIT,
+                )
+        except Exception as exc:
+            _handle_failure(invocation, token, exc, _botocore_retries(invocation, sdk_retries))
+            return
+    _store_success(invocation, token, config, result, deployment, _botocore_retries(invocation, sdk_retries))
+
+
+def _database_connection_return() -> None:
+    """Give this thread's pooled connection back for the length of the model call; the next query borrows one.
+
+    Only with a pool: closing a plain connection would cost a reconnect per turn, and SQLite needs no pool.
+    """
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()
+
+
+def _botocore_retries(invocation: Invocation, sdk_retries: list[dict]) -> list[dict]:
+    """The retries botocore made during this run, numbered after the run's first attempt, and logged."""
+    entries = [
+        {"attempt": invocation.attempts + n, **retry, "retried_by": "botocore"} for n, retry in enumerate(sdk_retries)
+    ]
+    for entry in entries:
+        logger.warning(
+            "invocation %s attempt %s failed (%s, HTTP %s); botocore retried it",
+            invocation.pk,
+            entry["attempt"],
+            entry["error"],
+            entry["status"],
+        )
+    return entries
+
+
+def _service_runs(invocation: Invocation) -> int:
+    """How many times the service has run the invocation: its attempts less the retries botocore made inside them."""
+    return invocation.attempts - sum(1 for retry in invocation.retries if retry.get("retried_by") == "botocore")
 
 
 def _retry_later(invocation_id: int, *, countdown: float, reason: str):
@@ -175,26 +238,47 @@ def _session_lease_release(session_pk: int, token: str, **changes) -> bool:
     return bool(released)
 
 
-def _handle_failure(invocation: Invocation, token: str, exc: Exception) -> None:
+def _handle_failure(invocation: Invocation, token: str, exc: Exception, botocore_retries: list[dict]) -> None:
     error = f"{type(exc).__name__}: {exc}"
-    retry = is_retryable(exc) and invocation.attempts < settings.INVOCATION_MAX_ATTEMPTS
+    runs = _service_runs(invocation)
+    retry = is_retryable(exc) and runs < settings.INVOCATION_MAX_ATTEMPTS
+    attempt = invocation.attempts + len(botocore_retries)  # the attempt that failed last
+    countdown = settings.INVOCATION_RETRY_BACKOFF * 2 ** (runs - 1)
+    retries = invocation.retries + botocore_retries
+    if retry:
+        retries.append(
+            {
+                "attempt": attempt,
+                "error": error[:ERROR_CHARS],
+                "status": None,
+                "retried_by": "service",
+                "at": timezone.now().isoformat(),
+            }
+        )
     with transaction.atomic():
         if not _session_lease_release(invocation.session_id, token):
             return  # the lease expired and another worker owns the turn now
         running = Invocation.objects.filter(pk=invocation.pk, status=Invocation.Status.RUNNING)
+        counted = {"attempts": F("attempts") + len(botocore_retries), "retries": retries, "error": error}
         if retry:
-            running.update(status=Invocation.Status.QUEUED, error=error)
+            running.update(status=Invocation.Status.QUEUED, **counted)
         else:
-            running.update(status=Invocation.Status.FAILED, error=error, finished_at=timezone.now())
+            running.update(status=Invocation.Status.FAILED, finished_at=timezone.now(), **counted)
     if retry:
-        countdown = settings.INVOCATION_RETRY_BACKOFF * 2 ** (invocation.attempts - 1)
-        logger.warning("invocation %s attempt %s failed, retrying: %s", invocation.pk, invocation.attempts, error)
+        logger.warning(
+            "invocation %s attempt %s failed, retrying in %s s: %s", invocation.pk, attempt, countdown, error
+        )
         _retry_later(invocation.pk, countdown=countdown, reason=error)
-    logger.error("invocation %s failed: %s", invocation.pk, error)
+    logger.error("invocation %s failed at attempt %s: %s", invocation.pk, attempt, error)
 
 
 def _store_success(
-    invocation: Invocation, token: str, config: dict, result: RunResult, deployment: Deployment | None
+    invocation: Invocation,
+    token: str,
+    config: dict,
+    result: RunResult,
+    deployment: Deployment | None,
+    botocore_retries: list[dict],
 ) -> None:
     # The model that ran is the deployed config's, which lags the agent's settings while a deploy is under way.
     model = invocation.agent.model
@@ -219,6 +303,8 @@ def _store_success(
             caching_enabled=result.caching_enabled,
             cache_hit=result.cache_hit,
             model_calls=result.model_calls,
+            attempts=F("attempts") + len(botocore_retries),
+            retries=invocation.retries + botocore_retries,
             prices=prices.as_dict(),
             model_id=config["model_id"],
             deployment=deployment,

@@ -4,6 +4,9 @@ The Celery task is a thin wrapper around `invocation_run`; here the service runs
 (the same code a worker runs), and tests/integration runs it in real workers on Redis.
 """
 
+import sys
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -146,7 +149,34 @@ def test_throttling_is_retried_and_the_invocation_succeeds(bedrock_emulator_env,
 
     invocation_services.invocation_run(invocation_id=invocation.pk)
     invocation.refresh_from_db()
-    assert invocation.status == "succeeded" and invocation.attempts == 2 and invocation.error == ""
+    # Every attempt counts: botocore's four in the first run (three of them retried by botocore itself),
+    # then the service's second run.
+    assert invocation.status == "succeeded" and invocation.attempts == 5 and invocation.error == ""
+    assert [(r["attempt"], r["retried_by"]) for r in invocation.retries] == [
+        (1, "botocore"),
+        (2, "botocore"),
+        (3, "botocore"),
+        (4, "service"),
+    ]
+    assert [r["status"] for r in invocation.retries[:3]] == [429, 429, 429]
+    assert all("Throttling" in r["error"] for r in invocation.retries)
+
+
+def test_throttles_botocore_absorbs_count_as_attempts_and_are_logged(bedrock_emulator_env, claude_agent, caplog):
+    bedrock_emulator_env.faults.configure(fail_next=["ThrottlingException", "InternalServerException"])
+
+    invocation = invoke(claude_agent)
+
+    assert invocation.status == "succeeded" and invocation.attempts == 3
+    assert [(r["attempt"], r["error"], r["status"], r["retried_by"]) for r in invocation.retries] == [
+        (1, "ThrottlingException", 429, "botocore"),
+        (2, "InternalServerException", 500, "botocore"),
+    ]
+    logged = [r.getMessage() for r in caplog.records if "botocore retried it" in r.getMessage()]
+    assert logged == [
+        f"invocation {invocation.pk} attempt 1 failed (ThrottlingException, HTTP 429); botocore retried it",
+        f"invocation {invocation.pk} attempt 2 failed (InternalServerException, HTTP 500); botocore retried it",
+    ]
 
 
 def test_a_permanent_error_fails_the_invocation_with_its_message(bedrock_emulator_env, claude_agent):
@@ -169,8 +199,54 @@ def test_retries_give_up_after_the_configured_attempts(bedrock_emulator_env, cla
     invocation_services.invocation_run(invocation_id=invocation.pk)
 
     invocation.refresh_from_db()
-    assert invocation.status == "failed" and invocation.attempts == 2
+    # Two runs of the service (the setting), each with botocore's four attempts.
+    assert invocation.status == "failed" and invocation.attempts == 8
+    assert [r["retried_by"] for r in invocation.retries] == ["botocore"] * 3 + ["service"] + ["botocore"] * 3
     assert "ServiceUnavailable" in invocation.error
+
+
+def test_a_model_call_past_the_time_limit_is_cancelled_and_the_session_released(
+    bedrock_emulator_env, claude_agent, settings
+):
+    settings.INVOCATION_TIME_LIMIT = 1
+    settings.INVOCATION_MAX_ATTEMPTS = 2
+    bedrock_emulator_env.faults.configure(slow_rate=1.0, slow_seconds=4)  # the response starts after 4 s
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="hi")
+
+    started = time.monotonic()
+    with pytest.raises(RetryLater):
+        invocation_services.invocation_run(invocation_id=invocation.pk)
+    elapsed = time.monotonic() - started
+
+    invocation.refresh_from_db()
+    session = invocation.session.__class__.objects.get(pk=invocation.session_id)
+    assert elapsed < 2.5, elapsed  # cancelled at the limit, not after the slow response
+    assert invocation.status == "queued" and "ModelCallTimeout" in invocation.error
+    assert "time limit of 1 s" in invocation.error
+    assert (session.lease_token, session.lease_until) == ("", None)
+    assert [r["retried_by"] for r in invocation.retries] == ["service"]
+
+    # The last attempt allowed fails for good, with the same clear error, and is not left running.
+    invocation_services.invocation_run(invocation_id=invocation.pk)
+    invocation.refresh_from_db()
+    assert invocation.status == "failed" and "time limit of 1 s" in invocation.error
+    assert invocation.finished_at is not None
+    session.refresh_from_db()
+    assert (session.lease_token, session.lease_until) == ("", None)
+
+    # The thread Strands streamed from does not outlive the slow response: it closes it unread.
+    bedrock_emulator_env.faults.configure(slow_rate=0)
+    time.sleep(4)
+    assert not [t for t in threading.enumerate() if t.name.startswith("asyncio_") and _is_reading(t)]
+
+
+def _is_reading(thread) -> bool:
+    frames = sys._current_frames().get(thread.ident)
+    while frames is not None:
+        if "botocore" in frames.f_code.co_filename or "urllib3" in frames.f_code.co_filename:
+            return True
+        frames = frames.f_back
+    return False
 
 
 def test_a_finished_invocation_is_never_run_or_counted_twice(bedrock_emulator_env, claude_agent):
