@@ -1,0 +1,138 @@
+"""Cache advice writes: compute an agent's advice for a period and store it, now or in a Celery task.
+
+`cache_advice_request` answers with the stored advice while it is current (no
+invocation of the period is newer or missing), computes it at once when the
+period holds few invocations (`CACHE_ADVICE_SYNC_INVOCATIONS`), and otherwise
+queues `caching.tasks.cache_advice_run`, which reports its progress on the
+row. The row is claimed with a conditional update before a task computes it,
+so two copies of the task never compute it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agent_platform.models import Tenant
+from agents_app.models import Agent
+from agents_app.selectors import agent_check
+from caching.advice import advice_data, advice_data_mark, advice_is_current
+from caching.advice_history import agent_history
+from caching.models import CacheAdvice
+from caching.periods import Period
+
+logger = logging.getLogger(__name__)
+
+# A queued computation not started after this long is sent again (a lost message, a dead worker).
+REQUEUE_AFTER = timedelta(minutes=10)
+PROGRESS_STEP = 0.05
+
+
+def sync_limit() -> int:
+    return int(getattr(settings, "CACHE_ADVICE_SYNC_INVOCATIONS", 2000))
+
+
+def cache_advice_request(
+    *, tenant: Tenant, agent: Agent, period: Period, force: bool = False, compute_up_to: int | None = None
+) -> CacheAdvice:
+    """The agent's advice for the period: the stored one while current, else computed now when the period has
+    at most `compute_up_to` invocations (default `CACHE_ADVICE_SYNC_INVOCATIONS`), else queued."""
+    agent_check(tenant=tenant, agent=agent)
+    mark = advice_data_mark(agent=agent, period=period)
+    advice, created = CacheAdvice.objects.get_or_create(
+        agent=agent,
+        period_from=period.day_from,
+        period_to=period.day_to,
+        defaults={"tenant": tenant, "requested_at": timezone.now()},
+    )
+    if not force and advice_is_current(advice, mark):
+        return advice
+    if mark.invocations <= (sync_limit() if compute_up_to is None else compute_up_to):
+        return cache_advice_compute(advice=advice)
+    return _queue(advice, sent=not created)
+
+
+def _queue(advice: CacheAdvice, *, sent: bool) -> CacheAdvice:
+    """Queue the computation, unless a task for it was sent a short while ago (`sent`)."""
+    now = timezone.now()
+    in_flight = advice.status in (CacheAdvice.Status.PENDING, CacheAdvice.Status.RUNNING)
+    if sent and in_flight and advice.requested_at > now - REQUEUE_AFTER:
+        return advice  # the queued task reads the newest invocations when it runs
+    CacheAdvice.objects.filter(pk=advice.pk).update(status=CacheAdvice.Status.PENDING, requested_at=now, progress=0)
+    advice.refresh_from_db()
+    transaction.on_commit(lambda: cache_advice_enqueue(advice.pk))
+    return advice
+
+
+def cache_advice_enqueue(advice_id: int) -> None:
+    from caching import tasks  # the tasks module imports this one
+
+    try:
+        tasks.cache_advice_run.delay(advice_id)
+    except Exception:
+        logger.warning("could not enqueue cache advice %s; the next request sends it again", advice_id, exc_info=True)
+
+
+def cache_advice_compute(*, advice: CacheAdvice) -> CacheAdvice:
+    """Replay the advice's period and store the figures (a failure is stored too, and raised)."""
+    now = timezone.now()
+    CacheAdvice.objects.filter(pk=advice.pk).update(status=CacheAdvice.Status.RUNNING, started_at=now, progress=0)
+    period = Period(advice.period_from, advice.period_to)
+    reported = [0.0]
+
+    def on_progress(fraction: float) -> None:
+        if fraction - reported[0] >= PROGRESS_STEP or fraction >= 1:
+            reported[0] = fraction
+            CacheAdvice.objects.filter(pk=advice.pk).update(progress=round(fraction, 3))
+
+    try:
+        history = agent_history(tenant=advice.tenant, agent=advice.agent, period=period)
+        data = advice_data(history, on_progress=on_progress, period=period)
+    except Exception as exc:
+        CacheAdvice.objects.filter(pk=advice.pk).update(
+            status=CacheAdvice.Status.FAILED, error=f"{type(exc).__name__}: {exc}", computed_at=timezone.now()
+        )
+        raise
+    left = (data.get("advice") or {}).get("left_on_table") or "0"
+    CacheAdvice.objects.filter(pk=advice.pk).update(
+        status=CacheAdvice.Status.READY,
+        progress=1,
+        computed_at=timezone.now(),
+        invocations=history.invocations,
+        through_invocation_id=history.through_id,
+        left_on_table=left,
+        data=data,
+        error="",
+    )
+    advice.refresh_from_db()
+    return advice
+
+
+def cache_advice_run(*, advice_id: int) -> CacheAdvice | None:
+    """The task's work: claim the queued advice (once), then compute it."""
+    claimed = CacheAdvice.objects.filter(pk=advice_id, status=CacheAdvice.Status.PENDING).update(
+        status=CacheAdvice.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    advice = CacheAdvice.objects.select_related("tenant", "agent").get(pk=advice_id)
+    return cache_advice_compute(advice=advice)
+
+
+def tenant_cache_advice_request(*, tenant: Tenant, period: Period, agents) -> list[CacheAdvice]:
+    """Every agent's advice for the period: current ones as stored; the rest computed now while their
+    invocations fit in one synchronous budget (`CACHE_ADVICE_SYNC_INVOCATIONS` in all), the others queued."""
+    budget = sync_limit()
+    found = []
+    for agent in agents:
+        stored = CacheAdvice.objects.filter(agent=agent, period_from=period.day_from, period_to=period.day_to)
+        before = stored.values_list("computed_at", flat=True).first()
+        advice = cache_advice_request(tenant=tenant, agent=agent, period=period, compute_up_to=budget)
+        if advice.computed_at != before:
+            budget = max(0, budget - advice.invocations)
+        found.append(advice)
+    return found
