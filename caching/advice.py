@@ -35,7 +35,7 @@ from decimal import Decimal
 from django.db.models import Count, Max
 
 from agent_platform.models import Tenant
-from agents_app.models import Agent
+from agents_app.models import Agent, Invocation
 from agents_app.selectors import agent_check
 from bedrock.misses import count_reasons
 from bedrock.oracle import replay_oracle
@@ -266,6 +266,17 @@ class DataMark:
 def advice_data_mark(*, agent: Agent, period: Period) -> DataMark:
     found = period_invocations(agent=agent, period=period).aggregate(count=Count("pk"), top=Max("pk"))
     return DataMark(found["count"] or 0, found["top"] or 0)
+
+
+def advice_data_marks(*, tenant: Tenant, period: Period, agent: Agent | None = None) -> dict[int, DataMark]:
+    """`advice_data_mark` of every agent of the tenant with succeeded invocations in the period, in one query."""
+    invocations = Invocation.objects.filter(
+        tenant=tenant, status=Invocation.Status.SUCCEEDED, queued_at__gte=period.start, queued_at__lt=period.end
+    )
+    if agent is not None:
+        invocations = invocations.filter(agent=agent_check(tenant=tenant, agent=agent))
+    rows = invocations.values("agent_id").annotate(count=Count("pk"), top=Max("pk")).order_by()
+    return {row["agent_id"]: DataMark(row["count"], row["top"]) for row in rows}
 
 
 def advice_is_current(advice: CacheAdvice, mark: DataMark) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +21,7 @@ from django.utils import timezone
 from agent_platform.models import Tenant
 from agents_app.models import Agent
 from agents_app.selectors import agent_check
-from caching.advice import advice_data, advice_data_mark, advice_is_current
+from caching.advice import advice_data, advice_data_mark, advice_data_marks, advice_is_current
 from caching.advice_history import agent_history
 from caching.models import CacheAdvice
 from caching.periods import Period
@@ -123,10 +124,13 @@ def cache_advice_run(*, advice_id: int) -> CacheAdvice | None:
     return cache_advice_compute(advice=advice)
 
 
-def tenant_cache_advice_request(*, tenant: Tenant, period: Period, agents) -> list[CacheAdvice]:
+def tenant_cache_advice_request(
+    *, tenant: Tenant, period: Period, agents, budget: int | None = None
+) -> list[CacheAdvice]:
     """Every agent's advice for the period: current ones as stored; the rest computed now while their
-    invocations fit in one synchronous budget (`CACHE_ADVICE_SYNC_INVOCATIONS` in all), the others queued."""
-    budget = sync_limit()
+    invocations fit in one synchronous budget (default `CACHE_ADVICE_SYNC_INVOCATIONS` in all), the others
+    queued."""
+    budget = sync_limit() if budget is None else budget
     found = []
     for agent in agents:
         stored = CacheAdvice.objects.filter(agent=agent, period_from=period.day_from, period_to=period.day_to)
@@ -136,3 +140,50 @@ def tenant_cache_advice_request(*, tenant: Tenant, period: Period, agents) -> li
             budget = max(0, budget - advice.invocations)
         found.append(advice)
     return found
+
+
+def cache_advice_queue(*, tenant: Tenant, period: Period, agent: Agent | None = None) -> list[CacheAdvice]:
+    """For pages: the stored advice of the period's agents (or of `agent`), queueing the missing and stale ones.
+
+    Nothing is computed while the page waits, and the queries are a fixed few
+    however many agents the tenant has.
+    """
+    marks = advice_data_marks(tenant=tenant, period=period, agent=agent)
+    if not marks:
+        return []
+    now = timezone.now()
+    # One insert that keeps existing rows: the ones it adds carry exactly `now` as their request time.
+    CacheAdvice.objects.bulk_create(
+        [
+            CacheAdvice(
+                tenant=tenant, agent_id=agent_id, period_from=period.day_from, period_to=period.day_to, requested_at=now
+            )
+            for agent_id in marks
+        ],
+        ignore_conflicts=True,
+    )
+    rows = list(
+        CacheAdvice.objects.filter(
+            tenant=tenant, period_from=period.day_from, period_to=period.day_to, agent_id__in=list(marks)
+        ).select_related("agent__model__family", "tenant")
+    )
+    queued = [advice for advice in rows if advice.requested_at == now and advice.computed_at is None]
+    stale = [
+        advice
+        for advice in rows
+        if advice not in queued
+        and not advice_is_current(advice, marks[advice.agent_id])
+        and not (
+            advice.status in (CacheAdvice.Status.PENDING, CacheAdvice.Status.RUNNING)
+            and advice.requested_at > now - REQUEUE_AFTER
+        )
+    ]
+    if stale:
+        CacheAdvice.objects.filter(pk__in=[advice.pk for advice in stale]).update(
+            status=CacheAdvice.Status.PENDING, requested_at=now, progress=0
+        )
+        for advice in stale:
+            advice.status, advice.requested_at, advice.progress = CacheAdvice.Status.PENDING, now, 0
+    for advice in queued + stale:
+        transaction.on_commit(partial(cache_advice_enqueue, advice.pk))
+    return rows
