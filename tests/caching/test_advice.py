@@ -85,3 +85,35 @@ def test_single_turn_traffic_on_a_large_shared_prompt_is_advised_explicit(bedroc
     assert found["explicit-5m"] < found["combined-5m"] < found["automatic-5m"]
     assert all(found["oracle"] <= cost for cost in found.values()), found
     assert Decimal(advice["left_on_table"]) == found["actual"] - found["oracle"]
+
+
+def test_the_weekly_report_ranks_the_agents_by_money_left_on_the_table(bedrock_emulator_env, tenant, other_tenant):
+    from django.core import mail
+
+    from agent_platform.models import Role
+    from agent_platform.services import member_ensure
+    from caching import services
+    from caching.periods import ONE_DAY, utc_today
+
+    boss = member_ensure(tenant=tenant, username="boss", password="pw-boss-123456", role=Role.ADMIN).user
+    boss.email = "boss@acme.test"
+    boss.save()
+    cached = make_agent(tenant, CLAUDE, name="Cached", system_prompt=LONG_PROMPT, prompt_caching_enabled=True)
+    plain = make_agent(
+        tenant, CLAUDE, name="Plain", system_prompt=LONG_PROMPT + " Plain.", prompt_caching_enabled=False
+    )
+    theirs = make_agent(other_tenant, CLAUDE, name="Theirs", system_prompt=LONG_PROMPT + " Theirs.")
+    for agent in (cached, plain, theirs):
+        session(agent, ["Hello there", "And the refund policy?", "Thanks"])
+    idle(bedrock_emulator_env, 24 * 3600)  # yesterday's traffic: the report covers whole days up to yesterday
+
+    yesterday = utc_today() - ONE_DAY
+    report, _ = services.cache_report_create(tenant=tenant, period_start=yesterday - 6 * ONE_DAY, period_end=yesterday)
+    services.cache_report_send(report=report)
+
+    rows = report.stats["advice"]["agents"]
+    assert [row["agent"]["name"] for row in rows] == ["Plain", "Cached"]
+    assert all(row["status"] == "ready" for row in rows)
+    assert rows[0]["current"] == "none" and Decimal(rows[0]["left_on_table"]) > Decimal(rows[1]["left_on_table"])
+    body = mail.outbox[0].body
+    assert "Money left on the table" in body and f"Plain: ${rows[0]['left_on_table']}" in body
