@@ -64,7 +64,7 @@ LABELS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TurnUse:
     """One turn as the classifier sees it: when it ran, on which prefix, and each model call's read and write.
 

@@ -142,6 +142,8 @@ class _Timeline:
     last_assistant: list[int]  # position after the last assistant message among the first m (0: none)
     blocks: list[int]  # content blocks of each message
     message_ending: dict[int, int]  # block position -> the message that ends there
+    # Checkpoints made so far, by (field, position, ttl): set-ups share them.
+    made: dict[tuple[str, int, str], Checkpoint] = field(default_factory=dict)
 
 
 @dataclass
@@ -307,8 +309,10 @@ class Replay:
             line = call.timeline
             tokens = line.prefix.tokens[call.end]
             if points:
-                prefix = Prefix(hashes=line.prefix.hashes, tokens=line.prefix.tokens, checkpoints=points)
-                usage = engine.apply_prefix(line.model, prefix, now=call.time)
+                # The timeline is the request's prefix, longer than the request: only positions up to its last
+                # checkpoint are read, so the checkpoints alone make it this request's.
+                line.prefix.checkpoints = points
+                usage = engine.apply_prefix(line.model, line.prefix, now=call.time)
                 read, write, write_1h = usage.read, usage.write, usage.write_by_ttl.get(ONE_HOUR, 0)
             else:
                 read = write = write_1h = 0
@@ -346,11 +350,20 @@ class Replay:
 
 
 def checkpoint(line: _Timeline, field_name: str, position: int, ttl: str, index: int, where: str = "") -> Checkpoint:
-    return Checkpoint(field_name, position, line.prefix.tokens[position], ttl, where or field_name, index)
+    key = (field_name, position, ttl)
+    made = line.made.get(key)
+    if made is None:
+        made = line.made[key] = Checkpoint(
+            field_name, position, line.prefix.tokens[position], ttl, where or field_name, index
+        )
+    return made
 
 
 def message_checkpoint(line: _Timeline, position: int, ttl: str) -> Checkpoint:
     """A checkpoint at the end of the message that ends at block `position`."""
+    made = line.made.get((facts.MESSAGES, position, ttl))
+    if made is not None:
+        return made
     message = line.message_ending[position]
     where = f"messages.{message}.content.{line.blocks[message]}"
     return checkpoint(line, facts.MESSAGES, position, ttl, line.blocks[message], where)

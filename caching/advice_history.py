@@ -156,7 +156,10 @@ def _billed(row: dict, calls: int) -> tuple[int, ...] | None:
     model_calls = row["model_calls"] or []
     if len(model_calls) != calls:
         return None
-    return tuple(c["input_tokens"] + c["cache_read_tokens"] + c["cache_write_tokens"] for c in model_calls)
+    try:
+        return tuple(c["input_tokens"] + c["cache_read_tokens"] + c["cache_write_tokens"] for c in model_calls)
+    except (KeyError, TypeError):  # usage not recorded per call: nothing to calibrate with
+        return None
 
 
 def agent_history(*, tenant: Tenant, agent: Agent, period: Period) -> History:
