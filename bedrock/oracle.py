@@ -51,29 +51,29 @@ class _Entry:
     ttl: str
 
 
-def _next_times(replay: Replay) -> tuple[dict[int, float], dict[int, float], dict[int, bool]]:
-    """For each call (by id): when its conversation's next call on the same timeline comes, when the next call
+def _next_times(replay: Replay) -> tuple[dict[int, object], dict[int, float], dict[int, bool]]:
+    """For each call (by id): its conversation's next call on the same timeline (or None), when the next call
     of another conversation on the same head comes, and whether the shared prefix, kept warm by every call on
     the head from this one on, meets a gap that only a 1-hour entry survives before one that none does."""
-    same: dict[int, float] = {}
+    following: dict[int, object] = {}
     other: dict[int, float] = {}
     hour: dict[int, bool] = {}
-    after_line: dict[int, float] = {}
+    after_line: dict[int, object] = {}
     # per head identity: (time, timeline) of the nearest later call, the nearest later one of another timeline,
     # and that nearest call's own 1-hour need
     after_head: dict[str, tuple[float, int, float, bool]] = {}
     five, one = facts.TTL_SECONDS[FIVE_MINUTES], facts.TTL_SECONDS[ONE_HOUR]
     for call in reversed(replay.calls):
         line = id(call.timeline)
-        same[id(call)] = after_line.get(line, FOREVER)
-        after_line[line] = call.time
+        following[id(call)] = after_line.get(line)
+        after_line[line] = call
         identity = replay.turns[call.turn].head.identity
         nearest, nearest_line, beyond, nearest_hour = after_head.get(identity, (FOREVER, -1, FOREVER, False))
         other[id(call)] = nearest if nearest_line != line else beyond
         gap = nearest - call.time
         hour[id(call)] = five < gap <= one or (gap <= five and nearest_hour)
         after_head[identity] = (call.time, line, beyond if nearest_line == line else nearest, hour[id(call)])
-    return same, other, hour
+    return following, other, hour
 
 
 def _cacheable(model: facts.ModelFacts, tokens: int) -> bool:
@@ -93,11 +93,33 @@ def _longest(*ttls: str | None) -> str:
     return ONE_HOUR if ONE_HOUR in ttls else FIVE_MINUTES
 
 
+def _write_ttl(call, following: dict, model: facts.ModelFacts, rate: Rates, new: int, kept: int) -> str | None:
+    """The TTL to write the end of this request with, or None. Only the conversation's next call reads it.
+
+    `new`: the tokens this request would write (past what it reads); `kept`: the tokens of the request that
+    stay cached until the next call anyway (a 1-hour entry, the shared prefix). Within 5 minutes a 5-minute
+    write always pays (1.25 + 0.1 against at least 1 + 1). Past 5 minutes, a 1-hour write costs the new
+    tokens 1 input more now, and saves the next call everything past `kept`: a read instead of a write (when
+    that call writes: its own next call follows within a TTL) or of input.
+    """
+    after = following.get(id(call))
+    if after is None:
+        return None
+    ttl = _ttl_for(after.time - call.time, model.supports_1h_ttl)
+    if ttl != ONE_HOUR:
+        return ttl
+    beyond = following.get(id(after))
+    then = _ttl_for(beyond.time - after.time, model.supports_1h_ttl) if beyond is not None else None
+    later = {FIVE_MINUTES: rate.write, ONE_HOUR: rate.write_1h}.get(then, rate.input)
+    saved = (call.timeline.prefix.tokens[call.end] - kept) * (later - rate.read)
+    return ONE_HOUR if new * (rate.write_1h - rate.input) < saved else None
+
+
 def oracle_placements(replay: Replay, rates: Mapping[Any, Rates] | None = None) -> dict[int, list[Checkpoint]]:
     """The oracle's checkpoints for every call of the replay, by `id(call)`."""
     rates = rates or {}
     default = Rates()
-    next_same, next_other, shared_hour = _next_times(replay)
+    following, next_other, shared_hour = _next_times(replay)
     own: dict[int, _Entry] = {}  # per timeline: the conversation's latest entry, as predicted
     shared: dict[str, _Entry] = {}  # per head identity: the shared prefix's entry, as predicted
     placements: dict[int, list[Checkpoint]] = {}
@@ -130,11 +152,9 @@ def oracle_placements(replay: Replay, rates: Mapping[Any, Rates] | None = None) 
 
         write_ttl = None
         if facts.MESSAGES in fields and cacheable(call.end):
-            write_ttl = _ttl_for(next_same[id(call)] - now, model.supports_1h_ttl)
-            if write_ttl == ONE_HOUR:
-                new = tokens[call.end] - tokens[read_at]
-                if new * (rate.write_1h - rate.input) >= tokens[call.end] * (rate.input - rate.read):
-                    write_ttl = None
+            kept_at = own_live.position if own_live and own_live.ttl == ONE_HOUR else shared_at
+            new, kept = tokens[call.end] - tokens[read_at], tokens[kept_at]
+            write_ttl = _write_ttl(call, following, model, rate, new, kept)
         shared_need = _ttl_for(next_other[id(call)] - now, model.supports_1h_ttl) if shared_at else None
         if shared_need and model.supports_1h_ttl and shared_hour[id(call)]:
             shared_need = ONE_HOUR
