@@ -113,15 +113,21 @@ class Setup:
     automatic_on: str = USER
 
 
-@dataclass
+@dataclass(slots=True)
 class TurnResult:
     key: Any
     # (input, cache read, cache write, of which 1-hour write) per model call
     calls: list[tuple[int, int, int, int]]
     reason: MissReason | None = None
+    # Whether the turn sent any checkpoint, and one on the shared prefix (system or tools).
+    sent: bool = False
+    shared: bool = False
 
     def totals(self) -> tuple[int, int, int, int]:
-        return tuple(sum(call[i] for call in self.calls) for i in range(4))  # type: ignore[return-value]
+        inp = read = write = write_1h = 0
+        for a, b, c, d in self.calls:
+            inp, read, write, write_1h = inp + a, read + b, write + c, write_1h + d
+        return inp, read, write, write_1h
 
 
 @dataclass
@@ -316,27 +322,29 @@ class Replay:
                 read, write, write_1h = usage.read, usage.write, usage.write_by_ttl.get(ONE_HOUR, 0)
             else:
                 read = write = write_1h = 0
-            results[call.turn].calls[call.index] = (tokens - read - write, read, write, write_1h)
+            result = results[call.turn]
+            result.calls[call.index] = (tokens - read - write, read, write, write_1h)
+            if points:
+                result.sent = True
+                result.shared = result.shared or points[0].field != facts.MESSAGES
             if on_call is not None:
                 on_call(call, points, read, write)
-        self._classify(setup, placements, results)
+        self._classify(setup, results)
         return SetupResult(setup, results)
 
-    def _classify(self, setup: Setup, placements: Mapping[int, list[Checkpoint]], results: list[TurnResult]) -> None:
-        sent: dict[int, set[str]] = {}
-        for call in self.calls:
-            sent.setdefault(call.turn, set()).update(point.field for point in placements.get(id(call)) or [])
+    def _classify(self, setup: Setup, results: list[TurnResult]) -> None:
         ttl_seconds = facts.TTL_SECONDS.get(setup.ttl, facts.DEFAULT_TTL_SECONDS)
         uses: list[TurnUse | None] = [None] * len(self.turns)
         for i, turn in enumerate(self.turns):
-            if sent.get(i):
+            result = results[i]
+            if result.sent:
                 uses[i] = TurnUse(
                     started=turn.started,
                     finished=turn.finished,
-                    calls=tuple((read, write) for _, read, write, _ in results[i].calls),
+                    calls=tuple([(call[1], call[2]) for call in result.calls]),
                     prefix=turn.head.identity,
                     version=turn.head.version,
-                    shared=bool(sent[i] & {facts.SYSTEM, facts.TOOLS}),
+                    shared=result.shared,
                     ttl_seconds=ttl_seconds,
                 )
         last = None
