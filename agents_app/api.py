@@ -29,6 +29,7 @@ from agents_app.serializers import (
 from agents_app.services import agents as agent_services
 from agents_app.services import deployments as deployment_services
 from agents_app.services import invocations as invocation_services
+from bedrock import misses
 from pricing.selectors import model_prices_map
 
 
@@ -179,6 +180,7 @@ class AgentInvocationListApi(APIView):
             OpenApiParameter("status", str, enum=Invocation.Status.values),
             OpenApiParameter("session_id", str),
             OpenApiParameter("cache_hit", bool),
+            OpenApiParameter("miss_reason", str, enum=list(misses.REASONS), description="Why it missed the cache"),
         ],
     )
     def get(self, request, agent_id):
@@ -187,7 +189,7 @@ class AgentInvocationListApi(APIView):
         filters = InvocationFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         for name, value in filters.validated_data.items():
-            lookup = {"session_id": "session__session_id"}.get(name, name)
+            lookup = {"session_id": "session__session_id", "miss_reason": "cache_miss_reason"}.get(name, name)
             invocations = invocations.filter(**{lookup: value})
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(invocations, request, view=self)

@@ -10,6 +10,7 @@ from agents_app.services.agents import (
     NAME_MAX_CHARS,
     SYSTEM_PROMPT_MAX_CHARS,
 )
+from bedrock import misses
 
 
 def paginated(serializer_class) -> type[serializers.Serializer]:
@@ -143,6 +144,7 @@ class InvocationFilterSerializer(serializers.Serializer):
     session_id = serializers.CharField(required=False, max_length=100)
     # A choice, not a BooleanField: DRF reads a missing boolean in a query string as False.
     cache_hit = serializers.ChoiceField(choices=["true", "false"], required=False)
+    miss_reason = serializers.ChoiceField(choices=list(misses.REASONS), required=False)
 
     def validate_cache_hit(self, value) -> bool:
         return value == "true"
@@ -175,6 +177,11 @@ class InvocationOutputSerializer(serializers.Serializer):
     cache_write_tokens = serializers.IntegerField()
     cache_write_1h_tokens = serializers.IntegerField()
     cache_hit = serializers.BooleanField(allow_null=True)
+    cache_miss_reason = serializers.CharField(
+        help_text="Why it wrote the cache instead of reading it: hit, growth, first_use, ttl_expired, "
+        "prefix_changed, below_minimum, lookback_exceeded; empty with caching off."
+    )
+    cache_miss_detail = serializers.DictField(help_text="call, gap_seconds, version, previous_version.")
     model_calls = serializers.ListField(child=serializers.DictField())
     prices = serializers.DictField(help_text="USD per million tokens in force when it ran.")
     cost_with_cache = serializers.DecimalField(**MONEY_FIELD)

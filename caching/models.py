@@ -28,6 +28,14 @@ class DailyCacheRollup(models.Model):
     no_cache_activity_invocations = models.PositiveIntegerField(
         default=0, help_text="Caching enabled, yet neither read nor wrote the cache (prompt below the minimum)."
     )
+    # Succeeded invocations by `Invocation.cache_miss_reason`.
+    miss_reason_hit = models.PositiveIntegerField(default=0)
+    miss_reason_growth = models.PositiveIntegerField(default=0)
+    miss_reason_first_use = models.PositiveIntegerField(default=0)
+    miss_reason_ttl_expired = models.PositiveIntegerField(default=0)
+    miss_reason_prefix_changed = models.PositiveIntegerField(default=0)
+    miss_reason_below_minimum = models.PositiveIntegerField(default=0)
+    miss_reason_lookback_exceeded = models.PositiveIntegerField(default=0)
     input_tokens = models.PositiveBigIntegerField(default=0)
     cache_read_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)

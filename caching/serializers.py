@@ -33,6 +33,7 @@ def totals_json(totals: CacheTotals) -> dict:
         "cache_hits": totals.cache_hits,
         "hit_rate": totals.hit_rate,
         "no_cache_activity_invocations": totals.no_cache_activity_invocations,
+        "miss_reasons": totals.miss_reasons,
         "input_tokens": totals.input_tokens,
         "cache_read_tokens": totals.cache_read_tokens,
         "cache_write_tokens": totals.cache_write_tokens,
@@ -87,6 +88,7 @@ def session_json(summary: SessionCacheSummary) -> dict:
         "uncached_tokens": summary.uncached_tokens,
         "efficiency_ratio": summary.efficiency_ratio,
         "cache_expired": summary.cache_expired,
+        "miss_reasons": summary.miss_reasons,
     }
 
 
