@@ -203,7 +203,7 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_web(self):
+    def start_web(self, workers: int = 2):
         self.spawn(
             "web",
             str(BIN / "gunicorn"),
@@ -211,7 +211,7 @@ class Stack:
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",
-            "2",
+            str(workers),
             "--timeout",
             "60",
         )

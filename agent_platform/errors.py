@@ -1,8 +1,9 @@
 """The one application error type, and how the API reports it."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
-from rest_framework.views import exception_handler
 
 
 class ApplicationError(Exception):
@@ -28,7 +29,22 @@ class ApplicationError(Exception):
         return error
 
 
+class RequestTooLarge(exceptions.APIException):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE: the documented 413, in the API's JSON error shape."""
+
+    status_code = 413
+    default_code = "request_too_large"
+
+    def __init__(self):
+        super().__init__(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+
+
 def api_exception_handler(exc, context):
+    # Imported here: DRF's views module loads the parser classes of the settings, and the parser imports this one.
+    from rest_framework.views import exception_handler
+
+    if isinstance(exc, RequestDataTooBig):  # Django's form parsing refuses it with an HTML 400 otherwise
+        exc = RequestTooLarge()
     if isinstance(exc, ApplicationError):
         status = exc.status
         exc = exceptions.ValidationError(exc.errors)

@@ -47,3 +47,29 @@ def add_error_responses(result, generator, request, public):
                     },
                 )
     return result
+
+
+# What DRF's CharField refuses in any text (NUL: PostgreSQL cannot store it), and, for a field that may not be
+# blank, text with nothing but whitespace (DRF trims it, the services strip it; str.strip() also takes
+# U+001C-U+001F, which not every regex engine counts as whitespace). Lone surrogates, refused too, cannot be
+# written in a pattern every validator compiles, nor sent in UTF-8.
+TEXT = r"^[^\x00]*$"
+NOT_BLANK_TEXT = r"^[^\x00]*[^\x00\s\x1c-\x1f][^\x00]*$"
+
+
+def strict_request_bodies(result, generator, request, public):
+    """Say in the schema what every input serializer enforces (they are StrictSerializers): unknown fields are
+    refused, and text is text a database can store, not blank where blank is refused."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if not name.endswith("Request") or component.get("type") != "object":
+            continue
+        component["additionalProperties"] = False
+        for field in component.get("properties", {}).values():
+            if (
+                field.get("type") == "string"
+                and "enum" not in field
+                and "format" not in field
+                and "pattern" not in field
+            ):
+                field["pattern"] = NOT_BLANK_TEXT if field.get("minLength", 0) >= 1 else TEXT
+    return result

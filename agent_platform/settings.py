@@ -7,6 +7,7 @@ SQLAlchemy transport, no server), the local Bedrock emulator, console email.
 without a secret key. Every variable is listed in the README.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "agent_platform",
     "pricing",
     "agents_app",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "agent_platform.urls"
@@ -102,6 +106,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Admin logins: django-axes counts failures per client address (tenancy.client_address, which honours
+# NUM_PROXIES) and refuses every login from it, the right password too, for a cool-off once it has too many.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "agent_platform.tenancy.client_address"
+AXES_RESET_ON_SUCCESS = True
+# Proxies in front of the web server that append the client's address to X-Forwarded-For (0: none; the
+# address is the connection's). Rate limits and lockouts are per client address.
+NUM_PROXIES = envint("NUM_PROXIES", 0)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
 USE_I18N = True
@@ -122,6 +141,29 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 AGENT_IMPORT_MAX_AGENTS = envint("AGENT_IMPORT_MAX_AGENTS", 500)
 
+# --- Cache: the API's rate-limit counters, shared by every web process ---
+# Redis when REDIS_URL is set (production); otherwise a table of the database, created by `migrate`, which
+# every process of the embedded default reaches (agent_platform.throttling counts in it atomically).
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "agent-platform",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+            # A counter lives for its window; a day is DRF's longest. Culling would drop live counters.
+            "TIMEOUT": 24 * 3600,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
 # --- Security (production defaults; `check --deploy` passes with them) ---
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", PRODUCTION)
@@ -141,6 +183,12 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^metrics$"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["agent_platform.tenancy.TenantAPIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["agent_platform.tenancy.TenantRolePermission"],
+    # JSON with size and depth limits (agent_platform.parsers); forms and multipart as DRF reads them.
+    "DEFAULT_PARSER_CLASSES": [
+        "agent_platform.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": envint("API_PAGE_SIZE", 50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -150,7 +198,10 @@ REST_FRAMEWORK = {
         "invocations": envstr("THROTTLE_INVOCATIONS", "120/min"),
         "imports": envstr("THROTTLE_IMPORTS", "10/min"),
         "deploys": envstr("THROTTLE_DEPLOYS", "30/min"),
+        # Failed API keys per client address; past it, every key from the address waits out the window.
+        "auth_failures": envstr("THROTTLE_AUTH_FAILURES", "20/min"),
     },
+    "NUM_PROXIES": NUM_PROXIES,
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 
@@ -167,15 +218,15 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "agent_platform.schema.add_error_responses",
+        "agent_platform.schema.strict_request_bodies",
+        "agents_app.schema.catalog_model_ids",
     ],
 }
 
 # --- Celery ---
 # A real broker (Redis) when configured; otherwise kombu's SQLAlchemy transport
 # on a SQLite file, so a real worker and beat run with no server at all.
-CELERY_BROKER_URL = (
-    envstr("CELERY_BROKER_URL") or envstr("REDIS_URL") or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
-)
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL") or REDIS_URL or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

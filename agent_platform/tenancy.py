@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.throttling import ScopedRateThrottle
 
 from agent_platform.models import Membership, Role, Tenant, TenantAPIKey
+from agent_platform.throttling import FixedWindowRateThrottle, window_count, window_hit
 
 WRITE_ROLES = (Role.ADMIN, Role.MEMBER)
 
@@ -45,6 +47,38 @@ class KeyPrincipal:
         return f"API key {self.key_prefix} ({self.tenant.slug})"
 
 
+def client_address(request) -> str:
+    """The caller's address: REMOTE_ADDR, or behind NUM_PROXIES proxies that append to X-Forwarded-For, the
+    address the outermost of them saw (DRF's rule). Failed API keys and admin logins are counted per address."""
+    proxies = settings.NUM_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        addresses = [address.strip() for address in forwarded.split(",")]
+        return addresses[-min(proxies, len(addresses))]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+class FailedKeyThrottle(FixedWindowRateThrottle):
+    """Failed API keys per client address (`auth_failures` in the throttle rates). Past the limit, every key
+    from that address is refused until the window ends, the right one too, so guessing learns nothing."""
+
+    scope = "auth_failures"
+
+    def get_cache_key(self, request, view=None):
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
+
+    def refused_for(self, request) -> float | None:
+        """Seconds until the address may try again, or None when it may now."""
+        if self.rate is None:
+            return None
+        failures, remaining = window_count(self.get_cache_key(request), self.duration)
+        return remaining if failures >= self.num_requests else None
+
+    def failed(self, request) -> None:
+        if self.rate is not None:
+            window_hit(self.get_cache_key(request), self.duration)
+
+
 class TenantAPIKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Api-Key"
 
@@ -53,12 +87,17 @@ class TenantAPIKeyAuthentication(authentication.BaseAuthentication):
         keyword, _, key = header.partition(" ")
         if keyword != self.keyword:
             return None
+        throttle = FailedKeyThrottle()
+        if (wait := throttle.refused_for(request)) is not None:
+            raise exceptions.Throttled(wait, detail="Too many failed API keys from your address.")
         key = key.strip()
         try:
             api_key = TenantAPIKey.objects.get_from_key(key)  # checks the hash; revoked keys are not found
         except TenantAPIKey.DoesNotExist:
+            throttle.failed(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
         if api_key.has_expired:
+            throttle.failed(request)
             raise exceptions.AuthenticationFailed("This API key has expired.")
         request.tenant = api_key.tenant
         request.tenant_role = api_key.role
@@ -83,8 +122,9 @@ class TenantRolePermission(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or principal.role in WRITE_ROLES
 
 
-class TenantRateThrottle(ScopedRateThrottle):
-    """Rate limit on writes, per tenant; the view's `throttle_scope` picks the rate in settings."""
+class TenantRateThrottle(ScopedRateThrottle, FixedWindowRateThrottle):
+    """Rate limit on writes, per tenant; the view's `throttle_scope` picks the rate in settings. Counted in the
+    shared cache, so the limit holds across web processes (`agent_platform.throttling`)."""
 
     def allow_request(self, request, view):
         if request.method in permissions.SAFE_METHODS:

@@ -27,6 +27,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from agent_platform.errors import ApplicationError
+from agent_platform.parsers import json_loads
 from agent_platform.tenancy import WRITE_ROLES, scoped_object, user_tenants
 from agents_app import selectors
 from agents_app.cache_misses import miss_reason_text
@@ -34,6 +35,7 @@ from agents_app.models import Invocation
 from agents_app.prompt_size import prompt_size_check
 from agents_app.services import agents as agent_services
 from agents_app.services import invocations as invocation_services
+from agents_app.validators import invocation_input_check
 from pricing.costs import MONEY_FIELDS, money, ratio, total_input_tokens, usd
 
 
@@ -105,12 +107,12 @@ def agent_invoke(model_admin, request, object_id):
         if wants_json(request):
             return JsonResponse({"errors": {"non_field_errors": ["Viewers cannot invoke agents."]}}, status=403)
         raise PermissionDenied
+    # The form's empty session field asks for a new session.
+    prompt, session_id = request.POST.get("prompt", ""), request.POST.get("session_id", "").strip() or None
     try:
+        invocation_input_check(prompt=prompt, session_id=session_id)
         invocation = invocation_services.invocation_create(
-            agent=agent,
-            prompt=request.POST.get("prompt", ""),
-            session_id=request.POST.get("session_id", "").strip() or None,
-            actor=request.user,
+            agent=agent, prompt=prompt, session_id=session_id, actor=request.user
         )
     except ApplicationError as exc:
         if wants_json(request):
@@ -243,7 +245,10 @@ def agents_import_page(model_admin, request):
             context["error_rows"] = [{"index": None, "name": "", "field": "file", "message": "Choose a JSON file."}]
         else:
             try:
-                payload = json.loads(upload.read().decode("utf-8"))
+                payload = json_loads(upload.read().decode("utf-8"))
+            except ApplicationError as exc:  # nested too deep: the field, or the file itself
+                field = "file" if exc.field == "non_field_errors" else exc.field
+                context["error_rows"] = [{"index": None, "name": "", "field": field, "message": exc.message}]
             except (UnicodeDecodeError, ValueError) as exc:
                 message = f"The file is not valid JSON: {exc}"
                 context["error_rows"] = [{"index": None, "name": "", "field": "file", "message": message}]

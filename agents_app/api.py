@@ -10,10 +10,13 @@ from rest_framework.views import APIView
 
 from agent_platform.errors import ApplicationError
 from agent_platform.models import Role
+from agent_platform.parsers import JSONParser
+from agent_platform.schema import NOT_BLANK_TEXT
 from agent_platform.tenancy import TenantRateThrottle
 from agents_app import selectors
 from agents_app.models import Agent, Deployment, FoundationModel, Invocation
 from agents_app.serializers import (
+    AgentImportSerializer,
     AgentInputSerializer,
     AgentOutputSerializer,
     DeploymentOutputSerializer,
@@ -61,7 +64,13 @@ class ModelListApi(APIView):
         return Response(FoundationModelSerializer(models, many=True, context={"prices": prices}).data)
 
 
+# An agent is structured data (a list of integrations): its writes take JSON only, a form is a 415.
+JSON_ONLY = [JSONParser]
+
+
 class AgentListApi(APIView):
+    parser_classes = JSON_ONLY
+
     @extend_schema(
         responses=paginated(AgentOutputSerializer),
         operation_id="agents_list",
@@ -94,6 +103,8 @@ class AgentListApi(APIView):
 
 
 class AgentDetailApi(APIView):
+    parser_classes = JSON_ONLY
+
     @extend_schema(responses=AgentOutputSerializer)
     def get(self, request, agent_id):
         return agent_response(request, tenant_agent(request, agent_id))
@@ -132,9 +143,10 @@ class AgentsExportApi(APIView):
 class AgentsImportApi(APIView):
     throttle_classes = [TenantRateThrottle]
     throttle_scope = "imports"
+    parser_classes = JSON_ONLY
 
     @extend_schema(
-        request=dict,
+        request=AgentImportSerializer,
         responses={201: AgentOutputSerializer(many=True)},
         summary="Create agents from an export document, all or none",
     )
@@ -178,8 +190,10 @@ class AgentInvocationListApi(APIView):
         operation_id="agent_invocations_list",
         parameters=[
             OpenApiParameter("status", str, enum=Invocation.Status.values),
-            OpenApiParameter("session_id", str),
-            OpenApiParameter("cache_hit", bool),
+            OpenApiParameter(
+                "session_id", {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NOT_BLANK_TEXT}
+            ),
+            OpenApiParameter("cache_hit", str, enum=["true", "false"]),
             OpenApiParameter("miss_reason", str, enum=list(misses.REASONS), description="Why it missed the cache"),
         ],
     )

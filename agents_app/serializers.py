@@ -1,15 +1,19 @@
 """Shapes of the agents API: what comes in (validated) and what goes out."""
 
+from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from agents_app.models import CacheStrategy
-from agents_app.selectors import caching_state, deployment_superseded
+from agents_app.selectors import EXPORT_FORMAT, caching_state, deployment_superseded
 from agents_app.services.agents import (
     INTEGRATIONS_MAX,
     MODEL_ID_MAX_CHARS,
     NAME_MAX_CHARS,
     SYSTEM_PROMPT_MAX_CHARS,
 )
+from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE, invocation_input_check
 from bedrock import misses
 
 
@@ -25,6 +29,31 @@ def paginated(serializer_class) -> type[serializers.Serializer]:
             "results": serializer_class(many=True),
         },
     )
+
+
+class AsSent:
+    """A form, multipart or query value read as sent: a blank is a blank, as in JSON. (DRF reads a form's blank
+    as null or as left out: `session_id=""` started a new session, `?status=` filtered nothing.)"""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
+class AsSentCharField(AsSent, serializers.CharField):
+    pass
+
+
+class AsSentChoiceField(AsSent, serializers.ChoiceField):
+    pass
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A boolean read alike from JSON, a form and multipart: left out is left out. (DRF reads a form's missing
+    boolean as false, HTML's unticked checkbox; an API client that leaves a field out has not said false.)"""
+
+    default_empty_html = serializers.empty
 
 
 class StrictSerializer(serializers.Serializer):
@@ -46,8 +75,16 @@ class AgentInputSerializer(StrictSerializer):
     integrations = serializers.ListField(
         child=serializers.DictField(), required=False, default=list, max_length=INTEGRATIONS_MAX
     )
-    prompt_caching_enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
+    prompt_caching_enabled = StrictBooleanField(required=False, allow_null=True, default=None)
     cache_strategy = serializers.ChoiceField(choices=CacheStrategy.values, required=False, default="combined")
+
+
+class AgentImportSerializer(StrictSerializer):
+    """The document `POST /api/agents/import/` takes (what the export gives), for the schema: the import
+    service checks it, each agent as a create request is checked, and reports every bad agent at once."""
+
+    format = serializers.ChoiceField(choices=[EXPORT_FORMAT], required=False)
+    agents = AgentInputSerializer(many=True, min_length=1, max_length=settings.AGENT_IMPORT_MAX_AGENTS)
 
 
 class ModelFamilySerializer(serializers.Serializer):
@@ -131,20 +168,32 @@ class FamilyDefaultSerializer(serializers.Serializer):
 
 
 class FamilyDefaultInputSerializer(StrictSerializer):
-    prompt_caching_enabled = serializers.BooleanField()
+    prompt_caching_enabled = StrictBooleanField()
 
 
 class InvocationInputSerializer(StrictSerializer):
     prompt = serializers.CharField(trim_whitespace=False)
-    session_id = serializers.CharField(required=False, allow_null=True, default=None, max_length=100)
+    session_id = AsSentCharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=100,
+        validators=[RegexValidator(SESSION_ID, SESSION_ID_MESSAGE)],
+        help_text="Continue this session; left out or null starts a new one.",
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        invocation_input_check(prompt=attrs["prompt"], session_id=attrs["session_id"])
+        return attrs
 
 
 class InvocationFilterSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"], required=False)
-    session_id = serializers.CharField(required=False, max_length=100)
+    status = AsSentChoiceField(choices=["queued", "running", "succeeded", "failed"], required=False)
+    session_id = AsSentCharField(required=False, max_length=100)
     # A choice, not a BooleanField: DRF reads a missing boolean in a query string as False.
-    cache_hit = serializers.ChoiceField(choices=["true", "false"], required=False)
-    miss_reason = serializers.ChoiceField(choices=list(misses.REASONS), required=False)
+    cache_hit = AsSentChoiceField(choices=["true", "false"], required=False)
+    miss_reason = AsSentChoiceField(choices=list(misses.REASONS), required=False)
 
     def validate_cache_hit(self, value) -> bool:
         return value == "true"

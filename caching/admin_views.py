@@ -28,9 +28,11 @@ PERIOD_CHOICES = [*PERIOD_DAYS, "all"]
 
 
 def chosen_period(request, *, tenant, agent=None):
-    """The period of `?period=` / `?from=&to=` as the cache-stats API reads it; a bad one falls back to 30 days."""
+    """The period of `?period=` / `?from=&to=` as the cache-stats API reads it; a bad one falls back to 30 days.
+    A field the page's form leaves empty is left out (the API refuses a blank parameter)."""
+    params = {key: value for key, value in request.GET.items() if value != ""}
     try:
-        return period_from_params(request.GET, tenant=tenant, agent=agent)
+        return period_from_params(params, tenant=tenant, agent=agent)
     except ApplicationError as exc:
         messages.error(request, f"{exc.message} Showing the last 30 days.")
         return period_from_params({"period": DEFAULT_PERIOD}, tenant=tenant, agent=agent)

@@ -20,16 +20,51 @@ from agent_platform.tenancy import TenantRateThrottle
 from agents_app.api import tenant_agent
 from caching import advice, advice_services, exports, reports, serializers, stats
 from caching.models import CacheAdvice
-from caching.periods import int_param, period_from_params
+from caching.periods import LAST_DAY, ONE_DAY, PERIOD_DAYS, int_param, period_from_params
 
 MAX_SESSIONS_LIMIT = 100
 MAX_TOP = 100
+LAST_DAY_PLUS_ONE = (LAST_DAY + ONE_DAY).isoformat()
 
 
+# `period`, or `from` with an optional `to`, never both: one form-exploded object parameter whose two shapes
+# say so (each of its properties is a query parameter of its own on the wire). The rules a schema cannot
+# state: `from` not after `to`, at most CACHE_STATS_MAX_DAYS days.
+DAY = {"type": "string", "format": "date", "not": {"enum": [LAST_DAY_PLUS_ONE]}}
 PERIOD_PARAMETERS = [
-    OpenApiParameter("period", str, enum=["7d", "30d", "90d", "all"], description="Default 30d, ending today (UTC)."),
-    OpenApiParameter("from", OpenApiTypes.DATE, description="First UTC day (instead of period)."),
-    OpenApiParameter("to", OpenApiTypes.DATE, description="Last UTC day, included; default today."),
+    OpenApiParameter(
+        "period",
+        {
+            "oneOf": [
+                {
+                    "title": "A named period",
+                    "type": "object",
+                    "properties": {
+                        "period": {
+                            "type": "string",
+                            "enum": [*PERIOD_DAYS, "all"],
+                            "description": "Ending today (UTC); `all` starts at the first invocation. Default 30d.",
+                        }
+                    },
+                    "additionalProperties": False,
+                },
+                {
+                    "title": "A range of days",
+                    "type": "object",
+                    "properties": {
+                        "from": DAY | {"description": "First UTC day."},
+                        "to": DAY | {"description": "Last UTC day, included; default today. Not before `from`."},
+                    },
+                    "required": ["from"],
+                    "additionalProperties": False,
+                },
+            ]
+        },
+        style="form",
+        explode=True,
+        description="`?period=7d|30d|90d|all`, or `?from=YYYY-MM-DD&to=YYYY-MM-DD` (whole UTC days, at most "
+        "CACHE_STATS_MAX_DAYS of them), not both.",
+    ),
 ]
 
 AGENT_STATS_EXAMPLE = {
@@ -83,7 +118,11 @@ class AgentCacheStatsApi(APIView):
         summary="An agent's cache hit rate, tokens, costs and savings: totals, by day, by period, per session",
         parameters=[
             *PERIOD_PARAMETERS,
-            OpenApiParameter("sessions_limit", int, description=f"Sessions listed, 0-{MAX_SESSIONS_LIMIT}."),
+            OpenApiParameter(
+                "sessions_limit",
+                {"type": "integer", "minimum": 0, "maximum": MAX_SESSIONS_LIMIT},
+                description="Sessions listed; default 20.",
+            ),
         ],
         responses=OpenApiTypes.OBJECT,
         examples=[OpenApiExample("Seven days", value=AGENT_STATS_EXAMPLE, response_only=True)],
@@ -100,7 +139,10 @@ class TenantCacheStatsApi(APIView):
     @extend_schema(
         operation_id="tenant_cache_stats",
         summary="Cache stats across your agents: totals, by day, by period, by model family, top and least-benefit",
-        parameters=[*PERIOD_PARAMETERS, OpenApiParameter("top", int, description=f"Agents listed, 1-{MAX_TOP}.")],
+        parameters=[
+            *PERIOD_PARAMETERS,
+            OpenApiParameter("top", {"type": "integer", "minimum": 1, "maximum": MAX_TOP}, description="Default 5."),
+        ],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request):

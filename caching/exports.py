@@ -2,7 +2,8 @@
 
 The functions return rows (the header first); the API streams them and the
 report mail attaches them. CSV is an output format, so values are written here:
-money as `pricing.costs.money` strings, times in ISO 8601 (UTC), None as empty.
+money as `pricing.costs.money` strings, times in ISO 8601 (UTC), None as empty,
+and text that a spreadsheet would run as a formula behind an apostrophe.
 The tenant and agent are checked when a function is called, not when its rows
 are first read.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
@@ -76,13 +78,29 @@ REPORT_CSV_FIELDS = (
 )
 
 
+# A spreadsheet opening the file runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def csv_text(text: str) -> str:
+    """Text as a spreadsheet shows it and never runs it: a leading apostrophe (hidden by spreadsheets, readable
+    elsewhere) before a would-be formula. A plain number such as a negative amount is left a number."""
+    if text.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def csv_value(value):
+    """One cell of every CSV the service writes."""
     if isinstance(value, Decimal):
         return money(value)
     if isinstance(value, dt.datetime):
         return value.astimezone(UTC).isoformat()
     if value is None:
         return ""
+    if isinstance(value, str):
+        return csv_text(value)
     return value
 
 
@@ -112,7 +130,7 @@ def cache_report_csv_rows(report: CacheReport) -> Iterator[list]:
     yield ["section", "key", "name", *REPORT_CSV_FIELDS]
 
     def row(section, key, name, data):
-        return [section, key, name, *(data.get(f, "") for f in REPORT_CSV_FIELDS)]
+        return [csv_value(cell) for cell in (section, key, name, *(data.get(f) for f in REPORT_CSV_FIELDS))]
 
     yield row("total", f"{report.period_start}..{report.period_end}", report.tenant.name, stats)
     for day in stats.get("by_day", []):

@@ -22,6 +22,8 @@ from agents_app.selectors import agent_check
 
 UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
+# A period's end is the start of the day after its last: the calendar's last day cannot be in one.
+LAST_DAY = dt.date.max - ONE_DAY
 
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 DEFAULT_PERIOD = "30d"
@@ -104,22 +106,26 @@ def max_period_days() -> int:
 
 def parse_day(value: str, name: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise ApplicationError(f"{name} must be a date as YYYY-MM-DD, not {value!r}.", field=name) from None
+    if day > LAST_DAY:
+        raise ApplicationError(f"{name} must be a day no later than {LAST_DAY}, not {value!r}.", field=name)
+    return day
 
 
 def period_from_params(params, *, tenant: Tenant, agent: Agent | None = None, today: dt.date | None = None) -> Period:
     """The period a query dict asks for, or an ApplicationError naming the bad parameter."""
     today = today or utc_today()
+    # A parameter given blank is given, and wrong: only one left out takes its default.
     name, raw_from, raw_to = params.get("period"), params.get("from"), params.get("to")
-    if raw_from or raw_to:
-        if name:
+    if raw_from is not None or raw_to is not None:
+        if name is not None:
             raise ApplicationError("Give either period or from/to, not both.", field="period")
-        if not raw_from:
+        if raw_from is None:
             raise ApplicationError("from is required when to is given.", field="from")
         day_from = parse_day(raw_from, "from")
-        day_to = parse_day(raw_to, "to") if raw_to else today
+        day_to = parse_day(raw_to, "to") if raw_to is not None else today
         if day_from > day_to:
             raise ApplicationError(f"from ({day_from}) must not be after to ({day_to}).", field="from")
         period = Period(day_from, day_to)
@@ -129,7 +135,7 @@ def period_from_params(params, *, tenant: Tenant, agent: Agent | None = None, to
                 field="from",
             )
         return period
-    name = name or DEFAULT_PERIOD
+    name = DEFAULT_PERIOD if name is None else name
     if name in PERIOD_DAYS:
         return Period(today - (PERIOD_DAYS[name] - 1) * ONE_DAY, today, name)
     if name == "all":
@@ -142,7 +148,7 @@ def period_from_params(params, *, tenant: Tenant, agent: Agent | None = None, to
 def int_param(params, name: str, *, default: int, low: int, high: int) -> int:
     """A whole number between `low` and `high` from a query dict, or an ApplicationError naming it."""
     raw = params.get(name)
-    if raw in (None, ""):
+    if raw is None:
         return default
     try:
         value = int(raw)

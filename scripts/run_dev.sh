@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: prepare the database and demo data, then run the whole service in
-# the foreground: web server on $PORT (default 8000), one Celery worker, Celery
-# beat and, when the Bedrock endpoint is the local emulator's, the emulator.
+# the foreground: web server (gunicorn) on $PORT (default 8000), one Celery worker,
+# Celery beat and, when the Bedrock endpoint is the local emulator's, the emulator.
 # Ctrl-C (or SIGTERM) stops every child; if any child dies, the rest are stopped.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -87,11 +87,12 @@ trap 'stop_all' EXIT
 if [[ "$mode" == emulator ]]; then
     spawn emulator python manage.py run_bedrock_emulator --port "$emulator_port"
 fi
-if [[ -n "$production" ]]; then
-    spawn web gunicorn agent_platform.wsgi:application --bind "0.0.0.0:$PORT" --workers 3
-else
-    spawn web python manage.py runserver "0.0.0.0:$PORT" --noreload
-fi
+# gunicorn as in production, so a burst of requests waits in its backlog rather than being reset;
+# RELOAD=1 restarts the workers when the code changes. Static files: WhiteNoise (collected above).
+web=(gunicorn agent_platform.wsgi:application --bind "0.0.0.0:$PORT" --workers "${WEB_CONCURRENCY:-3}")
+[[ -z "$production" ]] && web+=(--access-logfile -)
+[[ "${RELOAD:-}" == 1 ]] && web+=(--reload)
+spawn web "${web[@]}"
 spawn worker celery -A agent_platform worker -l info --concurrency 2
 spawn beat celery -A agent_platform beat -l info
 

@@ -1,6 +1,9 @@
 """Shared fixtures: two tenants with keys of every role, so every test can ask "and the other tenant?"."""
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -31,10 +34,38 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Throttle counters live in the cache; each test starts with none."""
+def _fresh_cache(request):
+    """Throttle counters live in the cache, a table of the test database: each test that uses the database starts
+    with none (a transactional test's counters are not rolled back)."""
+    names = request.fixturenames
+    if "transactional_db" in names:
+        request.getfixturevalue("transactional_db")
+    elif "db" in names:
+        request.getfixturevalue("db")
+    elif not request.node.get_closest_marker("django_db"):
+        return
     cache.clear()
-    yield
+
+
+# Noon UTC of a fixed day: twelve hours from either midnight.
+NOON = dt.datetime(2026, 11, 18, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock_at_noon(request):
+    """The clock set to `NOON` and left running. A fixture that fixes "today" and the code that reads the clock
+    again then agree on the day, even when the run straddles midnight. Not for tests of other processes: they
+    read the real clock."""
+    assert not request.node.get_closest_marker("integration"), "subprocesses do not share a travelled clock"
+    with time_machine.travel(NOON, tick=True):
+        yield NOON
+
+
+def admin_login(client, username: str, password: str) -> bool:
+    """Log in through the admin's login form, as a person does: django-axes watches that door (and refuses the
+    test client's `login()`, which carries no request)."""
+    response = client.post("/admin/login/", {"username": username, "password": password})
+    return response.status_code == 302
 
 
 def key_client(tenant, role=Role.ADMIN) -> APIClient:

@@ -8,13 +8,19 @@ import pytest
 
 from agent_platform.models import Role
 from agent_platform.services import member_ensure
+from tests.conftest import admin_login
 
 PASSWORD = "pw-123-secret"
 
 
+@pytest.fixture(autouse=True)
+def _reporting_clock(clock_at_noon):
+    """The dashboard and the caching page read "today" from the clock, as the seeded data did: both at noon UTC."""
+
+
 def login(client, tenant, role, username="alice"):
     member_ensure(tenant=tenant, username=username, password=PASSWORD, role=role)
-    assert client.login(username=username, password=PASSWORD)
+    assert admin_login(client, username, PASSWORD)
     return client
 
 

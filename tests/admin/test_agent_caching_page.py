@@ -32,6 +32,11 @@ def test_figures_are_the_cache_stats_apis(member, api, agent, period):
         assert f'data-value="{row["net_savings"]}"' in html
 
 
+def test_days_past_the_calendars_end_fall_back_with_a_message(member, agent):
+    html = page(member.get(url(agent) + "?from=9999-12-30&to=9999-12-31"))
+    assert "must be a day no later than 9999-12-30" in html and "Showing the last 30 days" in html
+
+
 def test_chart_has_a_bar_per_day_of_the_period(member, agent):
     seeded = seed_support_agent(agent)
     html = page(member.get(url(agent) + "?period=7d"))

@@ -9,7 +9,7 @@ from agent_platform.models import Role
 from caching.models import CacheReport
 from tests.admin.conftest import login, page, stat_values
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
-from tests.conftest import NOVA, make_agent
+from tests.conftest import NOVA, admin_login, make_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,8 @@ def test_figures_are_the_tenant_cache_stats_apis(member, api, tenant, agent, per
     top = html.split('id="top-agents"')[1].split("</table>")[0]
     assert [row["agent"]["name"] for row in data["top_agents"]] == re.findall(r'/caching/">([^<]+)</a>', top)
     families = html.split('id="by-family"')[1].split("</table>")[0]
+    # Claude (the support agent) and Nova (the helper): the loop below checks both.
+    assert {row["family"] for row in data["by_family"]} == {"anthropic-claude", "amazon-nova"}
     for row in data["by_family"]:
         assert f'data-family="{row["family"]}"' in families and f'data-value="{row["net_savings"]}"' in families
     assert html.count('<rect class="bar"') >= len(data["by_day"])  # the daily chart (and the bar lists)
@@ -80,7 +82,7 @@ def test_another_tenants_dashboard_is_not_found(member, other_tenant):
 def test_staff_without_a_tenant_is_refused_and_anonymous_is_sent_to_login(client, tenant):
     assert client.get(URL).status_code == 302
     get_user_model().objects.create_user("nobody", password="pw-123-secret", is_staff=True)
-    client.login(username="nobody", password="pw-123-secret")
+    admin_login(client, "nobody", "pw-123-secret")
     assert client.get(URL).status_code == 403
 
 
@@ -93,6 +95,16 @@ def test_viewer_sees_the_dashboard_and_the_index_links_it(viewer):
 def test_a_bad_period_falls_back_with_a_message(member):
     html = page(member.get(f"{URL}?period=century"))
     assert "Unknown period" in html and "Showing the last 30 days" in html
+
+
+def test_the_forms_empty_fields_are_left_out(member):
+    html = page(member.get(f"{URL}?period=&from=&to="))
+    assert 'class="error"' not in html and "Last 30 days" in html
+
+
+def test_days_past_the_calendars_end_fall_back_with_a_message(member):
+    html = page(member.get(f"{URL}?from=9999-12-30&to=9999-12-31"))
+    assert "must be a day no later than 9999-12-30" in html and "Showing the last 30 days" in html
 
 
 def test_dashboard_queries_do_not_grow_with_agents(member, tenant, django_assert_max_num_queries):

@@ -91,3 +91,11 @@ def test_export_then_import_round_trips(member, tenant, other_tenant, agent):
 
     copy = Agent.objects.get(tenant=other_tenant)
     assert (copy.name, copy.model.model_id, copy.prompt_caching_enabled) == ("Support", CLAUDE, True)
+
+
+def test_a_file_nested_too_deep_is_an_error_naming_the_field(member, tenant):
+    for content in (b"[" * 1000 + b"]" * 1000, b'{"agents": ' + b"[" * 1000 + b"]" * 1000 + b"}"):
+        html = page(member.post(URL, {"tenant": tenant.pk, "file": upload(content)}))
+
+        assert "nested deeper than" in html and not Agent.objects.exists()
+    assert "<code>agents</code>" in html

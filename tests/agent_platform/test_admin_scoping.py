@@ -6,14 +6,14 @@ from django.contrib.auth import get_user_model
 from agent_platform.models import Role
 from agent_platform.services import member_ensure
 from agents_app.models import Agent
-from tests.conftest import NOVA, make_agent
+from tests.conftest import NOVA, admin_login, make_agent
 
 pytestmark = pytest.mark.django_db
 
 
 def login(client, tenant, role, username="alice"):
     member_ensure(tenant=tenant, username=username, password="pw-123-secret", role=role)
-    client.login(username=username, password="pw-123-secret")
+    admin_login(client, username, "pw-123-secret")
     return client
 
 
@@ -91,7 +91,7 @@ def test_viewer_sees_but_cannot_change(client, tenant, agent):
 
 def test_outsider_staff_without_membership_sees_nothing(client, agent):
     get_user_model().objects.create_user("bob", password="pw-123-secret", is_staff=True)
-    client.login(username="bob", password="pw-123-secret")
+    admin_login(client, "bob", "pw-123-secret")
 
     assert client.get("/admin/agents_app/agent/").status_code == 403
     assert client.get(f"/admin/agents_app/agent/{agent.pk}/change/").status_code in (302, 403, 404)
@@ -99,7 +99,7 @@ def test_outsider_staff_without_membership_sees_nothing(client, agent):
 
 def test_superuser_sees_every_tenant(client, agent, other_agent):
     get_user_model().objects.create_superuser("root", password="pw-123-secret")
-    client.login(username="root", password="pw-123-secret")
+    admin_login(client, "root", "pw-123-secret")
 
     page = client.get("/admin/agents_app/agent/").content.decode()
 

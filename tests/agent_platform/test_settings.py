@@ -70,3 +70,18 @@ def test_the_embedded_default_can_sign_requests_to_the_local_emulator_only(tmp_p
 
     assert embedded == ["local-emulator", "http://127.0.0.1:8765"]
     assert production == ["None", "None"]
+
+
+def test_the_cache_is_shared_by_every_process(tmp_path):
+    """Rate limits count in the cache: Redis when REDIS_URL is set, else a table of the database (made by migrate)."""
+    script = "from django.conf import settings; c = settings.CACHES['default']; print(c['BACKEND'], c['LOCATION'])"
+
+    embedded = manage("shell", "--no-imports", "-c", script, DATA_DIR=str(tmp_path), REDIS_URL="").stdout.split()
+    redis = manage("shell", "--no-imports", "-c", script, DATA_DIR=str(tmp_path), REDIS_URL="redis://r:6379/1")
+    migrated = manage("migrate", "--noinput", DATA_DIR=str(tmp_path), REDIS_URL="")
+    tables = manage("createcachetable", "--dry-run", DATA_DIR=str(tmp_path), REDIS_URL="")
+
+    assert embedded == ["django.core.cache.backends.db.DatabaseCache", "django_cache"]
+    assert redis.stdout.split() == ["django.core.cache.backends.redis.RedisCache", "redis://r:6379/1"]
+    assert migrated.returncode == 0, migrated.stderr
+    assert tables.returncode == 0 and "CREATE TABLE" not in tables.stdout  # migrate made it already

@@ -17,7 +17,7 @@ from agent_platform.tenancy import TenantScopedAdmin
 from agents_app.models import AgentSession, Deployment, FamilyCachingDefault, Invocation, ModelFamily
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
 from pricing.models import PriceOverride
-from tests.conftest import CLAUDE, make_agent
+from tests.conftest import CLAUDE, admin_login, make_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def their_objects(other_tenant, catalog):
 def admin_client(client, tenant):
     """A tenant admin of `tenant`: the strongest role a non-superuser can have."""
     member_ensure(tenant=tenant, username="alice", password="pw-123-secret", role=Role.ADMIN)
-    client.login(username="alice", password="pw-123-secret")
+    admin_login(client, "alice", "pw-123-secret")
     return client
 
 

@@ -20,7 +20,7 @@ from agents_app.services import agents as agent_services
 from agents_app.services import deployments as deployment_services
 from agents_app.services import invocations as invocation_services
 from agents_app.services.errors import RetryLater
-from tests.conftest import CLAUDE, NOVA, make_agent
+from tests.conftest import CLAUDE, NOVA, admin_login, make_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -406,7 +406,7 @@ def test_after_a_failure_the_same_config_can_be_requested_again(tenant, commit, 
 
 def login(client, tenant, role, username="alice"):
     member_ensure(tenant=tenant, username=username, password="pw-123-secret", role=role)
-    client.login(username=username, password="pw-123-secret")
+    admin_login(client, username, "pw-123-secret")
     return client
 
 

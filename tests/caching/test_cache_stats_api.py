@@ -160,6 +160,12 @@ def test_viewers_may_read(viewer_api, agent):
         ({"period": "7d", "from": "2026-01-01"}, "period"),
         ({"sessions_limit": "many"}, "sessions_limit"),
         ({"sessions_limit": "101"}, "sessions_limit"),
+        ({"from": "9999-12-30", "to": "9999-12-31"}, "to"),  # the day after `to` is past the calendar's end
+        ({"from": "9999-12-31"}, "from"),
+        ({"period": ""}, "period"),  # given blank is given wrong, not left out
+        ({"from": ""}, "from"),
+        ({"from": "2026-01-01", "to": ""}, "to"),
+        ({"sessions_limit": ""}, "sessions_limit"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_parameter(api, agent, params, field):
@@ -259,7 +265,16 @@ def test_tenant_stats_of_another_tenant_are_empty(other_api, tenant_agents):
     assert data["by_family"] == [] and data["tenant"]["slug"] == "globex"
 
 
-@pytest.mark.parametrize(("params", "field"), [("top=0", "top"), ("top=x", "top"), ("period=week", "period")])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ("top=0", "top"),
+        ("top=x", "top"),
+        ("period=week", "period"),
+        ("from=9999-12-30&to=9999-12-31", "to"),
+        ("top=", "top"),
+    ],
+)
 def test_tenant_bad_input(api, params, field):
     response = api.get(f"/api/cache-stats/?{params}")
 

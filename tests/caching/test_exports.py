@@ -5,7 +5,8 @@ import io
 
 import pytest
 
-from tests.caching.stats_data import seed_support_agent
+from caching import exports
+from tests.caching.stats_data import add_invocation, at, seed_support_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -75,8 +76,58 @@ def test_exports_stream_in_chunks_with_few_queries(api, agent, django_assert_max
         for n in range(5000)
     )
 
-    with django_assert_max_num_queries(8):
+    # Per request: the key's failure counter (a cache read), the key, the agent, then the rows in chunks.
+    with django_assert_max_num_queries(10):
         rows = read_csv(api.get(f"/api/agents/{agent.pk}/invocations.csv?period=7d"))
         sessions = read_csv(api.get(f"/api/agents/{agent.pk}/sessions.csv?period=7d"))
 
     assert len(rows) == 5000 and sessions[0]["invocations"] == "5000"
+
+
+# A cell a spreadsheet would run as a formula, and what every CSV of the service writes instead: the same text,
+# readable, behind an apostrophe (which spreadsheets show as text and do not display).
+FORMULAS = {
+    "=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0",
+    "+SUM(A1:A9)": "'+SUM(A1:A9)",
+    "-2+3": "'-2+3",
+    "@SUM(A1)": "'@SUM(A1)",
+    "\tTAB": "'\tTAB",
+    "\rCR": "'\rCR",
+}
+
+
+@pytest.mark.parametrize(("value", "written"), FORMULAS.items())
+def test_cells_that_start_a_formula_are_written_as_text(value, written):
+    assert exports.csv_value(value) == written
+
+
+def test_numbers_and_plain_text_are_written_as_they_are():
+    assert [exports.csv_value(v) for v in ("-0.001500", "-12", "plain", "a=b", "", 42)] == [
+        "-0.001500",
+        "-12",
+        "plain",
+        "a=b",
+        "",
+        42,
+    ]
+
+
+def test_exports_neutralise_formulas_in_session_ids(api, agent):
+    today = seed_support_agent(agent).today
+    add_invocation(agent, at(today, 1), session="=1+2", input=5)
+    add_invocation(agent, at(today, 2), session="-3+4", input=5)
+
+    invocations = read_csv(api.get(f"/api/agents/{agent.pk}/invocations.csv?period=7d"))
+    sessions = read_csv(api.get(f"/api/agents/{agent.pk}/sessions.csv?period=7d"))
+
+    assert [r["session_id"] for r in invocations][-2:] == ["'=1+2", "'-3+4"]
+    assert {"'=1+2", "'-3+4"} <= {r["session_id"] for r in sessions}
+    assert "=1+2" not in {r["session_id"] for r in invocations + sessions}
+    assert invocations[0]["net_savings"] == "-0.001500"  # a negative amount stays a number
+
+
+@pytest.mark.parametrize("kind", ["invocations", "sessions"])
+def test_exports_refuse_days_past_the_calendars_end(api, agent, kind):
+    response = api.get(f"/api/agents/{agent.pk}/{kind}.csv?from=9999-12-30&to=9999-12-31")
+
+    assert response.status_code == 400 and list(response.json()) == ["to"]

@@ -77,4 +77,17 @@ def test_a_scrape_takes_a_fixed_number_of_queries(
     services.rollups_refresh(tenant=tenant)
 
     with django_assert_max_num_queries(6):
-        client.get("/metrics")
+        response = client.get("/metrics")
+
+    # The scrape answered, and with every agent of both tenants: a 401 or an empty page would cost no queries.
+    assert response.status_code == 200, response.content
+    text = response.content.decode()
+    agents = {
+        (sample.labels["tenant"], sample.labels["agent"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "agent_platform_cache_invocations_total"
+    }
+    assert agents == {("acme", "Support"): 5, ("globex", "Globex support"): 5} | {
+        ("acme", f"more {n}"): 5 for n in range(10)
+    }

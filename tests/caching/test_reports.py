@@ -129,6 +129,27 @@ def test_report_csv_has_the_total_days_families_and_agents(admins, seeded, agent
     assert rows[-1]["name"] == "Support" and rows[-1]["gross_savings"] == "0.010800"
 
 
+def test_report_csv_neutralises_formulas_in_names_in_the_download_and_the_mail(client, staff_admin, seeded, agent):
+    agent.name = "=cmd|' /C calc'!A0"
+    agent.save()
+    agent.tenant.name = "@Acme"
+    agent.tenant.save()
+    (report,) = [r for r in services.cache_reports_create_due() if r.tenant_id == agent.tenant_id]
+    services.cache_report_send(report=report)
+    client.force_login(staff_admin)
+
+    download = client.get(f"/admin/caching/cachereport/{report.pk}/csv/").content.decode()
+    (message,) = [m for m in mail.outbox if "boss@acme.test" in m.to]
+    ((_, attachment, _),) = message.attachments
+
+    for text in (download, attachment):
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows[0]["name"] == "'@Acme"
+        assert rows[-1]["section"] == "agent" and rows[-1]["name"] == "'=cmd|' /C calc'!A0"
+        assert rows[0]["net_savings"] == "0.007425"
+        assert not any(cell.startswith(("=", "@")) for row in rows for cell in row.values())
+
+
 # --- API ------------------------------------------------------------------------------------------
 
 

@@ -213,8 +213,19 @@ def test_rollup_reads_take_a_fixed_number_of_queries(tenant, busy_tenant, django
     today = busy_tenant["today"]
     services.rollups_refresh(tenant=tenant, days=[today - n * ONE_DAY for n in range(1, 8)])
 
+    ask = {"tenant_from": {tenant.pk: today - 90 * ONE_DAY}, "day_to": today, "keys": ("agent_id", "day")}
+
     with django_assert_max_num_queries(4):
-        grouped_cache_totals(tenant_from={tenant.pk: today - 90 * ONE_DAY}, day_to=today, keys=("agent_id", "day"))
+        grouped = grouped_cache_totals(**ask)
+
+    # The answer, not only its cost: every agent-day that had invocations (Claude 7 days and today, Nova 7 days),
+    # equal to the raw aggregation.
+    agent, nova = busy_tenant["agent"], busy_tenant["nova"]
+    expected_keys = {(agent.pk, today - n * ONE_DAY) for n in range(8)} | {
+        (nova.pk, today - n * ONE_DAY) for n in range(1, 8)
+    }
+    assert set(grouped) == expected_keys
+    assert grouped == grouped_cache_totals(**ask, use_rollups=False)
 
 
 def test_the_reader_and_the_writer_agree_on_which_days_are_stale(tenant, agent):

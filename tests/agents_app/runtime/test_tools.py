@@ -42,6 +42,7 @@ def test_current_time(monkeypatch):
 
 
 def test_builtins_are_strands_tools_with_specs():
+    assert sorted(tools.BUILTIN_TOOLS) == ["calculator", "current_time", "word_count"]
     for name, tool in tools.BUILTIN_TOOLS.items():
         assert tool.tool_name == name
         assert tool.tool_spec["inputSchema"]["json"]["type"] == "object"

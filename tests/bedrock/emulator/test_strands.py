@@ -79,6 +79,7 @@ def converse(emulator, make_agent, users=1):
             result = agent(question.format(user=user))
         # Strands' own usage agrees with what the server sent, cache fields included.
         server = emulator.requests[-4:]
+        assert len(server) == 4
         usage = result.metrics.accumulated_usage
         for key in ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens"):
             assert usage[key] == sum(call["usage"][key] for call in server)
