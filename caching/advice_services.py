@@ -3,7 +3,7 @@
 `cache_advice_request` answers with the stored advice while it is current (no
 invocation of the period is newer or missing), computes it at once when the
 period holds few invocations (`CACHE_ADVICE_SYNC_INVOCATIONS`), and otherwise
-queues `caching.tasks.cache_advice_run`, which reports its progress on the
+queues `caching.tasks.cache_advice_refresh`, which reports its progress on the
 row. The row is claimed with a conditional update before a task computes it,
 so two copies of the task never compute it twice.
 """
@@ -16,6 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agent_platform.models import Tenant
@@ -60,22 +61,28 @@ def cache_advice_request(
 def _queue(advice: CacheAdvice, *, sent: bool) -> CacheAdvice:
     """Queue the computation, unless a task for it was sent a short while ago (`sent`)."""
     now = timezone.now()
-    in_flight = advice.status in (CacheAdvice.Status.PENDING, CacheAdvice.Status.RUNNING)
-    if sent and in_flight and advice.requested_at > now - REQUEUE_AFTER:
+    if sent and _in_flight(advice, now):
         return advice  # the queued task reads the newest invocations when it runs
     CacheAdvice.objects.filter(pk=advice.pk).update(status=CacheAdvice.Status.PENDING, requested_at=now, progress=0)
     advice.refresh_from_db()
-    transaction.on_commit(lambda: cache_advice_enqueue(advice.pk))
+    transaction.on_commit(partial(cache_advice_enqueue, advice.agent_id, advice.period_from, advice.period_to))
     return advice
 
 
-def cache_advice_enqueue(advice_id: int) -> None:
+def _in_flight(advice: CacheAdvice, now) -> bool:
+    return (
+        advice.status in (CacheAdvice.Status.PENDING, CacheAdvice.Status.RUNNING)
+        and advice.requested_at > now - REQUEUE_AFTER
+    )
+
+
+def cache_advice_enqueue(agent_id: int, day_from, day_to) -> None:
     from caching import tasks  # the tasks module imports this one
 
     try:
-        tasks.cache_advice_run.delay(advice_id)
+        tasks.cache_advice_refresh.delay(agent_id, day_from.isoformat(), day_to.isoformat())
     except Exception:
-        logger.warning("could not enqueue cache advice %s; the next request sends it again", advice_id, exc_info=True)
+        logger.warning("could not enqueue cache advice of agent %s; the next request sends it again", agent_id)
 
 
 def cache_advice_compute(*, advice: CacheAdvice) -> CacheAdvice:
@@ -113,14 +120,30 @@ def cache_advice_compute(*, advice: CacheAdvice) -> CacheAdvice:
     return advice
 
 
-def cache_advice_run(*, advice_id: int) -> CacheAdvice | None:
-    """The task's work: claim the queued advice (once), then compute it."""
-    claimed = CacheAdvice.objects.filter(pk=advice_id, status=CacheAdvice.Status.PENDING).update(
-        status=CacheAdvice.Status.RUNNING, started_at=timezone.now()
+def cache_advice_refresh(*, agent_id: int, day_from, day_to) -> CacheAdvice | None:
+    """The task's work: the agent's advice for the period, computed unless current or being computed."""
+    agent = Agent.objects.select_related("tenant").filter(pk=agent_id).first()
+    if agent is None:
+        return None
+    period = Period(day_from, day_to)
+    advice, _ = CacheAdvice.objects.get_or_create(
+        agent=agent,
+        period_from=day_from,
+        period_to=day_to,
+        defaults={"tenant": agent.tenant, "requested_at": timezone.now()},
+    )
+    if advice_is_current(advice, advice_data_mark(agent=agent, period=period)):
+        return advice
+    now = timezone.now()
+    # Claimed once: a copy of the task that finds it running (and not abandoned) leaves it alone.
+    running = Q(status=CacheAdvice.Status.RUNNING, started_at__gt=now - REQUEUE_AFTER)
+    claimed = (
+        CacheAdvice.objects.filter(pk=advice.pk)
+        .exclude(running)
+        .update(status=CacheAdvice.Status.RUNNING, started_at=now)
     )
     if not claimed:
         return None
-    advice = CacheAdvice.objects.select_related("tenant", "agent").get(pk=advice_id)
     return cache_advice_compute(advice=advice)
 
 
@@ -145,45 +168,28 @@ def tenant_cache_advice_request(
 def cache_advice_queue(*, tenant: Tenant, period: Period, agent: Agent | None = None) -> list[CacheAdvice]:
     """For pages: the stored advice of the period's agents (or of `agent`), queueing the missing and stale ones.
 
-    Nothing is computed while the page waits, and the queries are a fixed few
-    however many agents the tenant has.
+    Nothing is computed or written while the page waits: two queries however many agents the tenant has
+    (three when some agent has no stored advice yet: its placeholder needs the agent). A missing one is
+    shown as pending, with the task on its way.
     """
     marks = advice_data_marks(tenant=tenant, period=period, agent=agent)
     if not marks:
         return []
-    now = timezone.now()
-    # One insert that keeps existing rows: the ones it adds carry exactly `now` as their request time.
-    CacheAdvice.objects.bulk_create(
-        [
-            CacheAdvice(
-                tenant=tenant, agent_id=agent_id, period_from=period.day_from, period_to=period.day_to, requested_at=now
-            )
-            for agent_id in marks
-        ],
-        ignore_conflicts=True,
-    )
-    rows = list(
-        CacheAdvice.objects.filter(
+    rows = {
+        advice.agent_id: advice
+        for advice in CacheAdvice.objects.filter(
             tenant=tenant, period_from=period.day_from, period_to=period.day_to, agent_id__in=list(marks)
         ).select_related("agent__model__family", "tenant")
-    )
-    queued = [advice for advice in rows if advice.requested_at == now and advice.computed_at is None]
-    stale = [
-        advice
-        for advice in rows
-        if advice not in queued
-        and not advice_is_current(advice, marks[advice.agent_id])
-        and not (
-            advice.status in (CacheAdvice.Status.PENDING, CacheAdvice.Status.RUNNING)
-            and advice.requested_at > now - REQUEUE_AFTER
-        )
-    ]
-    if stale:
-        CacheAdvice.objects.filter(pk__in=[advice.pk for advice in stale]).update(
-            status=CacheAdvice.Status.PENDING, requested_at=now, progress=0
-        )
-        for advice in stale:
-            advice.status, advice.requested_at, advice.progress = CacheAdvice.Status.PENDING, now, 0
-    for advice in queued + stale:
-        transaction.on_commit(partial(cache_advice_enqueue, advice.pk))
-    return rows
+    }
+    now = timezone.now()
+    missing = [agent_id for agent_id in marks if agent_id not in rows]
+    if missing:
+        agents = [agent] if agent is not None else Agent.objects.filter(pk__in=missing).select_related("model__family")
+        for found in agents:
+            rows[found.pk] = CacheAdvice(
+                tenant=tenant, agent=found, period_from=period.day_from, period_to=period.day_to, requested_at=now
+            )
+    for advice in rows.values():
+        if advice.pk is None or not (advice_is_current(advice, marks[advice.agent_id]) or _in_flight(advice, now)):
+            transaction.on_commit(partial(cache_advice_enqueue, advice.agent_id, period.day_from, period.day_to))
+    return list(rows.values())
