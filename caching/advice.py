@@ -287,12 +287,6 @@ def advice_is_current(advice: CacheAdvice, mark: DataMark) -> bool:
     )
 
 
-def cache_advice_get(*, tenant: Tenant, agent: Agent, period: Period) -> CacheAdvice | None:
-    """The stored advice of the agent for exactly this period, if any."""
-    agent_check(tenant=tenant, agent=agent)
-    return CacheAdvice.objects.filter(agent=agent, period_from=period.day_from, period_to=period.day_to).first()
-
-
 def agents_with_traffic(*, tenant: Tenant, period: Period) -> list[Agent]:
     """The tenant's agents with succeeded invocations in the period."""
     agents = Agent.objects.filter(
