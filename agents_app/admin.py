@@ -315,10 +315,11 @@ class InvocationAdmin(TenantRecordsAdmin):
         "cache_write_tokens",
         "output_tokens",
         "cache_hit",
+        "cache_miss_reason",
         "net_savings",
         "queued_at",
     ]
-    list_filter = ["status", "cache_hit", ("agent", RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "cache_hit", "cache_miss_reason", ("agent", RelatedOnlyFieldListFilter)]
     list_select_related = ["agent", "session"]
     # The page's summary (templates/admin/agents_app/invocation/change_form.html) shows the prompt, the
     # response and the figures readably; the stored fields stay one click away.
@@ -343,6 +344,7 @@ class InvocationAdmin(TenantRecordsAdmin):
                 "classes": ["collapse"],
                 "fields": [
                     ("caching_enabled", "cache_hit"),
+                    ("cache_miss_reason", "cache_miss_detail"),
                     ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens"),
                     "output_tokens",
                     ("time_to_first_token_ms", "latency_ms"),

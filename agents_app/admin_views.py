@@ -30,6 +30,7 @@ from agent_platform.errors import ApplicationError
 from agent_platform.parsers import json_loads
 from agent_platform.tenancy import WRITE_ROLES, scoped_object, user_tenants
 from agents_app import selectors
+from agents_app.cache_misses import miss_reason_text
 from agents_app.models import Invocation
 from agents_app.prompt_size import prompt_size_check
 from agents_app.services import agents as agent_services
@@ -185,6 +186,9 @@ def invocation_summary(invocation: Invocation) -> dict:
         "money": {name: money(getattr(invocation, name)) for name in MONEY_FIELDS},
         "saved_text": saved_text,
         "premium_text": premium_text,
+        "miss_text": miss_reason_text(invocation.cache_miss_reason, invocation.cache_miss_detail or {})
+        if invocation.cache_miss_reason
+        else "",
         "latency": {
             "queue_wait_ms": _ms_between(invocation.queued_at, invocation.started_at),
             "time_to_first_token_ms": invocation.time_to_first_token_ms,

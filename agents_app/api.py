@@ -32,6 +32,7 @@ from agents_app.serializers import (
 from agents_app.services import agents as agent_services
 from agents_app.services import deployments as deployment_services
 from agents_app.services import invocations as invocation_services
+from bedrock import misses
 from pricing.selectors import model_prices_map
 
 
@@ -193,6 +194,7 @@ class AgentInvocationListApi(APIView):
                 "session_id", {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NOT_BLANK_TEXT}
             ),
             OpenApiParameter("cache_hit", str, enum=["true", "false"]),
+            OpenApiParameter("miss_reason", str, enum=list(misses.REASONS), description="Why it missed the cache"),
         ],
     )
     def get(self, request, agent_id):
@@ -201,7 +203,7 @@ class AgentInvocationListApi(APIView):
         filters = InvocationFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         for name, value in filters.validated_data.items():
-            lookup = {"session_id": "session__session_id"}.get(name, name)
+            lookup = {"session_id": "session__session_id", "miss_reason": "cache_miss_reason"}.get(name, name)
             invocations = invocations.filter(**{lookup: value})
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(invocations, request, view=self)

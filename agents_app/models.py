@@ -8,6 +8,7 @@ from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from agent_platform.models import Tenant
+from bedrock import misses
 
 # --- Model catalog (global, edited by superusers) ------------------------------------------------
 
@@ -196,6 +197,7 @@ class AgentSession(models.Model):
 
 
 MONEY = {"max_digits": 20, "decimal_places": 12, "default": 0}
+MISS_REASONS = [(reason, misses.LABELS[reason]) for reason in misses.REASONS]
 
 
 class Invocation(models.Model):
@@ -242,6 +244,11 @@ class Invocation(models.Model):
     # None when caching was off for this invocation.
     cache_hit = models.BooleanField(null=True, blank=True)
     model_calls = models.JSONField(default=list, blank=True, help_text="Usage of each model call of a tool loop.")
+    # Why the turn wrote the cache instead of reading it (`bedrock.misses`), set when it finishes with caching on.
+    cache_miss_reason = models.CharField(max_length=20, choices=MISS_REASONS, blank=True)
+    cache_miss_detail = models.JSONField(
+        default=dict, blank=True, help_text="The model call it concerns, the idle gap, the deployment versions."
+    )
 
     # Input-side costs in USD (see pricing.costs) with the prices in force when it ran
     # (`prices`, per million tokens), so later price changes never rewrite history.

@@ -14,6 +14,7 @@ from agents_app.services.agents import (
     SYSTEM_PROMPT_MAX_CHARS,
 )
 from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE, invocation_input_check
+from bedrock import misses
 
 
 def paginated(serializer_class) -> type[serializers.Serializer]:
@@ -192,6 +193,7 @@ class InvocationFilterSerializer(serializers.Serializer):
     session_id = AsSentCharField(required=False, max_length=100)
     # A choice, not a BooleanField: DRF reads a missing boolean in a query string as False.
     cache_hit = AsSentChoiceField(choices=["true", "false"], required=False)
+    miss_reason = AsSentChoiceField(choices=list(misses.REASONS), required=False)
 
     def validate_cache_hit(self, value) -> bool:
         return value == "true"
@@ -230,6 +232,11 @@ class InvocationOutputSerializer(serializers.Serializer):
     cache_write_tokens = serializers.IntegerField()
     cache_write_1h_tokens = serializers.IntegerField()
     cache_hit = serializers.BooleanField(allow_null=True)
+    cache_miss_reason = serializers.CharField(
+        help_text="Why it wrote the cache instead of reading it: hit, growth, first_use, ttl_expired, "
+        "prefix_changed, below_minimum, lookback_exceeded; empty with caching off."
+    )
+    cache_miss_detail = serializers.DictField(help_text="call, gap_seconds, version, previous_version.")
     model_calls = serializers.ListField(child=serializers.DictField())
     prices = serializers.DictField(help_text="USD per million tokens in force when it ran.")
     cost_with_cache = serializers.DecimalField(**MONEY_FIELD)

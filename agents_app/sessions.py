@@ -25,6 +25,7 @@ from django.db.models import QuerySet
 
 from agents_app.models import Invocation
 from bedrock.facts import DEFAULT_TTL_SECONDS
+from bedrock.misses import MISSES
 from pricing.costs import ratio, total_input_tokens
 
 # Bedrock's default cache TTL: a session idle for longer finds its cache gone.
@@ -44,6 +45,7 @@ SESSION_ROW_FIELDS = (
     "cache_write_tokens",
     "output_tokens",
     "net_savings",
+    "cache_miss_reason",
 )
 
 
@@ -67,6 +69,8 @@ class SessionCacheSummary:
     net_savings: Decimal = Decimal(0)
     cache_expirations: int = 0
     max_idle_seconds: float = 0
+    # How many of its turns missed the cache, by reason (`Invocation.cache_miss_reason`; hits not counted).
+    miss_reasons: dict[str, int] = field(default_factory=dict)
     _last_end: dt.datetime | None = field(default=None, repr=False)
 
     def add(self, row: dict) -> None:
@@ -95,6 +99,8 @@ class SessionCacheSummary:
         self.output_tokens += row["output_tokens"]
         self.cache_hits += bool(row["cache_hit"])
         self.net_savings += row["net_savings"]
+        if row["cache_miss_reason"] in MISSES:
+            self.miss_reasons[row["cache_miss_reason"]] = self.miss_reasons.get(row["cache_miss_reason"], 0) + 1
 
     @property
     def cached_tokens(self) -> int:

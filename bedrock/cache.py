@@ -148,11 +148,15 @@ class PromptCache:
         with self._lock:
             now = self.clock.now() if now is None else now
             read_position = 0
+            entries, hashes = self._entries, prefix.hashes
             for position in sorted(read_candidates(prefix, model, eligible), reverse=True):
-                entry = self._live(prefix.hashes[position], now)
+                # `_live`, inlined: this loop runs for every candidate block of every request.
+                entry = entries.get(hashes[position])
                 if entry is not None:
-                    read_position = position
-                    break
+                    if entry.expires_at > now:
+                        read_position = position
+                        break
+                    del entries[hashes[position]]
             # Touch every entry this request reads through: the one read and its own checkpoints before it.
             for position in {read_position} | {p.position for p in eligible if p.position <= read_position}:
                 entry = self._live(prefix.hashes[position], now) if position else None

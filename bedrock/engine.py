@@ -77,6 +77,16 @@ class PromptCacheEngine:
         check_checkpoints(prefix, model)
         return RequestUsage(model, prefix, self.cache.apply(prefix, model, now=now))
 
+    def apply_prefix(self, model: facts.ModelFacts, prefix: Prefix, *, now: float | None = None) -> CacheUsage:
+        """The checkpoint checks and the cache step for a prefix the caller built.
+
+        A replay builds each stored conversation's prefix once and moves the
+        checkpoints over it, request by request (``bedrock.replay``); the rules
+        applied are the same as ``apply``'s.
+        """
+        check_checkpoints(prefix, model)
+        return self.cache.apply(prefix, model, now=now)
+
 
 def count_tokens(model_id: str, request: dict) -> int:
     """CountTokens for a Converse request: the input tokens ``apply`` splits into input, read and write."""

@@ -20,7 +20,7 @@ from agent_platform.tenancy import chosen_tenant, scoped_object
 from agents_app import admin_views as agent_pages
 from agents_app import selectors as agent_selectors
 from agents_app.models import Agent
-from caching import charts, reports, serializers
+from caching import advice_services, charts, reports, serializers
 from caching.periods import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
 from caching.stats import agent_cache_stats, tenant_cache_stats
 
@@ -61,8 +61,26 @@ def cost_dashboard(request):
         "reports": list(
             reports.cache_report_list(tenant=tenant).only("pk", "period_start", "period_end", "emailed_at")[:5]
         ),
+        "advice": tenant_advice(request, tenant=tenant, period=period),
     }
     return TemplateResponse(request, "admin/caching/dashboard.html", context)
+
+
+ADVICE_AGENTS_SHOWN = 10
+
+
+def tenant_advice(request, *, tenant, period) -> dict:
+    """The dashboard's cache-advice panel (= GET /api/cache-advice/): stored advice, stale ones queued."""
+    items = advice_services.cache_advice_queue(tenant=tenant, period=period)
+    data = serializers.tenant_cache_advice_json(tenant=tenant, period=period, items=items)
+    data["agents"] = data["agents"][:ADVICE_AGENTS_SHOWN]
+    return data
+
+
+def agent_advice(*, agent, period) -> dict | None:
+    """The agent page's cache-advice section (= GET /api/agents/{id}/cache-advice/): stored, or queued."""
+    items = advice_services.cache_advice_queue(tenant=agent.tenant, period=period, agent=agent)
+    return serializers.cache_advice_json(items[0]) if items else None
 
 
 # --- An agent's caching page (served under the agents admin) ------------------------------------
@@ -103,5 +121,7 @@ def agent_caching_page(request, object_id):
             for deployment in agent.deployments.order_by("-version")[:DEPLOYMENTS_SHOWN]
         ],
         "api_url": reverse("agent-cache-stats", args=[agent.pk]),
+        "advice": agent_advice(agent=agent, period=period),
+        "advice_url": reverse("agent-cache-advice", args=[agent.pk]),
     }
     return TemplateResponse(request, "admin/agents_app/agent/caching.html", context)

@@ -16,8 +16,10 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agent_platform.tenancy import TenantRateThrottle
 from agents_app.api import tenant_agent
-from caching import exports, reports, serializers, stats
+from caching import advice, advice_services, exports, reports, serializers, stats
+from caching.models import CacheAdvice
 from caching.periods import LAST_DAY, ONE_DAY, PERIOD_DAYS, int_param, period_from_params
 
 MAX_SESSIONS_LIMIT = 100
@@ -205,3 +207,50 @@ class CacheReportListApi(APIView):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(reports.cache_report_list(tenant=request.tenant), request, view=self)
         return paginator.get_paginated_response([serializers.cache_report_json(report) for report in page])
+
+
+# --- Cache advice ------------------------------------------------------------------------------
+
+ADVICE_PARAMETERS = [
+    *PERIOD_PARAMETERS,
+    OpenApiParameter("refresh", bool, description="Compute again even when the stored advice is current."),
+]
+
+
+class AgentCacheAdviceApi(APIView):
+    throttle_classes = [TenantRateThrottle]
+
+    @extend_schema(
+        operation_id="agent_cache_advice",
+        summary="What each caching set-up would have cost on the agent's traffic, the oracle, and what to change",
+        description=(
+            "Replays the period's stored sessions through Bedrock's prompt-cache rules. Answers 200 with the "
+            "stored advice when it is current or was computed now; 202 while a large period is computed in the "
+            "background (poll the same URL: `status`, `progress`)."
+        ),
+        parameters=ADVICE_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, agent_id):
+        agent = tenant_agent(request, agent_id)
+        period = period_from_params(request.query_params, tenant=request.tenant, agent=agent)
+        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+        found = advice_services.cache_advice_request(tenant=request.tenant, agent=agent, period=period, force=refresh)
+        code = 200 if found.status == CacheAdvice.Status.READY else 202
+        return Response(serializers.cache_advice_json(found), status=code)
+
+
+class TenantCacheAdviceApi(APIView):
+    throttle_classes = [TenantRateThrottle]
+
+    @extend_schema(
+        operation_id="tenant_cache_advice",
+        summary="Your agents ranked by the money their caching set-up leaves on the table",
+        parameters=PERIOD_PARAMETERS,
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        period = period_from_params(request.query_params, tenant=request.tenant)
+        agents = advice.agents_with_traffic(tenant=request.tenant, period=period)
+        items = advice_services.tenant_cache_advice_request(tenant=request.tenant, period=period, agents=agents)
+        return Response(serializers.tenant_cache_advice_json(tenant=request.tenant, period=period, items=items))

@@ -28,6 +28,14 @@ class DailyCacheRollup(models.Model):
     no_cache_activity_invocations = models.PositiveIntegerField(
         default=0, help_text="Caching enabled, yet neither read nor wrote the cache (prompt below the minimum)."
     )
+    # Succeeded invocations by `Invocation.cache_miss_reason`.
+    miss_reason_hit = models.PositiveIntegerField(default=0)
+    miss_reason_growth = models.PositiveIntegerField(default=0)
+    miss_reason_first_use = models.PositiveIntegerField(default=0)
+    miss_reason_ttl_expired = models.PositiveIntegerField(default=0)
+    miss_reason_prefix_changed = models.PositiveIntegerField(default=0)
+    miss_reason_below_minimum = models.PositiveIntegerField(default=0)
+    miss_reason_lookback_exceeded = models.PositiveIntegerField(default=0)
     input_tokens = models.PositiveBigIntegerField(default=0)
     cache_read_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
@@ -95,3 +103,47 @@ class CacheReport(models.Model):
 
     def __str__(self):
         return f"{self.tenant}: {self.period_start} to {self.period_end}"
+
+
+class CacheAdvice(models.Model):
+    """An agent's cache advice for a period: the what-if replay's figures, with when and on what data.
+
+    Written only by `caching.advice_services`. `data` is the JSON the advice
+    API answers with (`caching.advice.advice_data`); `invocations` and
+    `through_invocation_id` say which invocations it was computed from, so a
+    reader can tell when newer ones make it stale.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        READY = "ready"
+        FAILED = "failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_advice")
+    agent = models.ForeignKey("agents_app.Agent", on_delete=models.CASCADE, related_name="cache_advice")
+    period_from = models.DateField()
+    period_to = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    progress = models.FloatField(default=0, help_text="0 to 1 while the replay runs.")
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    invocations = models.PositiveIntegerField(default=0, help_text="Succeeded invocations of the period replayed.")
+    through_invocation_id = models.PositiveBigIntegerField(default=0, help_text="The newest invocation included.")
+    left_on_table = models.DecimalField(
+        **MONEY_SUM, help_text="Input cost of the period above the oracle placement's (USD)."
+    )
+    data = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-period_to", "-left_on_table"]
+        verbose_name_plural = "cache advice"
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "period_from", "period_to"], name="unique_cache_advice_period")
+        ]
+        indexes = [models.Index(fields=["tenant", "period_to"])]
+
+    def __str__(self):
+        return f"{self.agent}: {self.period_from} to {self.period_to} ({self.status})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from agents_app.models import Agent
 from agents_app.sessions import SessionCacheSummary
-from caching.models import CacheReport
+from caching.models import CacheAdvice, CacheReport
 from caching.periods import Period
 from caching.stats import AgentCacheStats, AgentTotals, ScopeStats, TenantCacheStats
 from caching.totals import CacheTotals
@@ -33,6 +33,7 @@ def totals_json(totals: CacheTotals) -> dict:
         "cache_hits": totals.cache_hits,
         "hit_rate": totals.hit_rate,
         "no_cache_activity_invocations": totals.no_cache_activity_invocations,
+        "miss_reasons": totals.miss_reasons,
         "input_tokens": totals.input_tokens,
         "cache_read_tokens": totals.cache_read_tokens,
         "cache_write_tokens": totals.cache_write_tokens,
@@ -87,6 +88,7 @@ def session_json(summary: SessionCacheSummary) -> dict:
         "uncached_tokens": summary.uncached_tokens,
         "efficiency_ratio": summary.efficiency_ratio,
         "cache_expired": summary.cache_expired,
+        "miss_reasons": summary.miss_reasons,
     }
 
 
@@ -130,4 +132,66 @@ def cache_report_json(report: CacheReport) -> dict:
         "created_at": report.created_at.isoformat(),
         "emailed_at": report.emailed_at.isoformat() if report.emailed_at else None,
         "stats": report.stats,
+    }
+
+
+def cache_advice_json(advice: CacheAdvice) -> dict:
+    """`GET /api/agents/{id}/cache-advice/`: the stored advice, with when and from what it was computed.
+
+    While a computation is queued or running, `status` says so and `progress`
+    how far it got; the figures of the last computation (if any) stay in place.
+    """
+    period = Period(advice.period_from, advice.period_to)
+    return {
+        "agent": agent_json(advice.agent),
+        "period": period_json(period),
+        "status": advice.status,
+        "progress": advice.progress,
+        "requested_at": advice.requested_at.isoformat(),
+        "computed_at": advice.computed_at.isoformat() if advice.computed_at else None,
+        "computed_from": {
+            "invocations": advice.invocations,
+            "through_invocation_id": advice.through_invocation_id,
+        },
+        "error": advice.error or None,
+        **advice.data,
+    }
+
+
+def cache_advice_row_json(advice: CacheAdvice) -> dict:
+    """One agent of `GET /api/cache-advice/`: what it leaves on the table and what to change."""
+    found = advice.data.get("advice") or {}
+    return {
+        "agent": agent_json(advice.agent),
+        "status": advice.status,
+        "progress": advice.progress,
+        "computed_at": advice.computed_at.isoformat() if advice.computed_at else None,
+        "invocations": advice.invocations,
+        "left_on_table": money(advice.left_on_table),
+        **{
+            name: found.get(name)
+            for name in (
+                "left_on_table_30d",
+                "left_on_table_ratio",
+                "current",
+                "current_cost",
+                "cheapest",
+                "saving_30d",
+                "summary",
+            )
+        },
+        "one_hour_ttl": (found.get("one_hour_ttl") or {}).get("verdict"),
+    }
+
+
+def tenant_cache_advice_json(*, tenant, period: Period, items: list[CacheAdvice]) -> dict:
+    """`GET /api/cache-advice/`, the dashboard's panel and the weekly report's section: agents ranked by the
+    money left on the table (ready ones first)."""
+    ranked = sorted(items, key=lambda a: (a.status != CacheAdvice.Status.READY, -a.left_on_table, a.agent.name))
+    return {
+        "tenant": {"slug": tenant.slug, "name": tenant.name},
+        "period": period_json(period),
+        "currency": "USD",
+        "agents": [cache_advice_row_json(advice) for advice in ranked],
+        "pending": sum(advice.status != CacheAdvice.Status.READY for advice in items),
     }

@@ -25,11 +25,13 @@ from django.utils import timezone
 from agent_platform.errors import ApplicationError
 from agent_platform.models import Membership, Role, Tenant
 from agents_app.models import Invocation
+from caching.advice import agents_with_traffic
+from caching.advice_services import tenant_cache_advice_request
 from caching.exports import cache_report_csv
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
 from caching.periods import ONE_DAY, Period, day_start, utc_today
 from caching.rollups import rollup_freshness
-from caching.serializers import tenant_cache_stats_json
+from caching.serializers import tenant_cache_advice_json, tenant_cache_stats_json
 from caching.stats import tenant_cache_stats
 from caching.totals import OPEN, SUM_FIELDS, invocation_sums
 
@@ -170,14 +172,34 @@ def cache_report_create(*, tenant: Tenant, period_start: dt.date, period_end: dt
     existing = CacheReport.objects.filter(tenant=tenant, period_start=period_start, period_end=period_end).first()
     if existing:
         return existing, False
-    stats = tenant_cache_stats_json(
-        tenant_cache_stats(tenant=tenant, period=Period(period_start, period_end, "report"), top=10, all_agents=True)
-    )
+    period = Period(period_start, period_end, "report")
+    stats = tenant_cache_stats_json(tenant_cache_stats(tenant=tenant, period=period, top=10, all_agents=True))
+    stats["advice"] = report_advice(tenant=tenant, period=period)
     with transaction.atomic():
         report, created = CacheReport.objects.get_or_create(
             tenant=tenant, period_start=period_start, period_end=period_end, defaults={"stats": stats}
         )
     return report, created
+
+
+# The report's cache-advice section lists this many agents; computing it is the report task's work.
+REPORT_ADVICE_AGENTS = 10
+REPORT_ADVICE_INVOCATIONS = 1_000_000
+
+
+def report_advice(*, tenant: Tenant, period: Period) -> dict:
+    """The report's cache-advice section: the agents ranked by money left on the table over its period."""
+    try:
+        agents = agents_with_traffic(tenant=tenant, period=period)
+        items = tenant_cache_advice_request(
+            tenant=tenant, period=period, agents=agents, budget=REPORT_ADVICE_INVOCATIONS
+        )
+    except Exception as exc:  # the report's figures stand without it
+        logger.exception("cache advice for the report of %s failed", tenant.slug)
+        return {"error": f"{type(exc).__name__}: {exc}", "agents": []}
+    data = tenant_cache_advice_json(tenant=tenant, period=period, items=items)
+    data["agents"] = data["agents"][:REPORT_ADVICE_AGENTS]
+    return data
 
 
 def cache_reports_create_due(*, today: dt.date | None = None, tenant: Tenant | None = None) -> list[CacheReport]:

@@ -1,10 +1,12 @@
 """Celery tasks: thin, each named after the service it calls; they own their retries. Scheduled by
 django-celery-beat (shipped in migrations 0003 and 0004, edited in admin under Periodic tasks)."""
 
+import datetime as dt
+
 from celery import shared_task
 from django.db import DatabaseError
 
-from caching import services
+from caching import advice_services, services
 from caching.models import CacheReport
 
 
@@ -29,3 +31,12 @@ def cache_report_send(report_id: int) -> int:
     if report is None:
         return 0
     return len(services.cache_report_send(report=report))
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3)
+def cache_advice_refresh(agent_id: int, day_from: str, day_to: str) -> str:
+    """Replay an agent's period for its cache advice (queued when the period is large); progress is on the row."""
+    advice = advice_services.cache_advice_refresh(
+        agent_id=agent_id, day_from=dt.date.fromisoformat(day_from), day_to=dt.date.fromisoformat(day_to)
+    )
+    return advice.status if advice is not None else "not claimed"

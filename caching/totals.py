@@ -33,6 +33,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
 from agents_app.models import Invocation
+from bedrock import misses
 from caching import rollups
 from caching.models import DailyCacheRollup
 from caching.periods import ONE_DAY, UTC, day_ranges, day_start, days_between, utc_today
@@ -42,12 +43,15 @@ SUCCEEDED = Invocation.Status.SUCCEEDED
 FAILED = Invocation.Status.FAILED
 OPEN = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
 
+# Succeeded invocations by why they wrote the cache instead of reading it (`bedrock.misses`).
+MISS_REASON_FIELDS = {reason: f"miss_reason_{reason}" for reason in misses.REASONS}
 COUNT_FIELDS = (
     "total_invocations",
     "failed_invocations",
     "caching_enabled_invocations",
     "cache_hits",
     "no_cache_activity_invocations",
+    *MISS_REASON_FIELDS.values(),
 )
 SUM_FIELDS = COUNT_FIELDS + TOKEN_FIELDS + MONEY_FIELDS
 
@@ -62,6 +66,7 @@ def invocation_sums() -> dict:
         "caching_enabled_invocations": Count("pk", filter=enabled),
         "cache_hits": Count("pk", filter=ok & Q(cache_hit=True)),
         "no_cache_activity_invocations": Count("pk", filter=enabled & Q(cache_read_tokens=0, cache_write_tokens=0)),
+        **{name: Count("pk", filter=ok & Q(cache_miss_reason=reason)) for reason, name in MISS_REASON_FIELDS.items()},
         **{name: Sum(name, filter=ok) for name in TOKEN_FIELDS + MONEY_FIELDS},
     }
 
@@ -77,6 +82,13 @@ class CacheTotals:
     caching_enabled_invocations: int = 0
     cache_hits: int = 0
     no_cache_activity_invocations: int = 0
+    miss_reason_hit: int = 0
+    miss_reason_growth: int = 0
+    miss_reason_first_use: int = 0
+    miss_reason_ttl_expired: int = 0
+    miss_reason_prefix_changed: int = 0
+    miss_reason_below_minimum: int = 0
+    miss_reason_lookback_exceeded: int = 0
     input_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
@@ -110,6 +122,10 @@ class CacheTotals:
         for item in items:
             result.add(item)
         return result
+
+    @property
+    def miss_reasons(self) -> dict[str, int]:
+        return {reason: getattr(self, name) for reason, name in MISS_REASON_FIELDS.items()}
 
     @property
     def total_input_tokens(self) -> int:

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from agent_platform.errors import ApplicationError
 from agent_platform.models import Tenant
 from agents_app.models import Agent, CacheStrategy, FamilyCachingDefault, FoundationModel, ModelFamily
+from agents_app.prompt_check import prompt_check_notices
 from agents_app.runtime.config import ConfigError, parse_integrations
 from agents_app.selectors import EXPORT_FORMAT
 from agents_app.services.deployments import (
@@ -80,7 +81,8 @@ def _apply_caching_rules(agent: Agent, *, caching_asked: bool, model_switched: b
 
 
 def agent_check(agent: Agent, *, caching_asked: bool, model_switched: bool) -> list[str]:
-    """Validate an agent about to be saved; returns notices of what was adjusted (caching off on a switch)."""
+    """Validate an agent about to be saved; returns notices of what was adjusted (caching off on a switch) and of
+    what defeats its cache (`agents_app.prompt_check`)."""
     if not agent.name.strip():
         raise ApplicationError("name must not be blank.", field="name")
     if not agent.system_prompt.strip():
@@ -91,7 +93,8 @@ def agent_check(agent: Agent, *, caching_asked: bool, model_switched: bool) -> l
         raise ApplicationError(f"{agent.model.model_id} is not available.", field="model_id")
     _check_max_tokens(agent)
     _check_integrations(agent.integrations)
-    return _apply_caching_rules(agent, caching_asked=caching_asked, model_switched=model_switched)
+    notices = _apply_caching_rules(agent, caching_asked=caching_asked, model_switched=model_switched)
+    return notices + prompt_check_notices(agent)
 
 
 def _save(agent: Agent) -> None:

@@ -12,6 +12,11 @@ Tool-use rule (so that Strands' agent loop runs for real):
   quotes each tool result of the turn (stopReason ``end_turn``).
 - ``toolChoice`` ``{"tool": {"name": X}}`` always calls X; ``{"any": {}}``
   always calls a tool (the next wanted one, else the first offered).
+- Parallel calls: when the text holds the word ``parallel``, every mention of
+  a tool's name is one call, and the first call of the turn asks for all of
+  them at once (a short text block, then one ``toolUse`` per mention, each
+  with the words after its own mention); Strands runs them and sends the
+  results back in one message. Twelve mentions make a 25-block tool loop.
 
 Generated tool input: ``default``/``const``/first ``enum`` value when the
 schema has one; strings take the words after the tool's name in the user text
@@ -127,6 +132,30 @@ def _tool_results(turn: list[dict]) -> list[tuple[str, str]]:
     return results
 
 
+_PARALLEL = re.compile(r"\bparallel\b", re.IGNORECASE)
+
+
+def _mentions(text: str, specs: list[dict]) -> list[tuple[int, str]]:
+    """(position, tool name) of every mention of an offered tool in `text`, in the order of the text."""
+    found = []
+    for spec in specs:
+        name = spec["name"]
+        found.extend((m.start(), name) for m in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.I))
+    return sorted(found)
+
+
+def parallel_calls(request: dict) -> list[tuple[str, str]]:
+    """(tool name, the text from its mention on) of each call the first reply of a parallel turn asks for;
+    empty when the turn is not parallel or has called its tools already."""
+    specs = _tool_specs(request)
+    text, turn = _turn(request.get("messages") or [])
+    if not specs or not _PARALLEL.search(text) or (request.get("toolConfig") or {}).get("toolChoice", {}).get("tool"):
+        return []
+    if any("toolUse" in block for message in turn for block in message.get("content") or []):
+        return []
+    return [(name, text[start:]) for start, name in _mentions(text, specs)]
+
+
 def choose_tool(request: dict) -> str | None:
     """The tool this call uses under the rule above, or None for a text answer."""
     specs = _tool_specs(request)
@@ -134,6 +163,8 @@ def choose_tool(request: dict) -> str | None:
         return None
     text, turn = _turn(request.get("messages") or [])
     called = {block["toolUse"].get("name") for m in turn for block in m.get("content") or [] if "toolUse" in block}
+    if _PARALLEL.search(text) and called:
+        return None  # a parallel turn asked for all its calls at once
     wanted = [spec["name"] for spec in specs if _named(text, spec["name"])]
     pending = [name for name in wanted if name not in called]
     choice = (request.get("toolConfig") or {}).get("toolChoice") or {}
@@ -226,6 +257,21 @@ def _cut_at_stop_sequence(text: str, stops: list[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+def _parallel_reply(request: dict, request_hash: str, calls: list[tuple[str, str]], claude: bool) -> Reply:
+    specs = {spec["name"]: spec for spec in _tool_specs(request)}
+    lead = f"I will use {len(calls)} tools at once."
+    content: list[dict[str, Any]] = [{"text": lead}]
+    tokens = count_text(lead, claude)
+    for number, (name, words) in enumerate(calls):
+        schema = (specs[name].get("inputSchema") or {}).get("json") or {}
+        tool_input = example_input(schema, words, name)
+        content.append(
+            {"toolUse": {"toolUseId": f"tooluse_{request_hash[:18]}_{number:03d}", "name": name, "input": tool_input}}
+        )
+        tokens += count_text(name, claude) + count_text(canonical_json(tool_input), claude)
+    return Reply(content, "tool_use", tokens)
+
+
 def generate(request: dict, request_hash: str, max_tokens: int, claude: bool = False) -> Reply:
     """The reply for a request; `request_hash` is the prefix hash of the whole request.
 
@@ -233,6 +279,9 @@ def generate(request: dict, request_hash: str, max_tokens: int, claude: bool = F
     """
     text, turn = _turn(request.get("messages") or [])
     stops = (request.get("inferenceConfig") or {}).get("stopSequences") or []
+    calls = parallel_calls(request)
+    if len(calls) > 1:
+        return _parallel_reply(request, request_hash, calls, claude)
     tool_name = choose_tool(request)
     if tool_name is not None:
         spec = next((s for s in _tool_specs(request) if s["name"] == tool_name), {"inputSchema": {"json": {}}})

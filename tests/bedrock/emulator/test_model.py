@@ -129,3 +129,25 @@ def test_native_structured_output_answers_json_from_the_schema():
     request = {"messages": [user("John is 31")], "outputConfig": {"textFormat": text_format}}
     reply = generate(request, "ab" * 32, 1000)
     assert json.loads(reply.content[0]["text"]) == {"name": "John is 31", "age": 31}
+
+
+def test_a_parallel_turn_asks_for_every_mention_at_once_then_answers():
+    request = {"toolConfig": TOOLS, "messages": [user("In parallel: get_weather Paris, clock, get_weather Rome")]}
+
+    reply = generate(request, "ab" * 32, 1000)
+
+    assert reply.stop_reason == "tool_use"
+    uses = [block["toolUse"] for block in reply.content if "toolUse" in block]
+    assert [(u["name"], u["input"].get("city")) for u in uses] == [
+        ("get_weather", "Paris, clock, get_weather Rome"),
+        ("clock", None),
+        ("get_weather", "Rome"),
+    ]
+    assert len({u["toolUseId"] for u in uses}) == 3
+    results = [{"toolResult": {"toolUseId": u["toolUseId"], "content": [{"text": "ok"}]}} for u in uses]
+    done = {**request, "messages": [*request["messages"], assistant("", *[{"toolUse": u} for u in uses])]}
+    done["messages"].append({"role": "user", "content": results})
+    assert choose_tool(done) is None
+    assert generate(done, "cd" * 32, 1000).stop_reason == "end_turn"
+    # Without the word, one call per tool and reply, as before.
+    assert choose_tool({"toolConfig": TOOLS, "messages": [user("get_weather Paris, clock")]}) == "get_weather"
