@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents_app', '0005_rename_sweeper_task'),
+        ('agents_app', '0006_invocation_retries'),
     ]
 
     operations = [
