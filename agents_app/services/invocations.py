@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
 from agents_app import deployers, selectors
+from agents_app.cache_misses import invocation_miss_reason
 from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, Invocation
 from agents_app.runtime.clients import bedrock_client, retries_recorded
 from agents_app.runtime.config import AgentConfig
@@ -288,6 +289,7 @@ def _store_success(
     usage = TokenUsage(**result.usage)
     costs = invocation_costs(usage, prices)
     now = timezone.now()
+    miss = invocation_miss_reason(invocation=invocation, config=config, result=result, finished_at=now)
     with transaction.atomic():
         if not _session_lease_release(invocation.session_id, token, messages=result.messages, last_invoked_at=now):
             transaction.set_rollback(True)
@@ -309,6 +311,8 @@ def _store_success(
             model_id=config["model_id"],
             deployment=deployment,
             deployment_version=config.get("version"),
+            cache_miss_reason=miss.reason if miss else "",
+            cache_miss_detail=miss.as_dict() if miss else {},
             **usage.__dict__,
             **costs.as_dict(),
         )
