@@ -1,6 +1,8 @@
 """Miss reasons stored on invocations as they finish, each from a scenario built for it, through the real
 invocation path (Strands, boto3, the emulator), and the same reasons from the replay of that history."""
 
+import re
+
 import pytest
 
 from agents_app.models import FoundationModel, Invocation
@@ -160,3 +162,22 @@ def test_reasons_are_filterable_and_counted_in_cache_stats(bedrock_emulator_env,
     assert stats["sessions"][0]["miss_reasons"] == {"first_use": 1}
     assert api.get(f"/api/agents/{agent.pk}/invocations/?miss_reason=nonsense").status_code == 400
     assert other_api.get(f"/api/agents/{agent.pk}/invocations/?miss_reason=growth").status_code == 404
+
+
+def test_the_invocation_page_says_why(bedrock_emulator_env, client, tenant):
+    from agent_platform.models import Role
+    from tests.admin.conftest import login, page
+
+    agent = make_agent(tenant, CLAUDE, system_prompt=LONG_PROMPT, prompt_caching_enabled=True)
+    first = session(agent, ["Hello there"])[0]
+    idle(bedrock_emulator_env, 420)
+    late = invoke(agent, "Back after a break", first.session.session_id)
+    member = login(client, tenant, Role.MEMBER)
+
+    html = page(member.get(f"/admin/agents_app/invocation/{late.pk}/change/"))
+    listed = page(member.get("/admin/agents_app/invocation/?cache_miss_reason=ttl_expired"))
+
+    assert 'id="miss-reason" data-reason="ttl_expired"' in html
+    assert re.search(r"the prefix was last used 7 min \d+ s earlier, past its TTL", html)
+    assert f"/admin/agents_app/invocation/{late.pk}/change/" in listed
+    assert f"/admin/agents_app/invocation/{first.pk}/change/" not in listed
