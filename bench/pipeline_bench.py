@@ -80,7 +80,7 @@ NOTES_END = "<!-- /pipeline-notes -->"
 CLAUDE = "us.anthropic.claude-sonnet-4-6"
 QUESTION = "Session {session}, turn {turn} [{side}]: where is my order, and can I still get a refund?"
 AIM_MS = 10.0
-# The aims for the default worker set-up at ~2.8 s a call.
+# The aims for the default worker set-up at ~2.8 s a call (printed as met or not; nothing asserts them).
 AIM_THROUGHPUT = 25.0  # invocations/s
 AIM_IN_FLIGHT = 100
 AIM_RSS = 1024**3  # bytes, the worker's processes together
