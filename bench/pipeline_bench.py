@@ -80,7 +80,7 @@ NOTES_END = "<!-- /pipeline-notes -->"
 CLAUDE = "us.anthropic.claude-sonnet-4-6"
 QUESTION = "Session {session}, turn {turn} [{side}]: where is my order, and can I still get a refund?"
 AIM_MS = 10.0
-# The issue's aims for the default worker set-up at ~2.8 s a call.
+# The aims for the default worker set-up at ~2.8 s a call (printed as met or not; nothing asserts them).
 AIM_THROUGHPUT = 25.0  # invocations/s
 AIM_IN_FLIGHT = 100
 AIM_RSS = 1024**3  # bytes, the worker's processes together
@@ -589,9 +589,15 @@ def models_table(results: list[dict]) -> list[str]:
 
 
 def start_worker(stack, name: str, config: str):
-    """The set-up's one Celery worker (its pool's processes in one session: one scheduler autogroup)."""
+    """The set-up's one Celery worker (its pool's processes in one session: one scheduler autogroup), with
+    `bench/_worker_probe.py` writing each task's own CPU to `<logs>/<name>.cpu`."""
     _, env, concurrency = worker_config(config)
-    stack.start_worker(name, concurrency, **env)
+    probe = {
+        "DJANGO_SETTINGS_MODULE": "_probe_settings",
+        "PYTHONPATH": str(ROOT / "bench"),
+        "BENCH_TASK_CPU_FILE": str(stack.logs / f"{name}.cpu"),
+    }
+    stack.start_worker(name, concurrency, **probe, **env)
     stack.wait_ready(name, timeout=90)
     return stack.processes[name]
 
@@ -669,19 +675,6 @@ def max_in_flight(rows: list[dict]) -> int:
     return peak
 
 
-def window_cpu(samples: list[tuple[float, float, int, int]], minimum: int = 5) -> list[float]:
-    """Worker CPU per finished invocation over consecutive one-second windows with at least `minimum` finishing."""
-    values, start = [], 0
-    for end in range(1, len(samples)):
-        if samples[end][0] - samples[start][0] < 1.0:
-            continue
-        finished = samples[end][3] - samples[start][3]
-        if finished >= minimum:
-            values.append((samples[end][1] - samples[start][1]) / finished)
-        start = end
-    return values
-
-
 def run_batch(stack, key: str, emulator, config: str, batch: int, sessions: int, args, timeout: float) -> dict:
     """A fresh agent and worker of set-up `config`; a warm-up, then `sessions` one-turn sessions posted at once."""
     from agents_app.demo import support_system_prompt
@@ -717,6 +710,7 @@ def run_batch(stack, key: str, emulator, config: str, batch: int, sessions: int,
         web_pgid = stack.processes["web"].pid
         web_cpu = process_group_usage(web_pgid)[0]
         emulator_cpu = emulator.cpu_seconds()
+        tasks_before = len(task_cpu(stack, name))
         prompts = [(f"{name}-{n}", QUESTION.format(session=n, turn=0, side="api")) for n in range(sessions)]
         sampler = Sampler(db_path, pgid, agent["id"], last_warm_id)
         load_before = loadavg()
@@ -737,6 +731,7 @@ def run_batch(stack, key: str, emulator, config: str, batch: int, sessions: int,
     finally:
         stack.terminate(name)
     log_text = read_log(stack, name)
+    own = task_cpu(stack, name)[tasks_before:]
     ids = {p["id"] for p in posted}
     measured = [r for r in rows if r["id"] in ids]
     started = [isotime(r["started_at"]) for r in measured if r["started_at"]]
@@ -756,7 +751,8 @@ def run_batch(stack, key: str, emulator, config: str, batch: int, sessions: int,
         "locked": log_text.count("database is locked"),
         "tracebacks": log_text.count("Traceback"),
         "worker_cpu": (last[1] - first[1]) / len(posted),
-        "window_cpu": window_cpu(sampler.samples),
+        "task_cpu": own,
+        "shared_cpu": (last[1] - first[1] - sum(own)) / len(posted),
         "worker_rss": max(sample[2] for sample in sampler.samples),
         "emulator_cpu": emulator_cpu / len(posted),
         "web_cpu": web_cpu / len(posted),
@@ -838,6 +834,15 @@ def backlog_table(results: list[dict]) -> list[str]:
     return lines
 
 
+def task_cpu(stack, name: str) -> list[float]:
+    """Each finished `invocation_run` task's CPU in its own threads, in seconds, in order (`_worker_probe`)."""
+    path = stack.logs / f"{name}.cpu"
+    if not path.exists():
+        return []
+    rows = (line.split() for line in path.read_text().splitlines())
+    return [float(seconds) for task, seconds in rows if task == "agents_app.tasks.invocation_run"]
+
+
 def read_log(stack, name: str) -> str:
     path = stack.logs / f"{name}.log"
     return path.read_text(errors="replace") if path.exists() else ""
@@ -869,7 +874,8 @@ def combine(config: str, batches: list[dict]) -> dict:
         "invocations": count,
         **{name: sum(b[name] for b in mine) for name in SUMMED},
         "worker_cpu": sum(b["worker_cpu"] * b["invocations"] for b in mine) / count,
-        "window_cpu": [x for b in mine for x in b["window_cpu"]],
+        "task_cpu": [x for b in mine for x in b["task_cpu"]],
+        "shared_cpu": sum(b["shared_cpu"] * b["invocations"] for b in mine) / count,
         "worker_rss": max(b["worker_rss"] for b in mine),
         "emulator_cpu": sum(b["emulator_cpu"] * b["invocations"] for b in mine) / count,
         "web_cpu": sum(b["web_cpu"] * b["invocations"] for b in mine) / count,
@@ -988,8 +994,20 @@ def throughput_table(results: list[dict]) -> list[str]:
         row("— running in a worker (`started_at` → `finished_at`)", lambda r: seconds(r, "run")),
         row("— of which the Strands stream (`latency_ms`)", lambda r: seconds(r, "model")),
         row(
-            "**warm worker CPU per invocation**: mean over the batches / median of 1-s windows",
-            lambda r: f"**{r['worker_cpu'] * 1000:.1f} ms** / {pct(r['window_cpu'], 50) * 1000:.1f} ms",
+            "**warm worker CPU per invocation**: the process's, over the batches (a mean)",
+            lambda r: f"**{r['worker_cpu'] * 1000:.1f} ms**",
+        ),
+        row(
+            "— in the invocation's own threads (pool thread + its stream thread), median / p95",
+            lambda r: f"{pct(r['task_cpu'], 50) * 1000:.1f} ms / {pct(r['task_cpu'], 95) * 1000:.1f} ms",
+        ),
+        row(
+            "— shared by all (Celery's consumer, acknowledgements, collector): the rest, per invocation",
+            lambda r: f"{r['shared_cpu'] * 1000:.1f} ms",
+        ),
+        row(
+            "**median per invocation: own median + shared**",
+            lambda r: f"**{(pct(r['task_cpu'], 50) + r['shared_cpu']) * 1000:.1f} ms**",
         ),
         row(
             "— of which the idle worker's own (its CPU a second with nothing to do × the batch's time)",
@@ -1002,6 +1020,11 @@ def throughput_table(results: list[dict]) -> list[str]:
         row('"database is locked" / tracebacks in the worker log', lambda r: f"{r['locked']} / {r['tracebacks']}"),
         row("load average before → after, per batch", lambda r: "; ".join(r["load"])),
     ]
+
+
+def median_cpu(result: dict) -> float:
+    """An invocation's median CPU: the median in its own threads plus its share of the worker's common work."""
+    return pct(result["task_cpu"], 50) + result["shared_cpu"]
 
 
 def verdict(results: list[dict]) -> list[str]:
@@ -1027,9 +1050,10 @@ def verdict(results: list[dict]) -> list[str]:
         ),
         ("worker RSS ≤ 1 GiB", new["worker_rss"] <= AIM_RSS, f"{new['worker_rss'] / 2**20:.0f} MiB"),
         (
-            f"warm worker CPU ≤ {AIM_CPU_MS:g} ms per invocation",
-            new["worker_cpu"] * 1000 <= AIM_CPU_MS and pct(new["window_cpu"], 50) * 1000 <= AIM_CPU_MS,
-            f"mean {new['worker_cpu'] * 1000:.1f} ms, window median {pct(new['window_cpu'], 50) * 1000:.1f} ms",
+            f"warm worker CPU ≤ {AIM_CPU_MS:g} ms per invocation, median",
+            median_cpu(new) * 1000 <= AIM_CPU_MS,
+            f"median {median_cpu(new) * 1000:.1f} ms (own {pct(new['task_cpu'], 50) * 1000:.1f} + shared "
+            f"{new['shared_cpu'] * 1000:.1f}); mean {new['worker_cpu'] * 1000:.1f} ms",
         ),
     ]
     lines += [f"- {aim}: {'met' if ok else '**not met**'} ({value})" for aim, ok, value in checks]
