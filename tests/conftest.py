@@ -61,6 +61,21 @@ def clock_at_noon(request):
         yield NOON
 
 
+def restore_migrated_data(connection) -> None:
+    """Put back what the migrations wrote (the catalog, content types...) after transactional tests flushed it.
+
+    Flushed first with post_migrate inhibited, as Django does for `serialized_rollback`: a post_migrate
+    handler would recreate content types under other ids than the snapshot's, and loading it would collide.
+    """
+    from django.core.management import call_command
+
+    contents = getattr(connection, "_test_serialized_contents", None)
+    if not contents:
+        return
+    call_command("flush", interactive=False, inhibit_post_migrate=True, database=connection.alias, verbosity=0)
+    connection.creation.deserialize_db_from_string(contents)
+
+
 def admin_login(client, username: str, password: str) -> bool:
     """Log in through the admin's login form, as a person does: django-axes watches that door (and refuses the
     test client's `login()`, which carries no request)."""

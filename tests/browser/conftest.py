@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import restore_migrated_data
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
@@ -56,9 +58,7 @@ def _database_as_migrations_left_it(django_db_blocker):
 
     with django_db_blocker.unblock():
         for connection in connections.all():
-            contents = getattr(connection, "_test_serialized_contents", None)
-            if contents:
-                connection.creation.deserialize_db_from_string(contents)
+            restore_migrated_data(connection)
 
 
 @pytest.fixture(scope="module")

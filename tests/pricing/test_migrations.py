@@ -16,6 +16,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from pricing.models import PriceOverride
 from pricing.selectors import model_prices
+from tests.conftest import restore_migrated_data
 
 MODEL_ID = "test.moved-model-v1:0"
 BEFORE_THE_MOVE = [("caching", "0003_beat_schedule"), ("pricing", None)]
@@ -38,9 +39,7 @@ def _database_as_migrations_left_it(django_db_blocker):
     """The test's flush empties the tables migrations seeded (the catalog); later tests need them back."""
     yield
     with django_db_blocker.unblock():
-        contents = getattr(connection, "_test_serialized_contents", None)
-        if contents:
-            connection.creation.deserialize_db_from_string(contents)
+        restore_migrated_data(connection)
         ContentType.objects.clear_cache()
 
 
