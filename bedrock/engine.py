@@ -19,6 +19,7 @@ requests to one AWS account and region do.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bedrock import facts
@@ -106,6 +107,7 @@ def require_model(model_id: str) -> facts.ModelFacts:
 
 def check_request(request: dict, model: facts.ModelFacts) -> None:
     """The conversation rules Bedrock enforces before a model sees the request, then the output limit."""
+    check_request_metadata(request)
     check_messages(request)
     max_tokens = (request.get("inferenceConfig") or {}).get("maxTokens")
     if max_tokens is not None and max_tokens > model.max_output_tokens:
@@ -113,6 +115,43 @@ def check_request(request: dict, model: facts.ModelFacts) -> None:
             f"The maximum tokens you requested exceeds the model limit of {model.max_output_tokens}. "
             f"Try again with a maximum tokens value that is lower than {model.max_output_tokens}."
         )
+
+
+_METADATA_KEY = re.compile(rf"{facts.REQUEST_METADATA_CHARACTERS}{{1,{facts.REQUEST_METADATA_KEY_MAX}}}")
+_METADATA_VALUE = re.compile(rf"{facts.REQUEST_METADATA_CHARACTERS}{{0,{facts.REQUEST_METADATA_VALUE_MAX}}}")
+_METADATA_ERROR = "1 validation error detected: Value at 'requestMetadata' failed to satisfy constraint: "
+
+
+def check_request_metadata(request: dict) -> None:
+    """`requestMetadata` within Bedrock's limits [BR-META], refused with Bedrock's message otherwise.
+
+    The map is sensitive in Bedrock's model, so its message names the member, never the values.
+    """
+    if "requestMetadata" not in request:
+        return
+    metadata = request["requestMetadata"]
+    if not isinstance(metadata, dict):
+        raise validation(_METADATA_ERROR + "Member must be a map of strings to strings")
+    if len(metadata) > facts.REQUEST_METADATA_MAX_PAIRS:
+        raise validation(
+            _METADATA_ERROR + f"Member must have length less than or equal to {facts.REQUEST_METADATA_MAX_PAIRS}"
+        )
+    if not metadata:
+        raise validation(_METADATA_ERROR + "Member must have length greater than or equal to 1")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not _METADATA_KEY.fullmatch(key):
+            raise validation(
+                _METADATA_ERROR + "Map keys must satisfy constraint: ["
+                f"Member must have length less than or equal to {facts.REQUEST_METADATA_KEY_MAX}, "
+                "Member must have length greater than or equal to 1, "
+                f"Member must satisfy regular expression pattern: {_METADATA_KEY.pattern}]"
+            )
+        if not isinstance(value, str) or not _METADATA_VALUE.fullmatch(value):
+            raise validation(
+                _METADATA_ERROR + "Map value must satisfy constraint: ["
+                f"Member must have length less than or equal to {facts.REQUEST_METADATA_VALUE_MAX}, "
+                f"Member must satisfy regular expression pattern: {_METADATA_VALUE.pattern}]"
+            )
 
 
 def check_messages(request: dict) -> None:

@@ -20,6 +20,8 @@ STATUS = {
     "ModelNotReadyException": 429,
     "InternalServerException": 500,
     "ServiceUnavailableException": 503,
+    # The control plane's (botocore's bedrock model): creating a resource that exists.
+    "ConflictException": 400,
 }
 
 # Exceptions ConverseStream can carry as stream events (members of ConverseStreamOutput).

@@ -21,6 +21,16 @@ Sources, each fact next to its own below:
   "sorted by TTL duration (1h before 5m)"; the same ``TokenUsage`` is the
   ``usage`` of the non-streaming Converse response and of ConverseStream's
   ``metadata`` event, so both report the cache figures.
+- [BR-META] botocore's bedrock-runtime model, ``RequestMetadata`` of Converse and
+  ConverseStream: 1 to 16 pairs, keys of 1-256 and values of 0-256 characters
+  matching ``[a-zA-Z0-9\\s:_@$#=/+,-.]``; Bedrock answers anything else with
+  "1 validation error detected: Value at 'requestMetadata' failed to satisfy
+  constraint: ..." (the user guide's "Per-request metadata tagging").
+- [BR-PROFILE] botocore's bedrock model (2023-04-20): ``CreateInferenceProfile``
+  (``POST /inference-profiles``, name of 1-64 characters ``([0-9a-zA-Z][ _-]?)+``,
+  ``modelSource.copyFrom`` a foundation-model or inference-profile ARN, up to
+  200 tags), ``GetInferenceProfile``, ``ListInferenceProfiles``; application
+  profiles are ``arn:aws:bedrock:REGION:ACCOUNT:application-inference-profile/ID``.
 - [ANT-CACHE] Anthropic's prompt-caching and token-counting docs
   (platform.claude.com/docs): the same minimums for the Claude API; Claude
   Opus 4.7 and later use a newer tokenizer, so Claude 3 through Opus 4.6 share one.
@@ -47,6 +57,19 @@ CACHE_DETAILS_ORDER = ("1h", "5m")
 # Cross-region inference-profile prefixes: `us.anthropic.claude-...` resolves
 # to the base model `anthropic.claude-...`.
 INFERENCE_PROFILE_PREFIXES = ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global")
+
+# [BR-META] requestMetadata's limits. The pattern's `,-.` is a range: comma, hyphen and dot.
+REQUEST_METADATA_MAX_PAIRS = 16
+REQUEST_METADATA_KEY_MAX = 256
+REQUEST_METADATA_VALUE_MAX = 256
+REQUEST_METADATA_CHARACTERS = r"[a-zA-Z0-9\s:_@$#=/+,-.]"
+
+# [BR-PROFILE] application inference profiles.
+INFERENCE_PROFILE_NAME_MAX = 64
+INFERENCE_PROFILE_NAME_PATTERN = r"([0-9a-zA-Z][ _-]?)+"
+APPLICATION_PROFILE_ARN = (
+    r"arn:aws(?:|-us-gov|-cn):bedrock:[0-9a-z-]{0,20}:[0-9]{12}:application-inference-profile/[a-zA-Z0-9-:.]+"
+)
 
 UNSUPPORTED_CACHING_MESSAGE = (
     "You invoked an unsupported model or your request did not allow prompt caching. "

@@ -3,6 +3,10 @@
 Routes (model ids in the path are URL-encoded, as botocore sends them):
 
 - ``POST /model/{modelId}/converse``, ``/converse-stream``, ``/count-tokens``;
+- the control plane's (boto3 ``bedrock``) ``POST /inference-profiles``,
+  ``GET /inference-profiles[/{id}]`` and ``POST /listTagsForResource``, so a
+  client pointed here with ``AWS_ENDPOINT_URL_BEDROCK`` creates application
+  inference profiles that model calls then accept as ``modelId``;
 - the control endpoints in ``CONTROL_ENDPOINTS`` below, which ``GET /_emulator/``
   lists with a line each (faults, latency, clock, cache inspection, stats, reset).
 
@@ -35,6 +39,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 _MODEL_ROUTE = re.compile(r"^/model/([^/]+)/(converse|converse-stream|count-tokens)$")
+# The control plane's (bedrock, not bedrock-runtime) inference-profile routes: see `profiles`.
+_PROFILES = "/inference-profiles"
+_PROFILE_ROUTE = re.compile(r"^/inference-profiles/([^/]+)$")
 
 # (method, path, what it does): served as the index at GET /_emulator/ and printed by --help.
 CONTROL_ENDPOINTS = (
@@ -119,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
         route = _MODEL_ROUTE.match(path)
         if route:
             self._model_call(route.group(1), route.group(2), raw)
+        elif path in (_PROFILES, "/listTagsForResource"):
+            self._control_plane(lambda body: self._profile_post(path, body), raw, 201 if path == _PROFILES else 200)
         elif path.startswith("/_emulator/"):
             self._control_post(path, raw)
         else:
@@ -139,6 +148,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, state.snapshot())
         elif path == "/_emulator/requests":
             self._send_json(200, list(state.log))
+        elif path == _PROFILES:
+            kind = parse_qs(query).get("type", [None])[0]
+            self._control_plane(lambda body: state.profiles.list(kind), b"", 200)
+        elif _PROFILE_ROUTE.match(path):
+            identifier = _PROFILE_ROUTE.match(path).group(1)
+            self._control_plane(lambda body: state.profiles.get(identifier), b"", 200)
         else:
             self._send_json(404, {"message": f"No route for GET {path}"})
 
@@ -160,6 +175,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(404, {"message": f"No route for POST {path}"})
         except (ValueError, TypeError, KeyError) as error:
             self._send_json(400, {"message": str(error)})
+
+    def _control_plane(self, handle, raw: bytes, status: int) -> None:
+        try:
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError as error:
+                raise validation(f"Request body is not valid JSON: {error}") from error
+            self._send_json(status, handle(body))
+        except BedrockError as error:
+            self._send_error(error)
+
+    def _profile_post(self, path: str, body: dict) -> dict:
+        profiles = self.server.state.profiles
+        if path == _PROFILES:
+            return profiles.create(body)
+        return {"tags": profiles.tags(body.get("resourceARN", ""))}
 
     def _model_call(self, model_id: str, operation: str, raw: bytes) -> None:
         state = self.server.state

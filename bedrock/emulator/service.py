@@ -20,6 +20,7 @@ from bedrock import facts
 from bedrock.cache import CacheUsage, Clock, PromptCache
 from bedrock.emulator.faults import Faults, Latency
 from bedrock.emulator.model import Reply, generate
+from bedrock.emulator.profiles import InferenceProfiles
 from bedrock.engine import PromptCacheEngine, require_model
 from bedrock.engine import count_tokens as count_converse_tokens
 from bedrock.errors import validation
@@ -79,6 +80,8 @@ class EmulatorState:
     latency: Latency = field(default_factory=Latency)
     stats: Stats = field(default_factory=Stats)
     log: deque = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
+    # Application inference profiles (the control-plane stand-in); kept by `reset`, like any account resource.
+    profiles: InferenceProfiles = field(default_factory=InferenceProfiles)
     engine: PromptCacheEngine = field(init=False)
 
     def __post_init__(self) -> None:
@@ -136,7 +139,7 @@ def converse(state: EmulatorState, model_id: str, request: dict) -> Outcome:
     """One Converse/ConverseStream call: the engine's checks and cache, then the reply and the usage."""
     started = time.perf_counter()
     model_id = unquote(model_id)
-    turn = state.engine.apply(model_id, request)
+    turn = state.engine.apply(state.profiles.resolve(model_id), request)
     model = turn.model
     max_tokens = (request.get("inferenceConfig") or {}).get("maxTokens")
     budget = max_tokens or min(DEFAULT_MAX_TOKENS, model.max_output_tokens)
@@ -152,6 +155,8 @@ def converse(state: EmulatorState, model_id: str, request: dict) -> Outcome:
             ],
             "usage": usage,
             "stopReason": reply.stop_reason,
+            # What Bedrock's invocation logs would record with the call, for the service's rows to join on.
+            "requestMetadata": request.get("requestMetadata"),
             "request": request,
         }
     )
