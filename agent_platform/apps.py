@@ -8,6 +8,9 @@ class AgentPlatformConfig(AppConfig):
 
     def ready(self):
         from agent_platform import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from agent_platform.telemetry import tracing_configure
+
+        tracing_configure()  # off (nothing created) unless the OTEL_* variables ask for traces
 
         post_migrate.connect(cache_table_create, sender=self)
 

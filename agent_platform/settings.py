@@ -7,6 +7,7 @@ SQLAlchemy transport, no server), the local Bedrock emulator, console email.
 without a secret key. Every variable is listed in the README.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from agent_platform.env import envbool, envchoice, envint, envlist, envstr
+from agent_platform.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("DATA_DIR", str(BASE_DIR / "data")))
@@ -282,6 +284,17 @@ AWS_REGION = envstr("AWS_REGION", "us-east-1")
 AWS_ENDPOINT_URL_BEDROCK_RUNTIME = envstr(
     "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "" if PRODUCTION else "http://127.0.0.1:8765"
 )
+# Bedrock's control plane (boto3 "bedrock"): the local emulator serves it too, for inference profiles.
+AWS_ENDPOINT_URL_BEDROCK = envstr("AWS_ENDPOINT_URL_BEDROCK", AWS_ENDPOINT_URL_BEDROCK_RUNTIME)
+# One application inference profile per tenant and model, tagged with the tenant, made by the deployer; model calls
+# then use its ARN, so Cost Explorer and the Cost and Usage Report split Bedrock's bill by tenant.
+BEDROCK_TENANT_INFERENCE_PROFILES = envbool("BEDROCK_TENANT_INFERENCE_PROFILES", False)
+# Profile names are `<prefix>-t<tenant id>-<model>`: one prefix per installation sharing an AWS account.
+BEDROCK_INFERENCE_PROFILE_PREFIX = envstr("BEDROCK_INFERENCE_PROFILE_PREFIX", "agent-platform")
+if not re.fullmatch(r"[0-9a-zA-Z]([_-]?[0-9a-zA-Z]){0,19}", BEDROCK_INFERENCE_PROFILE_PREFIX):
+    raise ImproperlyConfigured(
+        "BEDROCK_INFERENCE_PROFILE_PREFIX must be 1-20 letters and digits, single - or _ between them"
+    )
 DEPLOY_BACKEND = envchoice("DEPLOY_BACKEND", "local", ("local", "agentcore"))
 # The deployment_run task pushes each new AGENT_CONFIG_JSON through DEPLOY_BACKEND's deployer (agents_app.deployers).
 DEPLOY_MAX_ATTEMPTS = envint("DEPLOY_MAX_ATTEMPTS", 5)  # a failing deploy is tried this often, then marked failed
@@ -333,11 +346,27 @@ EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "agent-platform@localhost")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "strands": {"level": "WARNING"}},
-}
+# --- OpenTelemetry (agent_platform/telemetry.py) ---
+# The SDK reads the standard OTEL_* variables itself; these are checked here so a bad value stops start-up.
+# Tracing is off unless an exporter is named or an OTLP endpoint is set; only OTLP over HTTP is installed.
+TRACE_EXPORTER_NAMES = ("otlp", "console")
+TRACING_EXPORTERS: tuple[str, ...] = ()
+if not envbool("OTEL_SDK_DISABLED", False):
+    _named = [name.lower() for name in envlist("OTEL_TRACES_EXPORTER", [])]
+    if not _named and (envstr("OTEL_EXPORTER_OTLP_ENDPOINT") or envstr("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        _named = ["otlp"]
+    for _name in _named:
+        if _name not in (*TRACE_EXPORTER_NAMES, "none"):
+            raise ImproperlyConfigured(f"OTEL_TRACES_EXPORTER: {_name!r} is not one of otlp, console, none")
+    TRACING_EXPORTERS = tuple(name for name in _named if name != "none")
+_protocol = envstr("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or envstr("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+if "otlp" in TRACING_EXPORTERS and _protocol != "http/protobuf":
+    raise ImproperlyConfigured(f"OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf is supported, not {_protocol!r}")
+# Prompts, responses, system prompts and tool input/output leave the process in spans only when this is true.
+TRACE_MESSAGE_CONTENT = envbool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", False)
+
+# Plain lines, or one JSON object per record with the tenant, agent, session and invocation ids (see logs.py).
+LOG_FORMAT = envchoice("LOG_FORMAT", "text", ("text", "json"))
+LOGGING = logging_config(LOG_FORMAT, envstr("LOG_LEVEL", "INFO"))
+# Celery's worker replaces the root logger's handlers with its own plain ones unless told not to.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT == "text"

@@ -35,6 +35,7 @@ from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import ClientError
 from django.conf import settings
 
+from agents_app import inference_profiles
 from agents_app.models import Deployment
 from agents_app.runtime import agentcore
 from agents_app.runtime.config import AgentConfig
@@ -68,6 +69,8 @@ def deploy(deployment: Deployment) -> DeployResult:
         backend = DEPLOYERS[deployment.backend]
     except KeyError:
         raise DeployError(f"Unknown deploy backend {deployment.backend!r}.", retryable=False) from None
+    # With BEDROCK_TENANT_INFERENCE_PROFILES, the config that ships names the tenant's profile (made once).
+    inference_profiles.deployment_profile_apply(deployment)
     return backend(deployment)
 
 

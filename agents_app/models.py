@@ -259,6 +259,9 @@ class Invocation(models.Model):
     write_premium = models.DecimalField(**MONEY)
     net_savings = models.DecimalField(**MONEY)
     output_cost = models.DecimalField(**MONEY)
+    # W3C traceparent of the span that created it (empty with tracing off): every run joins that trace,
+    # a task the sweeper sent again included.
+    trace_parent = models.CharField(max_length=128, blank=True, default="")
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -271,3 +274,23 @@ class Invocation(models.Model):
 
     def __str__(self):
         return f"Invocation {self.pk} ({self.status})"
+
+
+class TenantInferenceProfile(models.Model):
+    """A tenant's application inference profile of one model, created once by the deployer and reused.
+
+    Model calls of the tenant's agents on `model_id` send `arn` as their modelId, so AWS bills them to the
+    profile and its cost-allocation tags name the tenant (BEDROCK_TENANT_INFERENCE_PROFILES).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="inference_profiles")
+    model_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=64)
+    arn = models.CharField(max_length=2048)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "model_id"], name="unique_inference_profile")]
+
+    def __str__(self):
+        return f"{self.name} ({self.arn})"

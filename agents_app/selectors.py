@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 
 from agent_platform.models import Tenant
+from agents_app.inference_profiles import stored_profile_arn
 from agents_app.models import (
     Agent,
     AgentSession,
@@ -126,6 +127,7 @@ def agent_config(agent: Agent) -> dict:
             cache_fields=tuple(model.cache_fields),
             supports_tool_use=model.supports_tool_use,
         ),
+        inference_profile_arn=stored_profile_arn(tenant_id=agent.tenant_id, model_id=model.model_id),
     )
     return config.to_dict()
 

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from agents_app.services import deployments, invocations
 from agents_app.services.errors import RetryLater
+from agents_app.telemetry import invocation_traced
 
 
 @worker_init.connect
@@ -31,10 +32,11 @@ def worker_prepare(**kwargs) -> None:
     time_limit=settings.INVOCATION_TIME_LIMIT + 30,
 )
 def invocation_run(self, invocation_id: int) -> None:
-    try:
-        invocations.invocation_run(invocation_id=invocation_id)
-    except RetryLater as later:
-        raise self.retry(countdown=later.countdown) from None
+    with invocation_traced(invocation_id):
+        try:
+            invocations.invocation_run(invocation_id=invocation_id)
+        except RetryLater as later:
+            raise self.retry(countdown=later.countdown) from None
 
 
 @shared_task

@@ -21,6 +21,15 @@ How each planned checkpoint maps onto Strands 1.62 options (read in
   Without one (explicit strategy), the only 1.62 option is the deprecated
   model-level `cache_tools="default"`; it emits a DeprecationWarning, which
   Python hides outside `__main__`.
+
+Through a tenant's application inference profile (`config.inference_profile_arn`)
+the ARN is the `modelId`. Strands reads the model's vendor from the id, which
+an ARN does not name: "anthropic" (never "auto") keeps the messages
+checkpoint, and `include_tool_result_status` is set from the catalog's model
+id, so the request is the one the plain id would send.
+
+Every span Strands makes for the turn carries the invocation's ids
+(`context.trace_attributes`, Strands' own `trace_attributes` option).
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ from bedrock.facts import MESSAGES, SYSTEM, TOOLS
 from .checkpoints import checkpoint_plan, strip_cache_points
 from .clients import SharedClientSession, bedrock_client
 from .config import AgentConfig
+from .context import trace_attributes
 from .tools import tools_for
 
 logger = logging.getLogger("agents_app.runtime")
@@ -87,13 +97,15 @@ def bedrock_model(config: AgentConfig, plan: dict[str, Any], boto_client_config:
     """
     client = bedrock_client(boto_client_config)
     options = model_options(plan)
-    key = (config.model_id, config.max_tokens, repr(sorted(options.items())), id(client))
+    if config.inference_profile_arn:
+        options["include_tool_result_status"] = "anthropic.claude" in config.model_id
+    key = (config.bedrock_model_id, config.max_tokens, repr(sorted(options.items())), id(client))
     model = _models.get(key)
     if model is not None and model.client is client:
         return model
     # No endpoint_url: the shared client took AWS_ENDPOINT_URL_BEDROCK_RUNTIME from the environment.
     model = BedrockModel(
-        model_id=config.model_id,
+        model_id=config.bedrock_model_id,
         max_tokens=config.max_tokens,
         streaming=True,
         boto_session=SharedClientSession(client),
@@ -151,5 +163,6 @@ def build_agent(
         callback_handler=callback_handler,
         retry_strategy=retry_strategy,
         conversation_manager=SlidingWindowConversationManager(window_size=HISTORY_WINDOW_MESSAGES),
+        trace_attributes=trace_attributes(),
     )
     return BuiltAgent(agent=agent, warnings=warnings, plan=plan)

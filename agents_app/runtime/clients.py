@@ -12,6 +12,11 @@ The endpoint is read from the environment (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`,
 the local emulator in development) and is part of the key, so a process that
 points elsewhere gets a new client rather than a stale one.
 
+Every Converse and ConverseStream call of the shared client carries the
+current turn's `requestMetadata` (`context.py`), added in botocore's
+`before-parameter-build` event: Strands 1.62 has only a per-model option for
+it (`additional_args`), and models are shared by every turn.
+
 botocore retries throttled and 5xx calls by itself (the config's `retries`),
 out of the caller's sight. The shared client reports each retry it starts to
 whoever runs the call inside `retries_recorded()`: a context variable, which
@@ -32,6 +37,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotocoreConfig
+
+from .context import request_metadata
 
 DEFAULT_REGION = "us-east-1"
 # Strands' defaults for a client it builds itself: its user agent and a 120 s read timeout.
@@ -77,11 +84,21 @@ def bedrock_client(config: BotocoreConfig | None = None):
             client = boto3.session.Session(region_name=key[0]).client("bedrock-runtime", config=client_config(config))
             client.meta.events.register("needs-retry.bedrock-runtime", _attempt_finished)
             client.meta.events.register("request-created.bedrock-runtime", _attempt_starting)
+            for operation in ("Converse", "ConverseStream"):
+                client.meta.events.register(f"before-parameter-build.bedrock-runtime.{operation}", _add_metadata)
             # The config is kept with its client so its id cannot be reused while the entry lives.
             _clients[key] = cached = (client, config)
             while len(_clients) > MAX_CLIENTS:
                 _clients.popitem(last=False)
         return cached[0]
+
+
+def _add_metadata(params: dict, **kwargs) -> None:
+    """Before botocore validates a call's parameters: the turn's ids, unless the caller gave metadata itself."""
+    if "requestMetadata" not in params:
+        metadata = request_metadata()
+        if metadata:
+            params["requestMetadata"] = metadata
 
 
 class SharedClientSession:

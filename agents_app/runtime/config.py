@@ -13,6 +13,8 @@ Shape (every key listed; unknown keys are rejected so typos fail loudly)::
       "version": 3,                         # optional deployment version
       "system_prompt": "You are ...",       # non-empty
       "model_id": "us.anthropic.claude-sonnet-4-6",
+      "inference_profile_arn": null,        # optional: the tenant's application inference profile of
+                                            # model_id; model calls then use it as their modelId
       "max_tokens": 4096,                   # > 0
       "integrations": [{"type": "builtin", "name": "calculator"}],
       "prompt_caching_enabled": true,       # the agent's effective setting
@@ -30,10 +32,14 @@ Shape (every key listed; unknown keys are rejected so typos fail loudly)::
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from bedrock import facts
 from bedrock.facts import CACHE_FIELD_ORDER, MAX_CHECKPOINTS
+
+APPLICATION_PROFILE_ARN = re.compile(facts.APPLICATION_PROFILE_ARN)
 
 EXPLICIT = "explicit"
 AUTOMATIC = "automatic"
@@ -96,6 +102,12 @@ class AgentConfig:
     cache_strategy: str = COMBINED
     agent_id: str | None = None
     version: int | None = None
+    inference_profile_arn: str | None = None
+
+    @property
+    def bedrock_model_id(self) -> str:
+        """What model calls send as `modelId`: the tenant's inference profile when it has one, else `model_id`."""
+        return self.inference_profile_arn or self.model_id
 
     @classmethod
     def from_json(cls, data: str | bytes | dict[str, Any]) -> AgentConfig:
@@ -118,6 +130,7 @@ class AgentConfig:
             "prompt_caching_enabled": self.prompt_caching_enabled,
             "cache_strategy": self.cache_strategy,
             "model_capabilities": self.model_capabilities.to_dict(),
+            **({"inference_profile_arn": self.inference_profile_arn} if self.inference_profile_arn else {}),
         }
 
     def to_json(self) -> str:
@@ -136,6 +149,7 @@ _CONFIG_KEYS = {
     "prompt_caching_enabled",
     "cache_strategy",
     "model_capabilities",
+    "inference_profile_arn",
 }
 _CAPABILITY_KEYS = {
     "supports_prompt_caching",
@@ -269,6 +283,11 @@ def _parse_config(value: Any) -> AgentConfig:
     version = data.get("version")
     if version is not None:
         version = _int(version, "version", minimum=0)
+    profile_arn = data.get("inference_profile_arn")
+    if profile_arn is not None:
+        profile_arn = _string(profile_arn, "inference_profile_arn").strip()
+        if not APPLICATION_PROFILE_ARN.fullmatch(profile_arn):
+            raise ConfigError("inference_profile_arn", "must be an application inference profile ARN")
 
     return AgentConfig(
         system_prompt=_string(data["system_prompt"], "system_prompt"),
@@ -280,4 +299,5 @@ def _parse_config(value: Any) -> AgentConfig:
         cache_strategy=strategy,
         agent_id=agent_id,
         version=version,
+        inference_profile_arn=profile_arn,
     )

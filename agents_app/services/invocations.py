@@ -40,6 +40,7 @@ from agents_app.runtime.config import AgentConfig
 from agents_app.runtime.errors import is_retryable
 from agents_app.runtime.run import RunResult, run_agent
 from agents_app.services.errors import RetryLater
+from agents_app.telemetry import invocation_bind, traceparent_current
 from pricing.costs import TokenUsage, invocation_costs
 from pricing.selectors import model_prices
 
@@ -86,6 +87,7 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
             prompt=prompt,
             model_id=agent.model.model_id,
             enqueued_at=timezone.now(),
+            trace_parent=traceparent_current(),
         )
         transaction.on_commit(lambda: invocation_enqueue(invocation.pk))
     return invocation
@@ -137,6 +139,7 @@ def invocation_run(*, invocation_id: int) -> None:
             _retry_later(invocation_id, countdown=2, reason="another worker holds the session")
         return
     invocation = Invocation.objects.select_related("agent__model__family", "tenant", "session").get(pk=invocation_id)
+    invocation_bind(invocation)  # its ids on logs, Bedrock's requestMetadata and spans
     if invocation.status not in UNFINISHED:
         _session_lease_release(session_pk, token)
         logger.info("invocation %s is already %s; nothing to do", invocation_id, invocation.status)
