@@ -173,13 +173,9 @@ class AgentAdmin(TenantScopedAdmin):
 
     def _set_caching(self, request, queryset, enabled: bool):
         agents, skipped = self.writable_rows(request, queryset.select_related("model"))
-        changed, refused = agent_services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
-        if changed:
-            names = ", ".join(change.agent.name for change in changed)
-            word = "enabled" if enabled else "disabled"
-            self.message_user(request, f"Prompt caching {word} for {names}; redeploying.", messages.SUCCESS)
-        for agent, reason in refused.items():
-            self.message_user(request, f"{agent.name}: {reason}", messages.ERROR)
+        result = agent_services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
+        for level, text in admin_views.caching_set_messages(result, enabled):
+            self.message_user(request, text, level)
         if skipped:
             self.message_user(request, f"{skipped} agent(s) skipped: your role there is read-only.", messages.WARNING)
 
@@ -245,8 +241,27 @@ class AgentAdmin(TenantScopedAdmin):
             messages.warning(request, note)
 
 
+class FamilyCachingDefaultForm(forms.ModelForm):
+    class Meta:
+        model = FamilyCachingDefault
+        fields = ["tenant", "family", "prompt_caching_enabled"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("family") is not None:
+            # The service's rule, so the admin refuses what the API refuses, in the same words.
+            try:
+                agent_services.family_default_check(
+                    family=cleaned["family"], enabled=bool(cleaned.get("prompt_caching_enabled"))
+                )
+            except ApplicationError as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned
+
+
 @admin.register(FamilyCachingDefault)
 class FamilyCachingDefaultAdmin(TenantSettingsAdmin):
+    form = FamilyCachingDefaultForm
     list_display = ["tenant", "family", "prompt_caching_enabled", "updated_at"]
     list_filter = ["family", "prompt_caching_enabled"]
 

@@ -89,13 +89,22 @@ class AgentQuerySet(models.QuerySet):
         """Annotate the caching rule: `caching_requested` and `caching_effective` (see `selectors.caching_state`).
 
         Requested is the agent's own setting, else its tenant's default for the
-        model's family, else off; effective is requested on a model that can cache.
+        model's family if the model can cache (a family default never asks a
+        model that cannot cache), else off; effective is requested on a model
+        that can cache. An agent's own "on" for a model that cannot cache is
+        refused when it is saved; it shows here only when the catalog changed
+        under it.
         """
         family_default = FamilyCachingDefault.objects.filter(
             tenant=OuterRef("tenant"), family=OuterRef("model__family")
         ).values("prompt_caching_enabled")[:1]
+        default_if_it_can_cache = Case(
+            When(model__supports_prompt_caching=True, then=Subquery(family_default)),
+            default=Value(None),
+            output_field=models.BooleanField(),
+        )
         requested = Coalesce(
-            F("prompt_caching_enabled"), Subquery(family_default), Value(False), output_field=models.BooleanField()
+            F("prompt_caching_enabled"), default_if_it_can_cache, Value(False), output_field=models.BooleanField()
         )
         return self.annotate(caching_requested=requested).annotate(
             caching_effective=Case(

@@ -79,6 +79,17 @@ def _same_config(a: dict, b: dict) -> bool:
     return {**a, "version": None} == {**b, "version": None}
 
 
+def _due(latest: Deployment | None, config: dict) -> bool:
+    return latest is None or latest.status == Status.FAILED or not _same_config(latest.config, config)
+
+
+def deployment_due(*, agent: Agent) -> bool:
+    """Whether a deployment request for the agent as saved now would create a version (the rule
+    `deployment_request` applies): so an admin message can say what a change queued before its commit runs it."""
+    latest = agent.deployments.order_by("-version").first()
+    return _due(latest, selectors.agent_config(agent))
+
+
 def deployment_request(*, agent: Agent, actor=None, force: bool = False) -> Deployment | None:
     """Request a deployment of the agent's current config; None when nothing changed (or the agent is gone).
 
@@ -91,7 +102,7 @@ def deployment_request(*, agent: Agent, actor=None, force: bool = False) -> Depl
             return None
         config = selectors.agent_config(agent)
         latest = agent.deployments.order_by("-version").first()
-        if not force and latest is not None and latest.status != Status.FAILED and _same_config(latest.config, config):
+        if not force and not _due(latest, config):
             return None
         config["version"] = (latest.version if latest else 0) + 1
         user, label = _actor(actor)

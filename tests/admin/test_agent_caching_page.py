@@ -94,7 +94,7 @@ def test_member_toggles_caching_and_a_deployment_follows(member, tenant, commit)
         response = member.post(url(quiet, "caching/toggle/"), {"caching": "on"}, follow=True)
 
     html = page(response)
-    assert "Prompt caching on" in html and "new deployment was requested" in html
+    assert "Prompt caching set to on for 1 agent (Quiet); 1 redeploy queued." in html
     quiet.refresh_from_db()
     assert quiet.prompt_caching_enabled is True
     deployment = Deployment.objects.get(agent=quiet)

@@ -82,14 +82,15 @@ def test_family_default_is_followed_by_agents_without_their_own_setting(api, ten
     assert listed == {"anthropic-claude": True, "amazon-nova": False, "meta-llama": False}
 
 
-def test_family_default_on_for_nova_still_does_not_cache(api, tenant):
+def test_family_default_on_for_nova_is_refused_as_for_one_nova_agent(api, tenant):
     agent = make_agent(tenant, NOVA, prompt_caching_enabled=None)
 
-    api.put("/api/model-families/amazon-nova/caching-default/", {"prompt_caching_enabled": True})
+    response = api.put("/api/model-families/amazon-nova/caching-default/", {"prompt_caching_enabled": True})
 
+    assert response.status_code == 400 and "prompt_caching_enabled" in response.data
     data = api.get(f"/api/agents/{agent.pk}/").data
-    assert data["caching"] == {"requested": True, "effective": False, "source": "family default"}
-    assert "cannot cache" in data["warnings"][0]
+    assert data["caching"] == {"requested": False, "effective": False, "source": "family default"}
+    assert data["warnings"] == []
 
 
 def test_family_default_needs_a_tenant_admin(member_api, tenant):

@@ -134,10 +134,10 @@ def test_a_family_toggle_redeploys_the_tenants_followers_and_no_other_tenants_ag
 def test_a_family_toggle_for_another_family_or_to_the_same_value_redeploys_nothing(api, commit, tenant):
     agent = create(api, commit)
     claude = ModelFamily.objects.get(slug="anthropic-claude")
-    nova = ModelFamily.objects.get(slug="amazon-nova")
+    llama = ModelFamily.objects.get(slug="meta-llama")
 
     with commit():
-        agent_services.family_default_set(tenant=tenant, family=nova, enabled=True)
+        agent_services.family_default_set(tenant=tenant, family=llama, enabled=False)
         agent_services.family_default_set(tenant=tenant, family=claude, enabled=False)  # unset already means off
 
     assert [d.version for d in deployments(agent)] == [1]
