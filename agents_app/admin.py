@@ -298,9 +298,19 @@ class DeploymentAdmin(TenantRecordsAdmin):
     search_fields = ["agent__name", "error"]
     actions = ["redeploy"]
 
+    def get_queryset(self, request):
+        current = Deployment.objects.filter(agent=OuterRef("agent"), status=Deployment.Status.DEPLOYED)
+        top = Subquery(current.order_by("-version").values("version")[:1])
+        return super().get_queryset(request).annotate(current_version=top)
+
     @admin.display(description="Status", ordering="status")
     def state(self, deployment):
-        return "superseded" if selectors.deployment_superseded(deployment) else deployment.status
+        # The API's vocabulary (`Deployment.Status`), and which deployed version is the one that runs.
+        if deployment.version == deployment.current_version:
+            return format_html(
+                '{} <span class="current-badge" title="What invocations run now">current</span>', deployment.status
+            )
+        return deployment.status
 
     @admin.display(description="Error")
     def short_error(self, deployment):

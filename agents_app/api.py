@@ -268,7 +268,8 @@ class AgentDeploymentListApi(APIView):
         deployments = selectors.deployment_list(tenant=request.tenant).filter(agent=agent)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(deployments, request, view=self)
-        return paginator.get_paginated_response(DeploymentOutputSerializer(page, many=True).data)
+        context = {"current_versions": selectors.current_versions(agent_ids=[agent.pk])}
+        return paginator.get_paginated_response(DeploymentOutputSerializer(page, many=True, context=context).data)
 
 
 class DeploymentDetailApi(APIView):

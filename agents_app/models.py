@@ -60,8 +60,19 @@ class FoundationModel(models.Model):
 
 
 class CacheStrategy(models.TextChoices):
-    EXPLICIT = "explicit", "Explicit: checkpoints after the system prompt and tools, cached from the first call"
-    AUTOMATIC = "automatic", "Automatic: a moving checkpoint on the conversation, cached from the second turn"
+    # What Strands 1.62 does (see agents_app/runtime/checkpoints.py): the moving checkpoint sits on the newest
+    # user message, so automatic writes the cache on turn 1 and reads it from turn 2 on.
+    EXPLICIT = (
+        "explicit",
+        ("Explicit: checkpoints after the system prompt and tools, written on the first call, read on every later one"),
+    )
+    AUTOMATIC = (
+        "automatic",
+        (
+            "Automatic: a checkpoint on the newest message that moves with the conversation, written from the first "
+            "turn, read from the second"
+        ),
+    )
     COMBINED = "combined", "Combined: both, the largest savings on multi-turn conversations"
 
 
@@ -80,8 +91,9 @@ class FamilyCachingDefault(models.Model):
         return f"{self.family}: caching {'on' if self.prompt_caching_enabled else 'off'}"
 
 
-# What `AgentQuerySet.with_caching_state` annotates.
+# What `AgentQuerySet.with_caching_state` and `.with_deploy_state` annotate.
 CACHING_STATE_FIELDS = ("caching_requested", "caching_effective")
+DEPLOY_STATE_FIELDS = ("current_version", "deploy_status")
 
 
 class AgentQuerySet(models.QuerySet):
@@ -114,6 +126,16 @@ class AgentQuerySet(models.QuerySet):
             )
         )
 
+    def with_deploy_state(self) -> AgentQuerySet:
+        """Annotate `current_version` (the highest deployed version: what invocations run; None before the first
+        deploy) and `deploy_status` (the newest deployment's status; None when there is none)."""
+        deployments = Deployment.objects.filter(agent=OuterRef("pk"))
+        deployed = deployments.filter(status=Deployment.Status.DEPLOYED).order_by("-version").values("version")
+        return self.annotate(
+            current_version=Subquery(deployed[:1]),
+            deploy_status=Subquery(deployments.order_by("-version").values("status")[:1]),
+        )
+
 
 class Agent(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agents")
@@ -140,8 +162,8 @@ class Agent(models.Model):
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        # A caching state annotated when the row was read may not hold any more; `caching_state` reads it again.
-        for name in CACHING_STATE_FIELDS:
+        # A state annotated when the row was read may not hold any more; the selectors read it again.
+        for name in CACHING_STATE_FIELDS + DEPLOY_STATE_FIELDS:
             self.__dict__.pop(name, None)
 
 
@@ -154,6 +176,8 @@ class Deployment(models.Model):
         DEPLOYING = "deploying"
         DEPLOYED = "deployed"
         FAILED = "failed"
+        # Never deployed: a newer version was requested before it ran (`error` names it). Not a failure.
+        SUPERSEDED = "superseded"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deployments")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="deployments")

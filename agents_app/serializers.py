@@ -5,8 +5,8 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from agents_app.models import CacheStrategy
-from agents_app.selectors import EXPORT_FORMAT, caching_state, deployment_superseded
+from agents_app.models import CacheStrategy, Deployment
+from agents_app.selectors import EXPORT_FORMAT, caching_state, current_versions, deploy_state, deployment_superseded
 from agents_app.services.agents import (
     INTEGRATIONS_MAX,
     MODEL_ID_MAX_CHARS,
@@ -145,11 +145,23 @@ class AgentOutputSerializer(serializers.Serializer):
     cache_strategy = serializers.CharField()
     caching = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
+    current_version = serializers.SerializerMethodField(
+        help_text="The version invocations run: the highest deployed one; null before the first deploy."
+    )
+    deploy_status = serializers.SerializerMethodField(
+        help_text="The newest deployment's status (pending, deploying, deployed, failed); null when never deployed."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
     def _state(self, agent):
         return caching_state(agent)
+
+    def get_current_version(self, agent) -> int | None:
+        return deploy_state(agent).current_version
+
+    def get_deploy_status(self, agent) -> str | None:
+        return deploy_state(agent).deploy_status
 
     def get_caching(self, agent) -> CachingStateSerializer:
         return CachingStateSerializer(self._state(agent)).data
@@ -265,9 +277,14 @@ class DeploymentOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     agent_id = serializers.IntegerField()
     version = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["pending", "deploying", "deployed", "failed"])
-    superseded = serializers.SerializerMethodField(
-        help_text="Never deployed: a newer version was requested first (left pending; `error` names it)."
+    status = serializers.ChoiceField(
+        choices=Deployment.Status.values,
+        help_text="pending, deploying, deployed, failed, or superseded (never deployed: a newer version was "
+        "requested first; `error` names it).",
+    )
+    superseded = serializers.SerializerMethodField(help_text="`status` is superseded (kept for older clients).")
+    current = serializers.SerializerMethodField(
+        help_text="The version the agent runs now: its highest deployed one. Older deployed versions say false."
     )
     backend = serializers.CharField()
     config = serializers.DictField(help_text="The exact AGENT_CONFIG_JSON of this version.")
@@ -281,3 +298,10 @@ class DeploymentOutputSerializer(serializers.Serializer):
 
     def get_superseded(self, deployment) -> bool:
         return deployment_superseded(deployment)
+
+    def get_current(self, deployment) -> bool:
+        # The view hands the current versions of the agents on the page (one query); else look this one up.
+        versions = self.context.get("current_versions")
+        if versions is None:
+            versions = current_versions(agent_ids=[deployment.agent_id])
+        return versions.get(deployment.agent_id) == deployment.version

@@ -16,10 +16,10 @@ deployment with a conditional UPDATE under the agent lock (healthchecks-style)
 and calls the deployer with no lock held. Only the newest requested version
 may become current:
 - a task for a deployment that has a newer one does not deploy it: the row
-  stays `pending`, with `finished_at` set and error "Superseded by vN ..."
-  (statuses stay the four of the model; `selectors.deployment_superseded`
-  and the API's `superseded` say so explicitly). Superseded is not failed:
-  nothing went wrong, a newer version made it moot.
+  becomes `superseded`, with `finished_at` set and error "Superseded by vN
+  ...". Superseded is not failed: nothing went wrong, a newer version made it
+  moot. The API and the admin say the same five statuses, and mark the
+  current version (the highest deployed one; `selectors.deployment_current`).
 - one deployment of an agent deploys at a time: a task that finds another
   one deploying returns, and the one deploying hands over to the newest
   pending version when it finishes (deployed, failed or back to pending for a
@@ -200,7 +200,11 @@ def _claim(deployment_id: int) -> Deployment | None:
             # Older versions still waiting (their tasks returned while another one deployed) never will now.
             Deployment.objects.filter(
                 agent_id=agent_id, version__lt=deployment.version, status=Status.PENDING, finished_at=None
-            ).update(finished_at=now, error=f"Superseded by v{deployment.version} before it was deployed.")
+            ).update(
+                status=Status.SUPERSEDED,
+                finished_at=now,
+                error=f"Superseded by v{deployment.version} before it was deployed.",
+            )
     if not claimed:
         return None
     deployment.status, deployment.started_at, deployment.attempts = Status.DEPLOYING, now, deployment.attempts + 1
@@ -209,7 +213,7 @@ def _claim(deployment_id: int) -> Deployment | None:
 
 def _supersede(deployment: Deployment, newest: int, now) -> None:
     Deployment.objects.filter(pk=deployment.pk).update(
-        status=Status.PENDING, finished_at=now, error=f"Superseded by v{newest} before it was deployed."
+        status=Status.SUPERSEDED, finished_at=now, error=f"Superseded by v{newest} before it was deployed."
     )
     logger.info("deployment %s (v%s) superseded by v%s", deployment.pk, deployment.version, newest)
     if deployment.status == Status.DEPLOYING:  # a dead worker's claim: the newest may be waiting for it

@@ -30,7 +30,7 @@ from caching.periods import ONE_DAY, utc_today
 from pricing.models import PriceOverride
 from tests.browser.conftest import PASSWORD, SCREENSHOTS, admin_login
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
-from tests.conftest import CLAUDE, NOVA, make_agent
+from tests.conftest import NOVA, make_agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
