@@ -130,8 +130,20 @@ def cache_report_json(report: CacheReport) -> dict:
         "period_start": report.period_start.isoformat(),
         "period_end": report.period_end.isoformat(),
         "created_at": report.created_at.isoformat(),
-        "emailed_at": report.emailed_at.isoformat() if report.emailed_at else None,
+        "emailed_at": report.emailed_at.isoformat() if report.emailed_at and report.recipients else None,
+        # Who got it: empty until someone did (a report nobody could receive is not emailed).
+        "recipients": report.recipients if report.emailed_at else [],
         "stats": report.stats,
+    }
+
+
+def cache_report_preview_json(preview) -> dict:
+    """`GET /api/cache-reports/preview/`: the report of the current period so far (not stored, not mailed)."""
+    return {
+        "period_start": preview.period.day_from.isoformat(),
+        "period_end": preview.period.day_to.isoformat(),
+        "so_far": True,
+        "stats": preview.stats,
     }
 
 
