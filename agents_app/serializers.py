@@ -5,6 +5,7 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 from rest_framework.utils import html
 
+from agents_app.catalog import inference_profile, model_label
 from agents_app.models import CacheStrategy, Deployment
 from agents_app.selectors import EXPORT_FORMAT, caching_state, current_versions, deploy_state, deployment_superseded
 from agents_app.services.agents import (
@@ -112,6 +113,12 @@ class CapabilitiesSerializer(serializers.Serializer):
 class FoundationModelSerializer(serializers.Serializer):
     model_id = serializers.CharField()
     display_name = serializers.CharField()
+    inference_profile = serializers.SerializerMethodField(
+        help_text='The inference-profile prefix of model_id ("us", "global" ...); empty for an in-region model.'
+    )
+    label = serializers.SerializerMethodField(
+        help_text="A name to show wherever a model is chosen: name, where it runs, your input and output prices."
+    )
     family = ModelFamilySerializer()
     max_tokens = serializers.IntegerField()
     supports_prompt_caching = serializers.BooleanField()
@@ -123,6 +130,12 @@ class FoundationModelSerializer(serializers.Serializer):
 
     def get_prices(self, model) -> PricesSerializer:
         return PricesSerializer(self.context["prices"][model.pk]).data
+
+    def get_inference_profile(self, model) -> str:
+        return inference_profile(model.model_id)
+
+    def get_label(self, model) -> str:
+        return model_label(model, self.context["prices"][model.pk])
 
 
 class CachingStateSerializer(serializers.Serializer):
