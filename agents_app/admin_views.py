@@ -36,7 +36,7 @@ from agents_app.prompt_size import prompt_size_check
 from agents_app.services import agents as agent_services
 from agents_app.services import invocations as invocation_services
 from agents_app.validators import invocation_input_check
-from pricing.costs import MONEY_FIELDS, money, ratio, total_input_tokens, usd
+from pricing.costs import money_figures, ratio, total_input_tokens, usd
 
 
 def cannot_cache_reason(model) -> str:
@@ -209,7 +209,7 @@ def invocation_summary(invocation: Invocation) -> dict:
             "efficiency_ratio": ratio(read, total_input),
             "output_tokens": invocation.output_tokens,
         },
-        "money": {name: money(getattr(invocation, name)) for name in MONEY_FIELDS},
+        "money": money_figures(invocation),
         "saved_text": saved_text,
         "premium_text": premium_text,
         "miss_text": miss_reason_text(invocation.cache_miss_reason, invocation.cache_miss_detail or {})

@@ -16,6 +16,7 @@ from agents_app.services.agents import (
 )
 from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE, invocation_input_check
 from bedrock import misses
+from pricing.costs import money, money_figures
 
 
 def paginated(serializer_class) -> type[serializers.Serializer]:
@@ -224,7 +225,8 @@ class InvocationFilterSerializer(serializers.Serializer):
         return value == "true"
 
 
-MONEY_FIELD = {"max_digits": 20, "decimal_places": 12}
+# Money goes out as `pricing.costs` writes it everywhere: USD strings with 6 places (the schema says string).
+MONEY_FIELD = {"max_digits": 20, "decimal_places": 6}
 
 
 class InvocationOutputSerializer(serializers.Serializer):
@@ -271,6 +273,10 @@ class InvocationOutputSerializer(serializers.Serializer):
     net_savings = serializers.DecimalField(**MONEY_FIELD)
     output_cost = serializers.DecimalField(**MONEY_FIELD)
 
+    def to_representation(self, instance):
+        # Money as everywhere else: 6 places, rounded once, the rest derived (`pricing.costs.money_figures`).
+        return {**super().to_representation(instance), **money_figures(instance)}
+
 
 class SessionOutputSerializer(serializers.Serializer):
     session_id = serializers.CharField()
@@ -284,6 +290,9 @@ class SessionOutputSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     efficiency_ratio = serializers.FloatField(help_text="Cache reads ÷ total input tokens of the session, 6 places.")
     net_savings = serializers.DecimalField(**MONEY_FIELD)
+
+    def to_representation(self, instance):
+        return {**super().to_representation(instance), "net_savings": money(instance["net_savings"])}
 
 
 class DeploymentOutputSerializer(serializers.Serializer):

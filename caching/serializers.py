@@ -13,7 +13,7 @@ from caching.models import CacheAdvice, CacheReport
 from caching.periods import Period
 from caching.stats import AgentCacheStats, AgentTotals, ScopeStats, TenantCacheStats
 from caching.totals import CacheTotals
-from pricing.costs import MONEY_FIELDS, money
+from pricing.costs import money, money_figures
 
 
 def period_json(period: Period) -> dict:
@@ -40,7 +40,7 @@ def totals_json(totals: CacheTotals) -> dict:
         "total_input_tokens": totals.total_input_tokens,
         "output_tokens": totals.output_tokens,
         "efficiency_ratio": totals.efficiency_ratio,
-        **{name: money(getattr(totals, name)) for name in MONEY_FIELDS},
+        **money_figures(totals),
     }
 
 
