@@ -152,12 +152,14 @@ def agents_caching_set(*, agents, enabled: bool | None, actor=None) -> CachingSe
         try:
             with transaction.atomic():
                 change = agent_update(agent=agent, actor=actor, prompt_caching_enabled=enabled)
+                # Before the commit, which requests the deployment (and may run it at once).
+                due = deployment_due(agent=change.agent)
         except ApplicationError as exc:
             agent.refresh_from_db()
             result.refused[agent] = exc.message
             continue
         result.changed.append(change)
-        if deployment_due(agent=change.agent):
+        if due:
             result.redeploys.append(change.agent)
     return result
 
