@@ -11,6 +11,7 @@ from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import TenantRecordsAdmin, TenantScopedAdmin, TenantSettingsAdmin, writable_rows
 from agents_app import admin_views, selectors
 from agents_app.admin_filters import CachingStateFilter
+from agents_app.catalog import model_label, model_scope, model_short_label
 from agents_app.models import (
     Agent,
     AgentSession,
@@ -22,6 +23,7 @@ from agents_app.models import (
 )
 from agents_app.services import agents as agent_services
 from agents_app.services import deployments as deployment_services
+from pricing.selectors import model_prices_map
 
 
 @admin.register(ModelFamily)
@@ -34,6 +36,7 @@ class FoundationModelAdmin(SuperuserEditsAdmin):
     list_display = [
         "display_name",
         "model_id",
+        "runs",
         "family",
         "max_tokens",
         "supports_prompt_caching",
@@ -42,6 +45,10 @@ class FoundationModelAdmin(SuperuserEditsAdmin):
     ]
     list_filter = ["family", "supports_prompt_caching", "is_active"]
     search_fields = ["model_id", "display_name"]
+
+    @admin.display(description="Runs")
+    def runs(self, model):
+        return model_scope(model.model_id)
 
 
 class AgentAdminForm(forms.ModelForm):
@@ -64,7 +71,12 @@ class AgentAdminForm(forms.ModelForm):
         value = self.initial.get("prompt_caching_enabled")
         self.initial["prompt_caching_enabled"] = {True: "true", False: "false"}.get(value, "")
         if "model" in self.fields:
-            self.fields["model"].queryset = selectors.model_list()  # active models only
+            models = selectors.model_list()  # active models only
+            self.fields["model"].queryset = models
+            # Where each runs and what it costs (the agent's tenant's prices; list prices for a new agent).
+            tenant = self.instance.tenant if self.instance.tenant_id else None
+            prices = model_prices_map(tenant=tenant, models=list(models))
+            self.fields["model"].label_from_instance = lambda model: model_label(model, prices.get(model.pk))
         model = self.instance.model if self.instance.model_id else None
         if model is not None and not model.supports_prompt_caching and "prompt_caching_enabled" in self.fields:
             # Disabled before any script runs; agents_app/static/agents_app/admin.js keeps it in step with the select.
@@ -148,10 +160,11 @@ class AgentAdmin(TenantScopedAdmin):
 
     @admin.display(description="Model", ordering="model__display_name")
     def model_with_badge(self, agent):
+        name = model_short_label(agent.model)  # `us.` and `global.` entries of one model apart
         if not self.caching_state(agent).effective:
-            return agent.model.display_name
+            return name
         badge = render_to_string("admin/agents_app/agent/cache_badge.html")
-        return format_html("{} {}", agent.model.display_name, badge)
+        return format_html("{} {}", name, badge)
 
     @admin.display(description="Caching")
     def caching(self, agent):
@@ -173,13 +186,9 @@ class AgentAdmin(TenantScopedAdmin):
 
     def _set_caching(self, request, queryset, enabled: bool):
         agents, skipped = self.writable_rows(request, queryset.select_related("model"))
-        changed, refused = agent_services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
-        if changed:
-            names = ", ".join(change.agent.name for change in changed)
-            word = "enabled" if enabled else "disabled"
-            self.message_user(request, f"Prompt caching {word} for {names}; redeploying.", messages.SUCCESS)
-        for agent, reason in refused.items():
-            self.message_user(request, f"{agent.name}: {reason}", messages.ERROR)
+        result = agent_services.agents_caching_set(agents=agents, enabled=enabled, actor=request.user)
+        for level, text in admin_views.caching_set_messages(result, enabled):
+            self.message_user(request, text, level)
         if skipped:
             self.message_user(request, f"{skipped} agent(s) skipped: your role there is read-only.", messages.WARNING)
 
@@ -245,8 +254,27 @@ class AgentAdmin(TenantScopedAdmin):
             messages.warning(request, note)
 
 
+class FamilyCachingDefaultForm(forms.ModelForm):
+    class Meta:
+        model = FamilyCachingDefault
+        fields = ["tenant", "family", "prompt_caching_enabled"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("family") is not None:
+            # The service's rule, so the admin refuses what the API refuses, in the same words.
+            try:
+                agent_services.family_default_check(
+                    family=cleaned["family"], enabled=bool(cleaned.get("prompt_caching_enabled"))
+                )
+            except ApplicationError as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned
+
+
 @admin.register(FamilyCachingDefault)
 class FamilyCachingDefaultAdmin(TenantSettingsAdmin):
+    form = FamilyCachingDefaultForm
     list_display = ["tenant", "family", "prompt_caching_enabled", "updated_at"]
     list_filter = ["family", "prompt_caching_enabled"]
 
@@ -283,9 +311,19 @@ class DeploymentAdmin(TenantRecordsAdmin):
     search_fields = ["agent__name", "error"]
     actions = ["redeploy"]
 
+    def get_queryset(self, request):
+        current = Deployment.objects.filter(agent=OuterRef("agent"), status=Deployment.Status.DEPLOYED)
+        top = Subquery(current.order_by("-version").values("version")[:1])
+        return super().get_queryset(request).annotate(current_version=top)
+
     @admin.display(description="Status", ordering="status")
     def state(self, deployment):
-        return "superseded" if selectors.deployment_superseded(deployment) else deployment.status
+        # The API's vocabulary (`Deployment.Status`), and which deployed version is the one that runs.
+        if deployment.version == deployment.current_version:
+            return format_html(
+                '{} <span class="current-badge" title="What invocations run now">current</span>', deployment.status
+            )
+        return deployment.status
 
     @admin.display(description="Error")
     def short_error(self, deployment):

@@ -36,7 +36,7 @@ from agents_app.prompt_size import prompt_size_check
 from agents_app.services import agents as agent_services
 from agents_app.services import invocations as invocation_services
 from agents_app.validators import invocation_input_check
-from pricing.costs import MONEY_FIELDS, money, ratio, total_input_tokens, usd
+from pricing.costs import money_figures, ratio, total_input_tokens, usd
 
 
 def cannot_cache_reason(model) -> str:
@@ -65,6 +65,35 @@ def prompt_size_note(agent, state=None) -> str:
 
 
 CACHING_CHOICES = {"on": True, "off": False, "default": None}
+CACHING_WORDS = {True: "on", False: "off", None: "following the family default"}
+
+
+def _agents(agents) -> str:
+    names = [agent.name for agent in agents]
+    return f"{len(names)} agent{'s' if len(names) != 1 else ''} ({', '.join(names)})"
+
+
+def caching_set_messages(result, enabled: bool | None) -> list[tuple[int, str]]:
+    """What a caching action or toggle did, exactly: how many changed, how many already were so, how many
+    redeploys it queued (only a change of the deployed config queues one), and what was refused and why."""
+    word = CACHING_WORDS[enabled]
+    said = []
+    if result.changed:
+        changed = [change.agent for change in result.changed]
+        redeploys = len(result.redeploys)
+        queued = (
+            f"{redeploys} redeploy{'s' if redeploys != 1 else ''} queued"
+            if redeploys
+            else "no redeploy needed: the deployed configuration already has it"
+        )
+        said.append((messages.SUCCESS, f"Prompt caching set to {word} for {_agents(changed)}; {queued}."))
+        for notice in dict.fromkeys(n for change in result.changed for n in change.notices):
+            said.append((messages.WARNING, notice))
+    if result.unchanged:
+        said.append((messages.INFO, f"Already {word}, left as it was: {_agents(result.unchanged)}."))
+    for agent, reason in result.refused.items():
+        said.append((messages.ERROR, f"{agent.name}: {reason}"))
+    return said
 
 
 def agent_caching_toggle(model_admin, request, object_id):
@@ -76,21 +105,18 @@ def agent_caching_toggle(model_admin, request, object_id):
     if choice not in CACHING_CHOICES:
         messages.error(request, "Choose on, off or the family default.")
     else:
-        try:
-            enabled = CACHING_CHOICES[choice]
-            result = agent_services.agent_update(agent=agent, actor=request.user, prompt_caching_enabled=enabled)
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        else:
-            state = selectors.caching_state(result.agent)
-            words = {"on": "on", "off": "off", "default": "set to follow the family default"}[choice]
-            messages.success(
-                request,
-                f"Prompt caching {words} (now {'on' if state.effective else 'off'}); a new deployment was requested.",
-            )
-            for notice in result.notices + state.warnings:
+        enabled = CACHING_CHOICES[choice]
+        result = agent_services.agents_caching_set(agents=[agent], enabled=enabled, actor=request.user)
+        for level, text in caching_set_messages(result, enabled):
+            messages.add_message(request, level, text)
+        if result.changed:
+            state = selectors.caching_state(agent)
+            if enabled is None:
+                source = "on" if state.effective else "off"
+                messages.info(request, f"The family default makes prompt caching {source} for {agent.name}.")
+            for notice in state.warnings:
                 messages.warning(request, notice)
-            if note := prompt_size_note(result.agent, state):
+            if note := prompt_size_note(agent, state):
                 messages.warning(request, note)
     return redirect(reverse("admin:agents_app_agent_caching", args=[agent.pk]))
 
@@ -183,7 +209,7 @@ def invocation_summary(invocation: Invocation) -> dict:
             "efficiency_ratio": ratio(read, total_input),
             "output_tokens": invocation.output_tokens,
         },
-        "money": {name: money(getattr(invocation, name)) for name in MONEY_FIELDS},
+        "money": money_figures(invocation),
         "saved_text": saved_text,
         "premium_text": premium_text,
         "miss_text": miss_reason_text(invocation.cache_miss_reason, invocation.cache_miss_detail or {})

@@ -57,11 +57,17 @@ def agent_response(request, agent, *, notices=(), status_code=status.HTTP_200_OK
 
 
 class ModelListApi(APIView):
-    @extend_schema(responses=FoundationModelSerializer(many=True), summary="The model catalog with your prices")
+    @extend_schema(
+        responses=paginated(FoundationModelSerializer),
+        summary="The model catalog with your prices",
+        operation_id="models_list",
+    )
     def get(self, request):
-        models = list(selectors.model_list())
+        paginator = PageNumberPagination()
+        models = paginator.paginate_queryset(selectors.model_list(), request, view=self)
         prices = model_prices_map(tenant=request.tenant, models=models)
-        return Response(FoundationModelSerializer(models, many=True, context={"prices": prices}).data)
+        data = FoundationModelSerializer(models, many=True, context={"prices": prices}).data
+        return paginator.get_paginated_response(data)
 
 
 # An agent is structured data (a list of integrations): its writes take JSON only, a form is a 415.
@@ -157,10 +163,16 @@ class AgentsImportApi(APIView):
 
 
 class FamilyDefaultListApi(APIView):
-    @extend_schema(responses=FamilyDefaultSerializer(many=True), summary="Your caching default per model family")
+    @extend_schema(
+        responses=paginated(FamilyDefaultSerializer),
+        summary="Your caching default per model family",
+        operation_id="model_families_list",
+    )
     def get(self, request):
+        paginator = PageNumberPagination()
+        families = paginator.paginate_queryset(selectors.family_list(), request, view=self)
         context = {"defaults": selectors.family_defaults(tenant=request.tenant)}
-        return Response(FamilyDefaultSerializer(selectors.family_list(), many=True, context=context).data)
+        return paginator.get_paginated_response(FamilyDefaultSerializer(families, many=True, context=context).data)
 
 
 class FamilyDefaultApi(APIView):
@@ -268,7 +280,8 @@ class AgentDeploymentListApi(APIView):
         deployments = selectors.deployment_list(tenant=request.tenant).filter(agent=agent)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(deployments, request, view=self)
-        return paginator.get_paginated_response(DeploymentOutputSerializer(page, many=True).data)
+        context = {"current_versions": selectors.current_versions(agent_ids=[agent.pk])}
+        return paginator.get_paginated_response(DeploymentOutputSerializer(page, many=True, context=context).data)
 
 
 class DeploymentDetailApi(APIView):

@@ -60,8 +60,19 @@ class FoundationModel(models.Model):
 
 
 class CacheStrategy(models.TextChoices):
-    EXPLICIT = "explicit", "Explicit: checkpoints after the system prompt and tools, cached from the first call"
-    AUTOMATIC = "automatic", "Automatic: a moving checkpoint on the conversation, cached from the second turn"
+    # What Strands 1.62 does (see agents_app/runtime/checkpoints.py): the moving checkpoint sits on the newest
+    # user message, so automatic writes the cache on turn 1 and reads it from turn 2 on.
+    EXPLICIT = (
+        "explicit",
+        ("Explicit: checkpoints after the system prompt and tools, written on the first call, read on every later one"),
+    )
+    AUTOMATIC = (
+        "automatic",
+        (
+            "Automatic: a checkpoint on the newest message that moves with the conversation, written from the first "
+            "turn, read from the second"
+        ),
+    )
     COMBINED = "combined", "Combined: both, the largest savings on multi-turn conversations"
 
 
@@ -80,8 +91,9 @@ class FamilyCachingDefault(models.Model):
         return f"{self.family}: caching {'on' if self.prompt_caching_enabled else 'off'}"
 
 
-# What `AgentQuerySet.with_caching_state` annotates.
+# What `AgentQuerySet.with_caching_state` and `.with_deploy_state` annotate.
 CACHING_STATE_FIELDS = ("caching_requested", "caching_effective")
+DEPLOY_STATE_FIELDS = ("current_version", "deploy_status")
 
 
 class AgentQuerySet(models.QuerySet):
@@ -89,13 +101,22 @@ class AgentQuerySet(models.QuerySet):
         """Annotate the caching rule: `caching_requested` and `caching_effective` (see `selectors.caching_state`).
 
         Requested is the agent's own setting, else its tenant's default for the
-        model's family, else off; effective is requested on a model that can cache.
+        model's family if the model can cache (a family default never asks a
+        model that cannot cache), else off; effective is requested on a model
+        that can cache. An agent's own "on" for a model that cannot cache is
+        refused when it is saved; it shows here only when the catalog changed
+        under it.
         """
         family_default = FamilyCachingDefault.objects.filter(
             tenant=OuterRef("tenant"), family=OuterRef("model__family")
         ).values("prompt_caching_enabled")[:1]
+        default_if_it_can_cache = Case(
+            When(model__supports_prompt_caching=True, then=Subquery(family_default)),
+            default=Value(None),
+            output_field=models.BooleanField(),
+        )
         requested = Coalesce(
-            F("prompt_caching_enabled"), Subquery(family_default), Value(False), output_field=models.BooleanField()
+            F("prompt_caching_enabled"), default_if_it_can_cache, Value(False), output_field=models.BooleanField()
         )
         return self.annotate(caching_requested=requested).annotate(
             caching_effective=Case(
@@ -103,6 +124,16 @@ class AgentQuerySet(models.QuerySet):
                 default=Value(False),
                 output_field=models.BooleanField(),
             )
+        )
+
+    def with_deploy_state(self) -> AgentQuerySet:
+        """Annotate `current_version` (the highest deployed version: what invocations run; None before the first
+        deploy) and `deploy_status` (the newest deployment's status; None when there is none)."""
+        deployments = Deployment.objects.filter(agent=OuterRef("pk"))
+        deployed = deployments.filter(status=Deployment.Status.DEPLOYED).order_by("-version").values("version")
+        return self.annotate(
+            current_version=Subquery(deployed[:1]),
+            deploy_status=Subquery(deployments.order_by("-version").values("status")[:1]),
         )
 
 
@@ -131,8 +162,8 @@ class Agent(models.Model):
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        # A caching state annotated when the row was read may not hold any more; `caching_state` reads it again.
-        for name in CACHING_STATE_FIELDS:
+        # A state annotated when the row was read may not hold any more; the selectors read it again.
+        for name in CACHING_STATE_FIELDS + DEPLOY_STATE_FIELDS:
             self.__dict__.pop(name, None)
 
 
@@ -145,6 +176,8 @@ class Deployment(models.Model):
         DEPLOYING = "deploying"
         DEPLOYED = "deployed"
         FAILED = "failed"
+        # Never deployed: a newer version was requested before it ran (`error` names it). Not a failure.
+        SUPERSEDED = "superseded"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deployments")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="deployments")

@@ -136,6 +136,8 @@ def tool_order_notice(before, after) -> str:
 def _caching_requested(agent: Agent) -> bool:
     if agent.prompt_caching_enabled is not None:
         return agent.prompt_caching_enabled
+    if not agent.model.supports_prompt_caching:  # the rule of Agent.objects.with_caching_state()
+        return False
     default = FamilyCachingDefault.objects.filter(tenant_id=agent.tenant_id, family_id=agent.model.family_id)
     return bool(default.values_list("prompt_caching_enabled", flat=True).first())
 

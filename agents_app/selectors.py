@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from agent_platform.models import Tenant
 from agents_app.inference_profiles import stored_profile_arn
@@ -25,8 +25,9 @@ EXPORT_FORMAT = "agent-platform.agents/v1"
 
 
 def agent_list(*, tenant: Tenant) -> QuerySet[Agent]:
-    """The tenant's agents, each with its caching state (`caching_state` then needs no query)."""
-    return Agent.objects.with_caching_state().filter(tenant=tenant).select_related("model__family")
+    """The tenant's agents, each with its caching state (`caching_state` then needs no query) and its deploy state
+    (`current_version`, `deploy_status`)."""
+    return Agent.objects.with_caching_state().with_deploy_state().filter(tenant=tenant).select_related("model__family")
 
 
 def agent_get(*, tenant: Tenant, agent_id) -> Agent:
@@ -140,14 +141,39 @@ def deployment_get(*, tenant: Tenant, deployment_id) -> Deployment:
     return deployment_list(tenant=tenant).get(pk=deployment_id)
 
 
+@dataclass(frozen=True)
+class DeployState:
+    current_version: int | None  # what invocations run: the highest deployed version
+    deploy_status: str | None  # the newest deployment's status (`Deployment.Status`); None: never requested
+
+
+def deploy_state(agent: Agent) -> DeployState:
+    """The agent's deploy state, by `Agent.objects.with_deploy_state()`: read with the row, else one query."""
+    if not hasattr(agent, "deploy_status"):
+        values = Agent.objects.with_deploy_state().filter(pk=agent.pk).values_list("current_version", "deploy_status")
+        agent.current_version, agent.deploy_status = values.first() or (None, None)
+    return DeployState(current_version=agent.current_version, deploy_status=agent.deploy_status)
+
+
 def deployment_current(*, agent: Agent) -> Deployment | None:
     """What the agent runs: its deployed version with the highest number, or None before the first deploy."""
     return agent.deployments.filter(status=Deployment.Status.DEPLOYED).order_by("-version").first()
 
 
 def deployment_superseded(deployment: Deployment) -> bool:
-    """A pending deployment that will never run: a newer version was requested first (its error says which)."""
-    return deployment.status == Deployment.Status.PENDING and deployment.finished_at is not None
+    """A deployment that will never run: a newer version was requested first (its error says which)."""
+    return deployment.status == Deployment.Status.SUPERSEDED
+
+
+def current_versions(*, agent_ids) -> dict[int, int]:
+    """Each agent's current version (its highest deployed one), by agent id; agents never deployed are absent."""
+    rows = (
+        Deployment.objects.filter(agent_id__in=list(agent_ids), status=Deployment.Status.DEPLOYED)
+        .values("agent_id")
+        .annotate(current=Max("version"))
+        .values_list("agent_id", "current")
+    )
+    return dict(rows)
 
 
 def deployment_config_for_run(agent: Agent) -> tuple[Deployment | None, dict]:

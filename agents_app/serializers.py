@@ -5,8 +5,9 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from agents_app.models import CacheStrategy
-from agents_app.selectors import EXPORT_FORMAT, caching_state, deployment_superseded
+from agents_app.catalog import inference_profile, model_label
+from agents_app.models import CacheStrategy, Deployment
+from agents_app.selectors import EXPORT_FORMAT, caching_state, current_versions, deploy_state, deployment_superseded
 from agents_app.services.agents import (
     INTEGRATIONS_MAX,
     MODEL_ID_MAX_CHARS,
@@ -15,6 +16,7 @@ from agents_app.services.agents import (
 )
 from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE, invocation_input_check
 from bedrock import misses
+from pricing.costs import money, money_figures
 
 
 def paginated(serializer_class) -> type[serializers.Serializer]:
@@ -112,6 +114,12 @@ class CapabilitiesSerializer(serializers.Serializer):
 class FoundationModelSerializer(serializers.Serializer):
     model_id = serializers.CharField()
     display_name = serializers.CharField()
+    inference_profile = serializers.SerializerMethodField(
+        help_text='The inference-profile prefix of model_id ("us", "global" ...); empty for an in-region model.'
+    )
+    label = serializers.SerializerMethodField(
+        help_text="A name to show wherever a model is chosen: name, where it runs, your input and output prices."
+    )
     family = ModelFamilySerializer()
     max_tokens = serializers.IntegerField()
     supports_prompt_caching = serializers.BooleanField()
@@ -123,6 +131,12 @@ class FoundationModelSerializer(serializers.Serializer):
 
     def get_prices(self, model) -> PricesSerializer:
         return PricesSerializer(self.context["prices"][model.pk]).data
+
+    def get_inference_profile(self, model) -> str:
+        return inference_profile(model.model_id)
+
+    def get_label(self, model) -> str:
+        return model_label(model, self.context["prices"][model.pk])
 
 
 class CachingStateSerializer(serializers.Serializer):
@@ -145,11 +159,23 @@ class AgentOutputSerializer(serializers.Serializer):
     cache_strategy = serializers.CharField()
     caching = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
+    current_version = serializers.SerializerMethodField(
+        help_text="The version invocations run: the highest deployed one; null before the first deploy."
+    )
+    deploy_status = serializers.SerializerMethodField(
+        help_text="The newest deployment's status (pending, deploying, deployed, failed); null when never deployed."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
     def _state(self, agent):
         return caching_state(agent)
+
+    def get_current_version(self, agent) -> int | None:
+        return deploy_state(agent).current_version
+
+    def get_deploy_status(self, agent) -> str | None:
+        return deploy_state(agent).deploy_status
 
     def get_caching(self, agent) -> CachingStateSerializer:
         return CachingStateSerializer(self._state(agent)).data
@@ -199,7 +225,8 @@ class InvocationFilterSerializer(serializers.Serializer):
         return value == "true"
 
 
-MONEY_FIELD = {"max_digits": 20, "decimal_places": 12}
+# Money goes out as `pricing.costs` writes it everywhere: USD strings with 6 places (the schema says string).
+MONEY_FIELD = {"max_digits": 20, "decimal_places": 6}
 
 
 class InvocationOutputSerializer(serializers.Serializer):
@@ -246,6 +273,10 @@ class InvocationOutputSerializer(serializers.Serializer):
     net_savings = serializers.DecimalField(**MONEY_FIELD)
     output_cost = serializers.DecimalField(**MONEY_FIELD)
 
+    def to_representation(self, instance):
+        # Money as everywhere else: 6 places, rounded once, the rest derived (`pricing.costs.money_figures`).
+        return {**super().to_representation(instance), **money_figures(instance)}
+
 
 class SessionOutputSerializer(serializers.Serializer):
     session_id = serializers.CharField()
@@ -260,14 +291,22 @@ class SessionOutputSerializer(serializers.Serializer):
     efficiency_ratio = serializers.FloatField(help_text="Cache reads ÷ total input tokens of the session, 6 places.")
     net_savings = serializers.DecimalField(**MONEY_FIELD)
 
+    def to_representation(self, instance):
+        return {**super().to_representation(instance), "net_savings": money(instance["net_savings"])}
+
 
 class DeploymentOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     agent_id = serializers.IntegerField()
     version = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["pending", "deploying", "deployed", "failed"])
-    superseded = serializers.SerializerMethodField(
-        help_text="Never deployed: a newer version was requested first (left pending; `error` names it)."
+    status = serializers.ChoiceField(
+        choices=Deployment.Status.values,
+        help_text="pending, deploying, deployed, failed, or superseded (never deployed: a newer version was "
+        "requested first; `error` names it).",
+    )
+    superseded = serializers.SerializerMethodField(help_text="`status` is superseded (kept for older clients).")
+    current = serializers.SerializerMethodField(
+        help_text="The version the agent runs now: its highest deployed one. Older deployed versions say false."
     )
     backend = serializers.CharField()
     config = serializers.DictField(help_text="The exact AGENT_CONFIG_JSON of this version.")
@@ -281,3 +320,10 @@ class DeploymentOutputSerializer(serializers.Serializer):
 
     def get_superseded(self, deployment) -> bool:
         return deployment_superseded(deployment)
+
+    def get_current(self, deployment) -> bool:
+        # The view hands the current versions of the agents on the page (one query); else look this one up.
+        versions = self.context.get("current_versions")
+        if versions is None:
+            versions = current_versions(agent_ids=[deployment.agent_id])
+        return versions.get(deployment.agent_id) == deployment.version

@@ -2,11 +2,12 @@ from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from agent_platform.tenancy import ADMIN_ROLES, TenantRecordsAdmin
-from caching import admin_views, services
+from agent_platform.tenancy import ADMIN_ROLES, TenantRecordsAdmin, chosen_tenant
+from caching import admin_views, reports, services
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
 
 
@@ -50,11 +51,11 @@ class CacheRollupDayAdmin(TenantRecordsAdmin):
 
 @admin.register(CacheReport)
 class CacheReportAdmin(TenantRecordsAdmin):
-    list_display = ["period_end", "period_start", "tenant", "net_savings", "hit_rate", "emailed_at", "csv_link"]
+    list_display = ["period_end", "period_start", "tenant", "net_savings", "hit_rate", "emailed", "csv_link"]
     list_filter = [("tenant", RelatedOnlyFieldListFilter)]
     list_select_related = ["tenant"]
     date_hierarchy = "period_end"
-    fields = ["tenant", "period_start", "period_end", "created_at", "emailed_at", "recipients", "csv_link", "summary"]
+    fields = ["tenant", "period_start", "period_end", "created_at", "emailed", "csv_link", "summary"]
     readonly_fields = fields
     actions = ["send_again"]
     # Sending a report mails the tenant's admins: only they may ask for it.
@@ -68,6 +69,15 @@ class CacheReportAdmin(TenantRecordsAdmin):
     def hit_rate(self, report):
         return report.stats.get("hit_rate")
 
+    @admin.display(description="Emailed", ordering="emailed_at")
+    def emailed(self, report):
+        """Who got it, truthfully: a report nobody could receive says so."""
+        if report.emailed_at is None or not report.recipients:
+            return "not emailed yet: no tenant admin with an email address had it"
+        count = len(report.recipients)
+        when = report.emailed_at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"to {count} ({', '.join(report.recipients)}) on {when}"
+
     @admin.display(description="CSV")
     def csv_link(self, report):
         url = reverse(f"{self.admin_site.name}:caching_cachereport_csv", args=[report.pk])
@@ -79,13 +89,32 @@ class CacheReportAdmin(TenantRecordsAdmin):
 
     def get_urls(self):
         urls = [
+            path("preview/", self.admin_site.admin_view(self.preview_view), name="caching_cachereport_preview"),
             path(
                 "<path:object_id>/csv/",
                 self.admin_site.admin_view(self.csv_view),
                 name="caching_cachereport_csv",
-            )
+            ),
         ]
         return urls + super().get_urls()
+
+    def preview_view(self, request):
+        """The next report of a tenant (`?tenant=`) as it stands: the current period so far."""
+        tenant, tenants = chosen_tenant(request)
+        preview = reports.cache_report_preview(tenant=tenant)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Next cache report so far: {tenant.name}",
+            "opts": self.model._meta,
+            "tenant": tenant,
+            "tenants": tenants,
+            "preview": preview,
+            "summary": render_to_string(
+                "caching/cache_report_summary.html",
+                {"report": preview, "stats": preview.stats, "so_far": True},
+            ),
+        }
+        return TemplateResponse(request, "admin/caching/cachereport/preview.html", context)
 
     def csv_view(self, request, object_id):
         report = self.get_queryset(request).select_related("tenant").filter(pk=object_id).first()
@@ -98,11 +127,13 @@ class CacheReportAdmin(TenantRecordsAdmin):
 
     @admin.action(description="Email the selected reports again to the tenant's admins", permissions=["tenant_write"])
     def send_again(self, request, queryset):
-        reports, _ = self.writable_rows(request, queryset.select_related("tenant"))
-        sent = 0
-        for report in reports:
-            sent += bool(services.cache_report_send(report=report, force=True))
-        messages.success(request, f"Sent {sent} report(s).")
+        chosen, _ = self.writable_rows(request, queryset.select_related("tenant"))
+        for report in chosen:
+            recipients = services.cache_report_send(report=report, force=True)
+            if recipients:
+                messages.success(request, f"{report}: emailed to {len(recipients)} ({', '.join(recipients)}).")
+            else:
+                messages.warning(request, f"{report}: not emailed: no admin of {report.tenant.name} has an email.")
 
 
 # Reporting's pages, the agent's among them: the site serves them before the model admins' URLs.

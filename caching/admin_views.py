@@ -100,6 +100,10 @@ def agent_caching_page(request, object_id):
     )
     state = agent_selectors.caching_state(agent)
     can_change = model_admin.has_change_permission(request, agent)
+    # The agents admin reads the highest deployed version with the row (`deployed`); the one invocations run.
+    current_version = (
+        agent.deployed if hasattr(agent, "deployed") else agent_selectors.deploy_state(agent).current_version
+    )
     context = {
         **model_admin.admin_site.each_context(request),
         "title": f"{agent.name}: caching and invocations",
@@ -117,7 +121,7 @@ def agent_caching_page(request, object_id):
         "stats": stats,
         "daily_chart": charts.daily_savings_chart(stats["by_day"]),
         "deployments": [
-            (deployment, "superseded" if agent_selectors.deployment_superseded(deployment) else deployment.status)
+            (deployment, deployment.version == current_version)
             for deployment in agent.deployments.order_by("-version")[:DEPLOYMENTS_SHOWN]
         ],
         "api_url": reverse("agent-cache-stats", args=[agent.pk]),

@@ -209,6 +209,17 @@ class CacheReportListApi(APIView):
         return paginator.get_paginated_response([serializers.cache_report_json(report) for report in page])
 
 
+class CacheReportPreviewApi(APIView):
+    @extend_schema(
+        operation_id="cache_report_preview",
+        summary="The next report as it stands: the current period so far (not stored, not mailed)",
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        preview = reports.cache_report_preview(tenant=request.tenant)
+        return Response(serializers.cache_report_preview_json(preview))
+
+
 # --- Cache advice ------------------------------------------------------------------------------
 
 ADVICE_PARAMETERS = [

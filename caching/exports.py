@@ -2,7 +2,8 @@
 
 The functions return rows (the header first); the API streams them and the
 report mail attaches them. CSV is an output format, so values are written here:
-money as `pricing.costs.money` strings, times in ISO 8601 (UTC), None as empty,
+money as `pricing.costs.money` strings (a row's six figures by `money_figures`,
+so they add up as written), times in ISO 8601 (UTC), None as empty,
 and text that a spreadsheet would run as a formula behind an apostrophe.
 The tenant and agent are checked when a function is called, not when its rows
 are first read.
@@ -23,7 +24,7 @@ from caching.models import CacheReport
 from caching.periods import UTC, Period
 from caching.serializers import session_json
 from caching.sessions import agent_period_sessions, period_invocations
-from pricing.costs import MONEY_FIELDS, money
+from pricing.costs import MONEY_FIELDS, money, money_figures
 
 INVOCATION_CSV_FIELDS = (
     "id",
@@ -107,9 +108,15 @@ def csv_value(value):
 def invocation_csv_rows(*, tenant: Tenant, agent: Agent, period: Period) -> Iterator[list]:
     """The header, then every invocation of the agent in the period, oldest first, read in chunks."""
     rows = period_invocations(tenant=tenant, agent=agent, period=period)
-    rows = rows.order_by("queued_at", "id").values_list(*INVOCATION_CSV_FIELDS)
+    rows = rows.order_by("queued_at", "id").values(*INVOCATION_CSV_FIELDS)
     header = ["session_id" if name == "session__session_id" else name for name in INVOCATION_CSV_FIELDS]
-    return _with_header(header, ([csv_value(value) for value in row] for row in rows.iterator(chunk_size=2000)))
+    return _with_header(header, (_invocation_row(row) for row in rows.iterator(chunk_size=2000)))
+
+
+def _invocation_row(row: dict) -> list:
+    """One invocation's cells; its money rounded once and derived, so the row adds up as written."""
+    row.update(money_figures(row))
+    return [csv_value(row[name]) for name in INVOCATION_CSV_FIELDS]
 
 
 def session_csv_rows(*, tenant: Tenant, agent: Agent, period: Period) -> Iterator[list]:

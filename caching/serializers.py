@@ -13,7 +13,7 @@ from caching.models import CacheAdvice, CacheReport
 from caching.periods import Period
 from caching.stats import AgentCacheStats, AgentTotals, ScopeStats, TenantCacheStats
 from caching.totals import CacheTotals
-from pricing.costs import MONEY_FIELDS, money
+from pricing.costs import money, money_figures
 
 
 def period_json(period: Period) -> dict:
@@ -40,7 +40,7 @@ def totals_json(totals: CacheTotals) -> dict:
         "total_input_tokens": totals.total_input_tokens,
         "output_tokens": totals.output_tokens,
         "efficiency_ratio": totals.efficiency_ratio,
-        **{name: money(getattr(totals, name)) for name in MONEY_FIELDS},
+        **money_figures(totals),
     }
 
 
@@ -130,8 +130,20 @@ def cache_report_json(report: CacheReport) -> dict:
         "period_start": report.period_start.isoformat(),
         "period_end": report.period_end.isoformat(),
         "created_at": report.created_at.isoformat(),
-        "emailed_at": report.emailed_at.isoformat() if report.emailed_at else None,
+        "emailed_at": report.emailed_at.isoformat() if report.emailed_at and report.recipients else None,
+        # Who got it: empty until someone did (a report nobody could receive is not emailed).
+        "recipients": report.recipients if report.emailed_at else [],
         "stats": report.stats,
+    }
+
+
+def cache_report_preview_json(preview) -> dict:
+    """`GET /api/cache-reports/preview/`: the report of the current period so far (not stored, not mailed)."""
+    return {
+        "period_start": preview.period.day_from.isoformat(),
+        "period_end": preview.period.day_to.isoformat(),
+        "so_far": True,
+        "stats": preview.stats,
     }
 
 

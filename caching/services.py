@@ -29,7 +29,7 @@ from caching.advice import agents_with_traffic
 from caching.advice_services import tenant_cache_advice_request
 from caching.exports import cache_report_csv
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
-from caching.periods import ONE_DAY, Period, day_start, utc_today
+from caching.periods import ONE_DAY, Period, day_start, first_invocation_day, utc_today
 from caching.rollups import rollup_freshness
 from caching.serializers import tenant_cache_advice_json, tenant_cache_stats_json
 from caching.stats import tenant_cache_stats
@@ -223,6 +223,9 @@ def cache_reports_create_due(*, today: dt.date | None = None, tenant: Tenant | N
     )
     for t in tenants:
         last = last_ends.get(t.pk)
+        first = first_invocation_day(tenant=t)
+        if first is None or first > period_end:
+            continue  # nothing ran in the period yet: no report of zeros (the preview shows the days so far)
         if last is None or last + cadence * ONE_DAY <= period_end:
             cache_report_create(tenant=t, period_start=period_start, period_end=period_end)
     unsent = CacheReport.objects.filter(tenant__in=tenants, emailed_at__isnull=True).select_related("tenant")
@@ -236,34 +239,38 @@ def report_recipients(tenant: Tenant) -> list[str]:
 
 
 def cache_report_send(*, report: CacheReport, force: bool = False) -> list[str]:
-    """Mail the report (text and CSV attachment) to the tenant's admins once; returns the recipients.
+    """Mail the report (text and CSV attachment) to the tenant's admins once; returns who got it.
 
-    The report is claimed first (`emailed_at` set only if unset), so two
-    workers never both send it; a failed send releases the claim and raises,
-    for the task to retry. `force` sends it again (the admin action).
+    A report nobody can receive (no admin with an email address) is not
+    marked emailed: it stays unsent, and the next run sends it once someone
+    can receive it. Otherwise the report is claimed first (`emailed_at` set
+    only if unset), so two workers never both send it; a failed send releases
+    the claim and raises, for the task to retry. `force` sends it again (the
+    admin action).
     """
+    recipients = report_recipients(report.tenant)
+    if not recipients:
+        return []
     now = timezone.now()
     claim = CacheReport.objects.filter(pk=report.pk)
     if not force:
         claim = claim.filter(emailed_at__isnull=True)
     if not claim.update(emailed_at=now):
         return []
-    recipients = report_recipients(report.tenant)
     try:
-        if recipients:
-            context = {"report": report, "stats": report.stats, "site_url": getattr(settings, "SITE_URL", "")}
-            subject = f"Prompt caching report for {report.tenant.name}: {report.period_start} to {report.period_end}"
-            message = EmailMultiAlternatives(
-                subject=subject,
-                body=render_to_string("caching/cache_report_email.txt", context),
-                to=recipients,
-            )
-            message.attach(
-                f"cache-report-{report.tenant.slug}-{report.period_start}-{report.period_end}.csv",
-                cache_report_csv(report),
-                "text/csv",
-            )
-            message.send()
+        context = {"report": report, "stats": report.stats, "site_url": getattr(settings, "SITE_URL", "")}
+        subject = f"Prompt caching report for {report.tenant.name}: {report.period_start} to {report.period_end}"
+        message = EmailMultiAlternatives(
+            subject=subject,
+            body=render_to_string("caching/cache_report_email.txt", context),
+            to=recipients,
+        )
+        message.attach(
+            f"cache-report-{report.tenant.slug}-{report.period_start}-{report.period_end}.csv",
+            cache_report_csv(report),
+            "text/csv",
+        )
+        message.send()
     except Exception:
         CacheReport.objects.filter(pk=report.pk, emailed_at=now).update(emailed_at=report.emailed_at)
         raise

@@ -10,4 +10,5 @@ urlpatterns = [
     path("cache-stats/", api.TenantCacheStatsApi.as_view(), name="tenant-cache-stats"),
     path("cache-advice/", api.TenantCacheAdviceApi.as_view(), name="tenant-cache-advice"),
     path("cache-reports/", api.CacheReportListApi.as_view(), name="cache-report-list"),
+    path("cache-reports/preview/", api.CacheReportPreviewApi.as_view(), name="cache-report-preview"),
 ]

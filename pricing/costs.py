@@ -7,13 +7,16 @@ caching does not change it.
 
 This module is also the one home of the figures' names and display rounding:
 `MONEY_FIELDS` and `TOKEN_FIELDS` (the names rows, sums, APIs and exports
-share), `money` (USD strings with 6 places, half-even) and `ratio` (fractions
+share), `money` (USD strings with 6 places, half-even), `money_figures` (a
+row's or a total's six figures rounded once and derived so they add up as
+shown) and `ratio` (fractions
 with 6 places, such as the hit rate and the efficiency ratio) for machines, and
 `usd` and `percent` for people (the admin pages).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -33,14 +36,46 @@ def total_input_tokens(input_tokens: int, cache_read_tokens: int, cache_write_to
     return input_tokens + cache_read_tokens + cache_write_tokens
 
 
+def _rounded(value) -> Decimal:
+    return Decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
 def money(value) -> str:
     """USD as shown everywhere (API, admin, CSV): exactly `MONEY_PLACES` places, rounded half-even."""
-    return str(Decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_EVEN))
+    return str(_rounded(value))
+
+
+def money_figures(values) -> dict[str, str]:
+    """The six money figures of a row or a total as shown (`MONEY_FIELDS`, strings as `money` writes them), rounded
+    once and the rest derived, so they add up as shown: net = gross − premium, and cost with cache = cost
+    without − net (which the exact figures satisfy too). `values` is a mapping or an object with those names.
+
+    Rounding each figure alone could show gross 0.015304 − premium 0.000041 beside a net of 0.015262.
+    """
+    get = values.__getitem__ if isinstance(values, Mapping) else lambda name: getattr(values, name)
+    without, gross, premium = (
+        _rounded(get("cost_without_cache")),
+        _rounded(get("gross_savings")),
+        _rounded(get("write_premium")),
+    )
+    net = gross - premium
+    figures = {
+        "cost_with_cache": without - net,
+        "cost_without_cache": without,
+        "gross_savings": gross,
+        "write_premium": premium,
+        "net_savings": net,
+        "output_cost": _rounded(get("output_cost")),
+    }
+    return {name: str(figures[name]) for name in MONEY_FIELDS}
 
 
 def ratio(numerator, denominator) -> float:
-    """A fraction rounded to `RATIO_PLACES` places; 0 when there is nothing to divide."""
-    return round(numerator / denominator, RATIO_PLACES) if denominator else 0
+    """A fraction as shown everywhere (the hit rate, the efficiency ratio, the advice's ratios): a float rounded
+    to `RATIO_PLACES` places, whatever the inputs' types; 0.0 when there is nothing to divide."""
+    if not denominator:
+        return 0.0
+    return float(round(Decimal(numerator) / Decimal(denominator), RATIO_PLACES))
 
 
 def usd(value, places: int | None = None) -> str:

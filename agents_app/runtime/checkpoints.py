@@ -18,8 +18,9 @@ from bedrock.facts import MESSAGES, SYSTEM, TOOLS
 from .config import AUTOMATIC, COMBINED, EXPLICIT, AgentConfig
 
 # Checkpoints each strategy asks for. explicit: the shared prefix (system prompt
-# and tool definitions), cached from the first call. automatic: one moving
-# checkpoint on the conversation. combined: all three.
+# and tool definitions), written on the first call. automatic: one moving
+# checkpoint on the newest (user) message, so turn 1 already writes it and
+# turn 2 reads it. combined: all three.
 STRATEGY_FIELDS = {
     EXPLICIT: (SYSTEM, TOOLS),
     AUTOMATIC: (MESSAGES,),

@@ -21,6 +21,7 @@ from agents_app.prompt_check import prompt_check_notices
 from agents_app.runtime.config import ConfigError, parse_integrations
 from agents_app.selectors import EXPORT_FORMAT
 from agents_app.services.deployments import (
+    deployment_due,
     deployment_request_on_commit,
     deployments_request_for_family_on_commit,
 )
@@ -131,25 +132,63 @@ def agent_update(*, agent: Agent, actor=None, **changes) -> AgentChange:
     return AgentChange(agent, notices)
 
 
-def agents_caching_set(*, agents, enabled: bool | None, actor=None) -> tuple[list[AgentChange], dict[Agent, str]]:
-    """Set prompt caching on many agents (admin bulk actions): what changed, and why the others were refused."""
-    changed: list[AgentChange] = []
-    refused: dict[Agent, str] = {}
+@dataclass
+class CachingSetResult:
+    """What setting prompt caching on agents did, agent by agent, for a message that says exactly that."""
+
+    changed: list[AgentChange] = field(default_factory=list)  # the setting changed
+    unchanged: list[Agent] = field(default_factory=list)  # it already was so: nothing saved, nothing deployed
+    refused: dict[Agent, str] = field(default_factory=dict)  # why
+    redeploys: list[Agent] = field(default_factory=list)  # changed ones whose deployed config changes with it
+
+
+def agents_caching_set(*, agents, enabled: bool | None, actor=None) -> CachingSetResult:
+    """Set prompt caching on many agents (admin bulk actions and the caching page's toggle)."""
+    result = CachingSetResult()
     for agent in agents:
+        if agent.prompt_caching_enabled is enabled:
+            result.unchanged.append(agent)
+            continue
         try:
             with transaction.atomic():
-                changed.append(agent_update(agent=agent, actor=actor, prompt_caching_enabled=enabled))
+                change = agent_update(agent=agent, actor=actor, prompt_caching_enabled=enabled)
+                # Before the commit, which requests the deployment (and may run it at once).
+                due = deployment_due(agent=change.agent)
         except ApplicationError as exc:
             agent.refresh_from_db()
-            refused[agent] = exc.message
-    return changed, refused
+            result.refused[agent] = exc.message
+            continue
+        result.changed.append(change)
+        if due:
+            result.redeploys.append(change.agent)
+    return result
 
 
 def agent_delete(*, agent: Agent, actor=None) -> None:
     agent.delete()
 
 
+def family_default_check(*, family: ModelFamily, enabled: bool) -> None:
+    """The rule for an agent's own setting, for a family's: caching is never asked of models that cannot cache.
+
+    A default of on is refused for a family none of whose active models can
+    cache (the catalog's `supports_prompt_caching`); where some can, it applies
+    to those only (`Agent.objects.with_caching_state`).
+    """
+    if not enabled:
+        return
+    models = list(family.models.filter(is_active=True).order_by("display_name", "model_id"))
+    if not any(model.supports_prompt_caching for model in models):
+        names = ", ".join(dict.fromkeys(model.display_name for model in models)) or "none in the catalog"
+        raise ApplicationError(
+            f"{family.name} does not support prompt caching (its models: {names}), so its caching default "
+            "cannot be on.",
+            field="prompt_caching_enabled",
+        )
+
+
 def family_default_set(*, tenant: Tenant, family: ModelFamily, enabled: bool, actor=None) -> FamilyCachingDefault:
+    family_default_check(family=family, enabled=enabled)
     with transaction.atomic():
         default, _ = FamilyCachingDefault.objects.update_or_create(
             tenant=tenant, family=family, defaults={"prompt_caching_enabled": enabled}

@@ -16,10 +16,10 @@ deployment with a conditional UPDATE under the agent lock (healthchecks-style)
 and calls the deployer with no lock held. Only the newest requested version
 may become current:
 - a task for a deployment that has a newer one does not deploy it: the row
-  stays `pending`, with `finished_at` set and error "Superseded by vN ..."
-  (statuses stay the four of the model; `selectors.deployment_superseded`
-  and the API's `superseded` say so explicitly). Superseded is not failed:
-  nothing went wrong, a newer version made it moot.
+  becomes `superseded`, with `finished_at` set and error "Superseded by vN
+  ...". Superseded is not failed: nothing went wrong, a newer version made it
+  moot. The API and the admin say the same five statuses, and mark the
+  current version (the highest deployed one; `selectors.deployment_current`).
 - one deployment of an agent deploys at a time: a task that finds another
   one deploying returns, and the one deploying hands over to the newest
   pending version when it finishes (deployed, failed or back to pending for a
@@ -79,6 +79,17 @@ def _same_config(a: dict, b: dict) -> bool:
     return {**a, "version": None} == {**b, "version": None}
 
 
+def _due(latest: Deployment | None, config: dict) -> bool:
+    return latest is None or latest.status == Status.FAILED or not _same_config(latest.config, config)
+
+
+def deployment_due(*, agent: Agent) -> bool:
+    """Whether a deployment request for the agent as saved now would create a version (the rule
+    `deployment_request` applies): so an admin message can say what a change queued before its commit runs it."""
+    latest = agent.deployments.order_by("-version").first()
+    return _due(latest, selectors.agent_config(agent))
+
+
 def deployment_request(*, agent: Agent, actor=None, force: bool = False) -> Deployment | None:
     """Request a deployment of the agent's current config; None when nothing changed (or the agent is gone).
 
@@ -91,7 +102,7 @@ def deployment_request(*, agent: Agent, actor=None, force: bool = False) -> Depl
             return None
         config = selectors.agent_config(agent)
         latest = agent.deployments.order_by("-version").first()
-        if not force and latest is not None and latest.status != Status.FAILED and _same_config(latest.config, config):
+        if not force and not _due(latest, config):
             return None
         config["version"] = (latest.version if latest else 0) + 1
         user, label = _actor(actor)
@@ -189,7 +200,11 @@ def _claim(deployment_id: int) -> Deployment | None:
             # Older versions still waiting (their tasks returned while another one deployed) never will now.
             Deployment.objects.filter(
                 agent_id=agent_id, version__lt=deployment.version, status=Status.PENDING, finished_at=None
-            ).update(finished_at=now, error=f"Superseded by v{deployment.version} before it was deployed.")
+            ).update(
+                status=Status.SUPERSEDED,
+                finished_at=now,
+                error=f"Superseded by v{deployment.version} before it was deployed.",
+            )
     if not claimed:
         return None
     deployment.status, deployment.started_at, deployment.attempts = Status.DEPLOYING, now, deployment.attempts + 1
@@ -198,7 +213,7 @@ def _claim(deployment_id: int) -> Deployment | None:
 
 def _supersede(deployment: Deployment, newest: int, now) -> None:
     Deployment.objects.filter(pk=deployment.pk).update(
-        status=Status.PENDING, finished_at=now, error=f"Superseded by v{newest} before it was deployed."
+        status=Status.SUPERSEDED, finished_at=now, error=f"Superseded by v{newest} before it was deployed."
     )
     logger.info("deployment %s (v%s) superseded by v%s", deployment.pk, deployment.version, newest)
     if deployment.status == Status.DEPLOYING:  # a dead worker's claim: the newest may be waiting for it

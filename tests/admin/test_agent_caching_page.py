@@ -60,14 +60,24 @@ def test_recent_deployments_are_listed(member, tenant, agent):
     config = {"prompt_caching_enabled": True}
     Deployment.objects.create(tenant=tenant, agent=agent, version=1, config=config, backend="local", status="deployed")
     Deployment.objects.create(
-        tenant=tenant, agent=agent, version=2, config=config, backend="local", finished_at=timezone.now()
-    )  # pending, yet finished: a newer version was requested first
+        tenant=tenant,
+        agent=agent,
+        version=2,
+        config=config,
+        backend="local",
+        finished_at=timezone.now(),
+        status="superseded",
+    )
     Deployment.objects.create(tenant=tenant, agent=agent, version=3, config=config, backend="local")
 
     deployments = page(member.get(url(agent))).split('id="deployments"')[1]
 
-    statuses = re.findall(r'data-version="(\d+)">.*?class="deploy-status">(\w+)<', deployments, re.S)
+    statuses = re.findall(r'data-version="(\d+)"[^>]*>.*?class="deploy-status">(\w+)<', deployments, re.S)
     assert statuses == [("3", "pending"), ("2", "superseded"), ("1", "deployed")]
+    # v1 is what runs until v3 is deployed: marked current, in the admin's list too.
+    assert re.findall(r'data-version="(\d+)" data-current="true"', deployments) == ["1"]
+    listed = page(member.get(f"/admin/agents_app/deployment/?agent__id__exact={agent.pk}"))
+    assert listed.count('class="current-badge"') == 1 and "superseded" in listed
 
 
 def test_the_pages_links_open_scoped_lists(member, agent, other_agent):
@@ -94,7 +104,7 @@ def test_member_toggles_caching_and_a_deployment_follows(member, tenant, commit)
         response = member.post(url(quiet, "caching/toggle/"), {"caching": "on"}, follow=True)
 
     html = page(response)
-    assert "Prompt caching on" in html and "new deployment was requested" in html
+    assert "Prompt caching set to on for 1 agent (Quiet); 1 redeploy queued." in html
     quiet.refresh_from_db()
     assert quiet.prompt_caching_enabled is True
     deployment = Deployment.objects.get(agent=quiet)

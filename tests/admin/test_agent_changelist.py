@@ -6,6 +6,7 @@ import re
 import pytest
 
 from agents_app.models import Agent, Deployment, FamilyCachingDefault, FoundationModel, ModelFamily
+from agents_app.services import deployments as deployment_services
 from tests.admin.conftest import page
 from tests.conftest import CLAUDE, LLAMA, NOVA, make_agent
 
@@ -120,7 +121,7 @@ def test_enable_caching_action_shows_the_badge_and_requests_a_deployment(member,
     with commit():
         response = member.post(URL, {"action": "enable_caching", "_selected_action": [claude.pk]}, follow=True)
 
-    assert "Prompt caching enabled for Quiet" in page(response)
+    assert "Prompt caching set to on for 1 agent (Quiet); 1 redeploy queued." in page(response)
     deployment = Deployment.objects.get(agent=claude)
     assert deployment.config["prompt_caching_enabled"] is True
     assert deployment.status == Deployment.Status.DEPLOYED
@@ -153,3 +154,39 @@ def test_changelist_with_50_agents_is_a_fixed_number_of_queries(member, tenant, 
 
     assert html.count(BADGE) == 33  # the Claude agents (family default on); none of the 17 Nova ones
     assert "agent 49" in html
+
+
+def test_caching_actions_say_exactly_what_they_did(member, tenant, commit):
+    """N changed, M already so, and only the changes of the deployed config queue a redeploy."""
+    caching = make_agent(tenant, name="Caching", prompt_caching_enabled=True)
+    quiet = make_agent(tenant, name="Quiet", prompt_caching_enabled=False)
+    follower = make_agent(tenant, name="Follower", prompt_caching_enabled=None)
+    FamilyCachingDefault.objects.create(tenant=tenant, family=follower.model.family, prompt_caching_enabled=True)
+    with commit():
+        for agent in (caching, quiet, follower):
+            deployment_services.deployment_request(agent=agent)
+    versions = {a.name: a.deployments.count() for a in (caching, quiet, follower)}
+
+    with commit():
+        response = member.post(
+            URL, {"action": "enable_caching", "_selected_action": [caching.pk, quiet.pk, follower.pk]}, follow=True
+        )
+
+    text = page(response)
+    # The follower's own setting changes, but it cached already through its family default: no new version.
+    assert "Prompt caching set to on for 2 agents (Follower, Quiet); 1 redeploy queued." in text
+    assert "Already on, left as it was: 1 agent (Caching)." in text
+    assert {a.name: a.deployments.count() for a in (caching, quiet, follower)} == {**versions, "Quiet": 2}
+    assert "redeploying" not in text
+
+
+def test_the_caching_toggle_says_nothing_changed_when_nothing_did(member, tenant, commit):
+    quiet = make_agent(tenant, name="Quiet", prompt_caching_enabled=False)
+
+    with commit():
+        response = member.post(f"/admin/agents_app/agent/{quiet.pk}/caching/toggle/", {"caching": "off"}, follow=True)
+
+    text = page(response)
+    assert "Already off, left as it was: 1 agent (Quiet)." in text
+    assert "now off" not in text and "redeploy queued" not in text
+    assert not Deployment.objects.filter(agent=quiet).exists()

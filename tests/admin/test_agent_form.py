@@ -67,11 +67,13 @@ def test_a_disabled_select_that_is_not_submitted_keeps_the_stored_value(member, 
 def test_cache_strategy_offers_each_choice_with_one_line(member, agent):
     html = page(member.get(change_url(agent)))
     for line in (
-        "Explicit: checkpoints after the system prompt and tools, cached from the first call",
-        "Automatic: a moving checkpoint on the conversation, cached from the second turn",
+        "Explicit: checkpoints after the system prompt and tools, written on the first call, read on every later one",
+        "Automatic: a checkpoint on the newest message that moves with the conversation, written from the first "
+        "turn, read from the second",
         "Combined: both, the largest savings on multi-turn conversations",
     ):
         assert line in html
+    assert "second turn" not in html  # Strands 1.62 writes the automatic checkpoint on turn 1
     assert html.count('name="cache_strategy"') == 3  # radio buttons
 
 

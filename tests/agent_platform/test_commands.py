@@ -54,6 +54,6 @@ def test_seed_demo_is_idempotent_and_prints_login_and_a_working_key():
     old_key, new_key = first[-1], second[-1]
     assert api_get(new_key, "/api/agents/").status_code == 200
     assert api_get(old_key, "/api/agents/").status_code in (401, 403)
-    models = {m["model_id"]: m for m in api_get(new_key, "/api/models/").json()}
+    models = {m["model_id"]: m for m in api_get(new_key, "/api/models/").json()["results"]}
     assert models["us.anthropic.claude-sonnet-4-6"]["supports_prompt_caching"] is True
     assert models["us.amazon.nova-pro-v1:0"]["supports_prompt_caching"] is False

@@ -24,8 +24,9 @@ def test_requested_and_effective_follow_the_agent_then_the_family_default(tenant
         FamilyCachingDefault.objects.create(
             tenant=tenant, family=agent.model.family, prompt_caching_enabled=family_default
         )
-    requested = own if own is not None else bool(family_default)
     can_cache = model_id == CLAUDE
+    # A family default asks only models that can cache; an agent's own setting is what it says.
+    requested = own if own is not None else bool(family_default) and can_cache
 
     annotated = selectors.agent_list(tenant=tenant).get(pk=agent.pk)
     plain = Agent.objects.select_related("model").get(pk=agent.pk)

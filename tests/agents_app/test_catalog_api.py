@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def by_id(response):
-    return {m["model_id"]: m for m in response.json()}
+    return {m["model_id"]: m for m in response.json()["results"]}
 
 
 def test_catalog_ships_claude_caching_nova_and_llama_not(api):
@@ -78,18 +78,19 @@ def test_family_default_is_followed_by_agents_without_their_own_setting(api, ten
         "source": "family default",
     }
     assert api.get(f"/api/agents/{own.pk}/").data["caching"]["effective"] is False
-    listed = {f["family"]: f["prompt_caching_enabled"] for f in api.get("/api/model-families/").data}
+    listed = {f["family"]: f["prompt_caching_enabled"] for f in api.get("/api/model-families/").data["results"]}
     assert listed == {"anthropic-claude": True, "amazon-nova": False, "meta-llama": False}
 
 
-def test_family_default_on_for_nova_still_does_not_cache(api, tenant):
+def test_family_default_on_for_nova_is_refused_as_for_one_nova_agent(api, tenant):
     agent = make_agent(tenant, NOVA, prompt_caching_enabled=None)
 
-    api.put("/api/model-families/amazon-nova/caching-default/", {"prompt_caching_enabled": True})
+    response = api.put("/api/model-families/amazon-nova/caching-default/", {"prompt_caching_enabled": True})
 
+    assert response.status_code == 400 and "prompt_caching_enabled" in response.data
     data = api.get(f"/api/agents/{agent.pk}/").data
-    assert data["caching"] == {"requested": True, "effective": False, "source": "family default"}
-    assert "cannot cache" in data["warnings"][0]
+    assert data["caching"] == {"requested": False, "effective": False, "source": "family default"}
+    assert data["warnings"] == []
 
 
 def test_family_default_needs_a_tenant_admin(member_api, tenant):
@@ -104,3 +105,21 @@ def test_family_default_bad_input(api):
     response = api.put("/api/model-families/amazon-nova/caching-default/", {"enabled": True}, format="json")
     assert response.status_code == 400
     assert "prompt_caching_enabled" in response.data
+
+
+def test_catalog_lists_are_paginated_like_every_list(api):
+    for path in ("/api/models/", "/api/model-families/"):
+        data = api.get(path).json()
+        assert set(data) == {"count", "next", "previous", "results"}, path
+        assert data["count"] == len(data["results"]) > 0
+
+
+def test_models_carry_a_label_with_where_they_run_and_their_prices(api):
+    models = by_id(api.get("/api/models/"))
+    us, world = models[CLAUDE], models["global.anthropic.claude-sonnet-4-6"]
+
+    assert (us["inference_profile"], world["inference_profile"]) == ("us", "global")
+    assert us["label"].startswith("Claude Sonnet 4.6 · us. US cross-region · $")
+    assert world["label"].startswith("Claude Sonnet 4.6 · global. global cross-region · $")
+    assert us["label"] != world["label"]
+    assert f"${Decimal(us['prices']['input_per_mtok']):.2f} in" in us["label"]

@@ -134,10 +134,10 @@ def test_a_family_toggle_redeploys_the_tenants_followers_and_no_other_tenants_ag
 def test_a_family_toggle_for_another_family_or_to_the_same_value_redeploys_nothing(api, commit, tenant):
     agent = create(api, commit)
     claude = ModelFamily.objects.get(slug="anthropic-claude")
-    nova = ModelFamily.objects.get(slug="amazon-nova")
+    llama = ModelFamily.objects.get(slug="meta-llama")
 
     with commit():
-        agent_services.family_default_set(tenant=tenant, family=nova, enabled=True)
+        agent_services.family_default_set(tenant=tenant, family=llama, enabled=False)
         agent_services.family_default_set(tenant=tenant, family=claude, enabled=False)  # unset already means off
 
     assert [d.version for d in deployments(agent)] == [1]
@@ -238,11 +238,46 @@ def test_a_stale_task_is_a_no_op_and_its_row_says_superseded(tenant, api):
     deployment_services.deployment_run(deployment_id=v1.pk)  # redelivered: still nothing
 
     v1.refresh_from_db(), v2.refresh_from_db()
-    assert (v1.status, v1.attempts, v1.error) == ("pending", 0, "Superseded by v2 before it was deployed.")
+    assert (v1.status, v1.attempts, v1.error) == ("superseded", 0, "Superseded by v2 before it was deployed.")
     assert selectors.deployment_superseded(v1) and v1.finished_at is not None
     assert (v2.status, v2.attempts) == ("deployed", 1) and current(agent) == v2
     listed = {d["version"]: d for d in api.get(f"/api/agents/{agent.pk}/deployments/").data["results"]}
-    assert listed[1]["superseded"] is True and listed[2]["superseded"] is False
+    assert (listed[1]["status"], listed[1]["superseded"], listed[1]["current"]) == ("superseded", True, False)
+    assert (listed[2]["status"], listed[2]["superseded"], listed[2]["current"]) == ("deployed", False, True)
+
+
+def test_the_current_version_is_marked_and_the_agent_says_its_deploy_state(tenant, api, commit):
+    agent = make_agent(tenant)
+    before = api.get(f"/api/agents/{agent.pk}/").data
+    assert (before["current_version"], before["deploy_status"]) == (None, None)
+    for _ in range(3):
+        with commit():
+            deployment_services.deployment_request(agent=agent, force=True)
+
+    listed = api.get(f"/api/agents/{agent.pk}/deployments/").data["results"]
+    detail = api.get(f"/api/deployments/{listed[1]['id']}/").data
+    one = api.get(f"/api/agents/{agent.pk}/").data
+    many = api.get("/api/agents/").data["results"][0]
+
+    # Old versions stay deployed (they were), and only the newest deployed one is current.
+    assert [(d["version"], d["status"], d["current"]) for d in listed] == [
+        (3, "deployed", True),
+        (2, "deployed", False),
+        (1, "deployed", False),
+    ]
+    assert detail["current"] is False
+    assert (
+        (one["current_version"], one["deploy_status"])
+        == (many["current_version"], many["deploy_status"])
+        == (
+            3,
+            "deployed",
+        )
+    )
+    # A failed newer version: the agent keeps running v3 and says the newest attempt failed.
+    Deployment.objects.create(tenant=tenant, agent=agent, version=4, config={}, backend="local", status="failed")
+    one = api.get(f"/api/agents/{agent.pk}/").data
+    assert (one["current_version"], one["deploy_status"]) == (3, "failed")
 
 
 def test_a_finished_deployment_is_never_deployed_again(tenant, monkeypatch):
@@ -298,7 +333,7 @@ def test_a_dead_workers_claim_expires_and_the_newer_version_goes_ahead(tenant, s
 
     v1.refresh_from_db(), v2.refresh_from_db()
     assert v2.status == "deployed"
-    assert v1.status == "pending" and selectors.deployment_superseded(v1)
+    assert v1.status == "superseded" and selectors.deployment_superseded(v1)
 
 
 def test_a_redelivered_task_finding_its_own_live_claim_retries_when_the_claim_expires(tenant, settings):

@@ -80,6 +80,20 @@ def test_totals_equal_the_sum_of_model_calls_not_more(bedrock_emulator_env, tena
 
 @pytest.mark.parametrize("model_id", [NOVA, LLAMA])
 def test_caching_on_a_model_that_cannot_cache_runs_uncached_with_a_warning(bedrock_emulator_env, tenant, model_id):
+    # Saved before the catalog turned caching off for the model (the services refuse it now).
+    agent = make_agent(tenant, model_id, system_prompt=LONG_PROMPT, prompt_caching_enabled=True)
+
+    invocation = invoke(agent)
+
+    assert invocation.status == "succeeded", invocation.error
+    assert "cannot cache" in " ".join(invocation.warnings)
+    assert invocation.cache_read_tokens == invocation.cache_write_tokens == 0
+    assert invocation.cache_hit is None and invocation.caching_enabled is False
+    assert all(request["checkpoints"] == [] for request in bedrock_emulator_env.requests)
+
+
+@pytest.mark.parametrize("model_id", [NOVA, LLAMA])
+def test_a_family_default_on_does_not_ask_a_model_that_cannot_cache(bedrock_emulator_env, tenant, model_id):
     agent = make_agent(tenant, model_id, system_prompt=LONG_PROMPT)
     family = ModelFamily.objects.get(models__model_id=model_id)
     FamilyCachingDefault.objects.create(tenant=tenant, family=family, prompt_caching_enabled=True)
@@ -87,7 +101,7 @@ def test_caching_on_a_model_that_cannot_cache_runs_uncached_with_a_warning(bedro
     invocation = invoke(agent)
 
     assert invocation.status == "succeeded", invocation.error
-    assert "cannot cache" in " ".join(invocation.warnings)
+    assert invocation.warnings == []
     assert invocation.cache_read_tokens == invocation.cache_write_tokens == 0
     assert invocation.cache_hit is None and invocation.caching_enabled is False
     assert all(request["checkpoints"] == [] for request in bedrock_emulator_env.requests)

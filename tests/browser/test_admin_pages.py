@@ -87,7 +87,7 @@ def test_enabling_caching_shows_the_badge_and_a_new_deployment(browser_page, liv
     page.goto(f"{live_server.url}/admin/agents_app/agent/{quiet.pk}/caching/")
     page.click("#caching-toggle-button")
     page.wait_for_selector(".messagelist .success")
-    assert "new deployment was requested" in page.text_content(".messagelist")
+    assert "Prompt caching set to on for 1 agent (Quiet); 1 redeploy queued." in page.text_content(".messagelist")
     assert page.get_attribute("#caching-state", "data-effective") == "true"
     newest = page.locator("#deployments tbody tr").first
     assert newest.get_attribute("data-version") == "1"

@@ -112,7 +112,7 @@ def test_the_command_sends_due_reports(admins, seeded):
 
     call_command("send_cache_reports", "--tenant", "acme", stdout=out)
 
-    assert "1 report(s) sent" in out.getvalue() and "boss@acme.test" in out.getvalue()
+    assert "emailed to 1 (boss@acme.test)" in out.getvalue() and "1 of 1 report(s) emailed." in out.getvalue()
     assert CacheReport.objects.filter(tenant__slug="acme").count() == 1
     assert not CacheReport.objects.filter(tenant__slug="globex").exists()
 
@@ -257,3 +257,58 @@ def test_recompute_skips_the_days_of_tenants_where_the_user_only_views(client, s
     after = dict(markers.values_list("pk", "rolled_up_at"))
     recomputed = {m.tenant_id for m in markers if after[m.pk] != before[m.pk]}
     assert recomputed == {staff_admin.memberships.get(role=Role.ADMIN).tenant_id}
+
+
+def test_a_report_nobody_can_receive_says_so_and_is_sent_once_someone_can(tenant, seeded, api, client):
+    """No admin with an email address: stored, not emailed, and neither the command, the API nor the admin
+    claims it was; the next run sends it once an admin has an address."""
+    member_ensure(tenant=tenant, username="noemail", password="pw-noemail-123", role=Role.ADMIN)
+    out = io.StringIO()
+
+    call_command("send_cache_reports", "--tenant", "acme", stdout=out)
+
+    assert "sent to" not in out.getvalue() and "report(s) sent" not in out.getvalue()
+    assert "not emailed: no admin of Acme has an email address" in out.getvalue()
+    assert "0 of 1 report(s) emailed." in out.getvalue()
+    report = CacheReport.objects.get(tenant=tenant)
+    assert report.emailed_at is None and mail.outbox == []
+    listed = api.get("/api/cache-reports/").json()["results"][0]
+    assert (listed["emailed_at"], listed["recipients"]) == (None, [])
+    staff = member_ensure(tenant=tenant, username="ada", password="pw-ada-1234567", role=Role.ADMIN)
+    from tests.conftest import admin_login
+
+    assert admin_login(client, "ada", "pw-ada-1234567")
+    assert "not emailed yet" in client.get("/admin/caching/cachereport/").content.decode()
+
+    staff.user.email = "ada@acme.test"
+    staff.user.save()
+    out = io.StringIO()
+    call_command("send_cache_reports", "--tenant", "acme", stdout=out)
+
+    assert "emailed to 1 (ada@acme.test)" in out.getvalue()
+    assert [m.to for m in mail.outbox] == [["ada@acme.test"]]
+    listed = api.get("/api/cache-reports/").json()["results"][0]
+    assert listed["recipients"] == ["ada@acme.test"] and listed["emailed_at"] is not None
+    assert "to 1 (ada@acme.test)" in client.get("/admin/caching/cachereport/").content.decode()
+
+
+def test_no_report_of_zeros_before_the_first_invocation_and_a_preview_of_the_days_so_far(tenant, agent, api, client):
+    """A first day: the period that just closed had no invocation, so no report; the preview shows today."""
+    from tests.caching.stats_data import add_invocation, at
+
+    add_invocation(agent, at(utc_today(), 0, 0, 5), input=50, read=2000, write=500, output=100)
+
+    assert services.cache_reports_create_due(tenant=tenant) == []
+    assert not CacheReport.objects.exists()
+
+    preview = api.get("/api/cache-reports/preview/").json()
+    assert preview["so_far"] is True
+    assert preview["period_start"] == preview["period_end"] == utc_today().isoformat()
+    assert preview["stats"]["total_invocations"] == 1 and preview["stats"]["net_savings"] == "0.005025"
+    member_ensure(tenant=tenant, username="ada", password="pw-ada-1234567", role=Role.VIEWER)
+    from tests.conftest import admin_login
+
+    assert admin_login(client, "ada", "pw-ada-1234567")
+    html = client.get("/admin/caching/cachereport/preview/").content.decode()
+    assert "Current period so far" in html and "0.005025" in html
+    assert 'id="report-preview-link"' in client.get("/admin/caching/cachereport/").content.decode()

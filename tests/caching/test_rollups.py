@@ -178,7 +178,7 @@ def test_backfill_command_rolls_up_a_range_for_one_tenant(tenant, other_tenant, 
     for n in (2, 3, 10):
         add_invocation(agent, at(today - n * ONE_DAY, 9), input=n)
         add_invocation(other_agent, at(today - n * ONE_DAY, 9), input=n)
-    err = StringIO()
+    err = Terminal()
 
     out = StringIO()
     call_command(
@@ -194,10 +194,27 @@ def test_backfill_command_rolls_up_a_range_for_one_tenant(tenant, other_tenant, 
     )
 
     assert sorted(DailyCacheRollup.objects.values_list("tenant__slug", "input_tokens")) == [("acme", 2), ("acme", 3)]
-    assert "Rolled up" in out.getvalue() and "day" in err.getvalue()  # tqdm's bar goes to stderr
+    assert "acme: 4 day(s) rolled up" in out.getvalue() and "Rolled up 4 day(s)" in out.getvalue()
+    assert "acme" in err.getvalue() and "4/4 days" in err.getvalue()  # tqdm's bar goes to a terminal's stderr
     call_command("backfill_rollups", "--no-progress", stdout=StringIO())  # everyone, from the first invocation
     assert DailyCacheRollup.objects.count() == 6
     assert CacheRollupDay.objects.filter(tenant=tenant, day=today - 10 * ONE_DAY).exists()
+
+
+class Terminal(StringIO):
+    def isatty(self):
+        return True
+
+
+def test_backfill_on_a_first_day_says_there_is_nothing_yet_without_a_progress_line(tenant, agent):
+    add_invocation(agent, at(utc_today(), 0, 0, 5), input=5)  # today only: no closed day has any
+    out, err = StringIO(), Terminal()
+
+    call_command("backfill_rollups", stdout=out, stderr=err)
+
+    assert "Nothing to roll up: no closed day" in out.getvalue()
+    assert err.getvalue() == ""  # tqdm drew "acme: : 0day [00:00, ?day/s]" here
+    assert not DailyCacheRollup.objects.exists()
 
 
 @pytest.mark.parametrize(

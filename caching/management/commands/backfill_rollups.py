@@ -23,6 +23,9 @@ def iso_date(value: str) -> dt.date:
         raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
+BAR_FORMAT = "{desc} {bar} {n_fmt}/{total_fmt} days [{elapsed}<{remaining}]"
+
+
 def grow_bar(bar, planned: int, due: list) -> None:
     """The refresh may add stale days to the ones asked for: the bar grows to match."""
     if len(due) > planned:
@@ -58,11 +61,20 @@ class Command(BaseCommand):
             first = day_from or first_invocation_day(tenant=t)
             plans.append((t, list(days_between(first, day_to)) if first else []))
 
+        planned = sum(len(days) for _, days in plans)
         total_days = 0
-        bar = tqdm(total=sum(len(days) for _, days in plans), unit="day", disable=no_progress, file=self.stderr._out)
+        # No bar for nothing to do (tqdm draws an unknown total as a garbled line), nor where nobody watches it:
+        # `disable=None` is tqdm's "only on a terminal".
+        bar = tqdm(
+            total=planned,
+            unit="day",
+            bar_format=BAR_FORMAT,
+            disable=True if no_progress or not planned else None,
+            file=self.stderr._out,
+        )
         with bar:
             for t, days in plans:
-                bar.set_description(t.slug)
+                bar.set_description_str(t.slug)
                 result = services.rollups_refresh(
                     tenant=t,
                     days=days,
@@ -71,4 +83,13 @@ class Command(BaseCommand):
                     on_day=lambda day: bar.update(1),
                 )
                 total_days += len(result.days)
+                if result.days:
+                    first, last = result.days[0], result.days[-1]
+                    self.stdout.write(f"{t.slug}: {len(result.days)} day(s) rolled up, {first} to {last}.")
+        if not total_days:
+            self.stdout.write(
+                f"Nothing to roll up: no closed day (up to {day_to}) has invocations yet. "
+                "Today's are read live and rolled up after midnight UTC."
+            )
+            return
         self.stdout.write(f"Rolled up {total_days} day(s) for {len(plans)} tenant(s).")

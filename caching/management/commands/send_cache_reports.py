@@ -19,8 +19,15 @@ class Command(BaseCommand):
             if only is None:
                 raise CommandError(f"no tenant with slug {tenant!r}")
         reports = services.cache_reports_create_due(tenant=only)
+        emailed = 0
         for report in reports:
             recipients = services.cache_report_send(report=report)
-            to = ", ".join(recipients) or "nobody (no admin with an email)"
-            self.stdout.write(f"{report}: sent to {to}")
-        self.stdout.write(f"{len(reports)} report(s) sent.")
+            if recipients:
+                emailed += 1
+                self.stdout.write(f"{report}: emailed to {len(recipients)} ({', '.join(recipients)})")
+            else:
+                self.stdout.write(
+                    f"{report}: stored, not emailed: no admin of {report.tenant.name} has an email address "
+                    "(it is sent once one has)"
+                )
+        self.stdout.write(f"{emailed} of {len(reports)} report(s) emailed.")
