@@ -17,7 +17,7 @@ def superseded_backward(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents_app', '0007_invocation_cache_miss_reason'),
+        ('agents_app', '0008_tracing_and_inference_profiles'),
     ]
 
     operations = [
