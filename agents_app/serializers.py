@@ -13,7 +13,7 @@ from agents_app.services.agents import (
     NAME_MAX_CHARS,
     SYSTEM_PROMPT_MAX_CHARS,
 )
-from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE, invocation_input_check
+from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE
 from bedrock import misses
 
 
@@ -181,11 +181,16 @@ class InvocationInputSerializer(StrictSerializer):
         validators=[RegexValidator(SESSION_ID, SESSION_ID_MESSAGE)],
         help_text="Continue this session; left out or null starts a new one.",
     )
+    # The rest of the checks are `invocation_create`'s, the same for every door.
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        invocation_input_check(prompt=attrs["prompt"], session_id=attrs["session_id"])
-        return attrs
+
+class AgentFilterSerializer(serializers.Serializer):
+    """The agents list's query: text a database can compare (a NUL byte is a 400, not PostgreSQL's 500); a blank
+    value filters nothing."""
+
+    family = AsSentCharField(required=False, allow_blank=True, max_length=100)
+    model_id = AsSentCharField(required=False, allow_blank=True, max_length=200)
+    search = AsSentCharField(required=False, allow_blank=True, max_length=200)
 
 
 class InvocationFilterSerializer(serializers.Serializer):

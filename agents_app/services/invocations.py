@@ -21,7 +21,6 @@ cancelled after `INVOCATION_TIME_LIMIT` seconds, in code, whatever the pool.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from datetime import timedelta
 
@@ -31,7 +30,6 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from agent_platform.errors import ApplicationError
 from agents_app import deployers, selectors
 from agents_app.cache_misses import invocation_miss_reason
 from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, Invocation
@@ -40,12 +38,12 @@ from agents_app.runtime.config import AgentConfig
 from agents_app.runtime.errors import is_retryable
 from agents_app.runtime.run import RunResult, run_agent
 from agents_app.services.errors import RetryLater
+from agents_app.validators import invocation_input_check
 from pricing.costs import TokenUsage, invocation_costs
 from pricing.selectors import model_prices
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 UNFINISHED = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
 
 # botocore retries a throttled call a little (recorded in `retries`); the task retries with longer backoff
@@ -66,13 +64,11 @@ def invocation_client_prepare() -> None:
 
 
 def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = None, actor=None) -> Invocation:
-    """Queue a turn of the session (a new session when `session_id` is None); the worker picks it up on commit."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ApplicationError("prompt must not be blank.", "prompt")
-    if len(prompt) > settings.MAX_PROMPT_CHARS:
-        raise ApplicationError(f"prompt is longer than {settings.MAX_PROMPT_CHARS} characters.", "prompt")
-    if session_id is not None and not SESSION_ID.match(session_id):
-        raise ApplicationError("session_id must be 1-100 letters, digits or . _ : -", "session_id")
+    """Queue a turn of the session (a new session when `session_id` is None); the worker picks it up on commit.
+
+    Every door (API, admin, command) comes through here, so this is where the input is checked.
+    """
+    invocation_input_check(prompt=prompt, session_id=session_id)
 
     with transaction.atomic():
         # By id: the agent's tenant row is not needed here, and loading it costs a query per request.
