@@ -126,13 +126,21 @@ def invocation_run(*, invocation_id: int) -> None:
     sees the turn finished, and a turn always starts from the conversation the
     previous turn stored.
     """
-    session_pk = Invocation.objects.values_list("session_id", flat=True).get(pk=invocation_id)
+    session_pk = Invocation.objects.filter(pk=invocation_id).values_list("session_id", flat=True).first()
+    if session_pk is None:
+        _log_gone(invocation_id)
+        return
     token = _session_lease_take(session_pk)
     if token is None:
         if Invocation.objects.filter(pk=invocation_id, status__in=UNFINISHED).exists():
             _retry_later(invocation_id, countdown=2, reason="another worker holds the session")
         return
-    invocation = Invocation.objects.select_related("agent__model__family", "tenant", "session").get(pk=invocation_id)
+    invocation = (
+        Invocation.objects.select_related("agent__model__family", "tenant", "session").filter(pk=invocation_id).first()
+    )
+    if invocation is None:  # deleted while the lease was taken (with its session, so there is none to release)
+        _log_gone(invocation_id)
+        return
     if invocation.status not in UNFINISHED:
         _session_lease_release(session_pk, token)
         logger.info("invocation %s is already %s; nothing to do", invocation_id, invocation.status)
@@ -178,6 +186,11 @@ def invocation_run(*, invocation_id: int) -> None:
             _handle_failure(invocation, token, exc, _botocore_retries(invocation, sdk_retries))
             return
     _store_success(invocation, token, config, result, deployment, _botocore_retries(invocation, sdk_retries))
+
+
+def _log_gone(invocation_id: int) -> None:
+    # Deleting an agent deletes its queued turns; their tasks are still on the queue. Nothing went wrong.
+    logger.info("invocation %s no longer exists (deleted with its agent or session); nothing to do", invocation_id)
 
 
 def _database_connection_return() -> None:

@@ -4,6 +4,7 @@ The Celery task is a thin wrapper around `invocation_run`; here the service runs
 (the same code a worker runs), and tests/integration runs it in real workers on Redis.
 """
 
+import logging
 import sys
 import threading
 import time
@@ -402,3 +403,22 @@ def test_prompts_and_responses_stay_out_of_the_logs(bedrock_emulator_env, claude
     assert invocation.status == "succeeded" and caplog.records  # the retry was logged...
     assert "my-confidential-question-42" not in caplog.text  # ...without the prompt
     assert invocation.response[:40] not in caplog.text
+
+
+def test_a_task_whose_invocation_was_deleted_is_a_quiet_no_op(claude_agent, caplog):
+    """Deleting an agent deletes its queued turns, while their tasks are still on the queue."""
+    from agents_app.tasks import invocation_run
+
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="never mind")
+    claude_agent.delete()
+    assert not Invocation.objects.filter(pk=invocation.pk).exists()
+
+    with caplog.at_level("DEBUG"):
+        result = invocation_run.apply(args=[invocation.pk])  # the task as a worker runs it, Celery's wrapper included
+
+    assert result.successful(), result.traceback
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert [r.getMessage() for r in caplog.records if r.name == "agents_app.services.invocations"] == [
+        f"invocation {invocation.pk} no longer exists (deleted with its agent or session); nothing to do"
+    ]
+    assert [r.levelname for r in caplog.records if r.name == "agents_app.services.invocations"] == ["INFO"]
