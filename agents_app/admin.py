@@ -330,7 +330,7 @@ class InvocationAdmin(TenantRecordsAdmin):
                 "fields": [
                     ("tenant", "agent", "session"),
                     ("deployment", "deployment_version", "model_id"),
-                    ("status", "attempts"),
+                    ("status", "attempts", "lost_attempts"),
                     ("enqueued_at", "started_at", "finished_at"),
                     "error",
                     "retries",

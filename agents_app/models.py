@@ -224,6 +224,10 @@ class Invocation(models.Model):
     retries = models.JSONField(
         default=list, blank=True, help_text="Each failed attempt that was tried again: its error, when, and by whom."
     )
+    lost_attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Attempts lost with a dead worker: the turn ran again, so Bedrock may have billed it twice.",
+    )
 
     queued_at = models.DateTimeField(auto_now_add=True)
     # When a task for it was last sent; the sweeper sends another when this grows old (a lost message).

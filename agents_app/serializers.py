@@ -223,7 +223,11 @@ class InvocationOutputSerializer(serializers.Serializer):
     )
     retries = serializers.ListField(
         child=serializers.DictField(),
-        help_text="Failed attempts that were tried again: attempt, error, status, at, retried_by (botocore, service).",
+        help_text="Failed attempts that were tried again: attempt, error, status, at, retried_by (botocore, service); "
+        "an attempt lost with a dead worker also has lost_with_worker: true.",
+    )
+    lost_attempts = serializers.IntegerField(
+        help_text="Attempts lost with a dead worker: the turn ran again, so Bedrock may have billed it twice."
     )
     queued_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
