@@ -347,7 +347,7 @@ class InvocationAdmin(TenantRecordsAdmin):
                     ("cache_miss_reason", "cache_miss_detail"),
                     ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens"),
                     "output_tokens",
-                    ("time_to_first_token_ms", "latency_ms"),
+                    ("queue_wait_ms", "time_to_first_token_ms", "latency_ms"),
                     "model_calls",
                     "prices",
                     ("cost_with_cache", "cost_without_cache"),

@@ -232,6 +232,9 @@ class InvocationOutputSerializer(serializers.Serializer):
     queued_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    queue_wait_ms = serializers.IntegerField(
+        allow_null=True, help_text="From queued to the start of its first attempt: the wait for a worker."
+    )
     time_to_first_token_ms = serializers.IntegerField(allow_null=True)
     latency_ms = serializers.IntegerField(allow_null=True)
     caching_enabled = serializers.BooleanField()

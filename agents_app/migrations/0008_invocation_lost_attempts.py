@@ -1,4 +1,4 @@
-"""Attempts lost with a dead worker, counted on the invocation; the sweeper runs every 10 s instead of 30 s.
+"""Attempts lost with a dead worker and the wait for a worker, on the invocation; the sweeper runs every 10 s.
 
 Workers now renew their session lease while a turn runs, so a dead worker's turn can be taken over as soon as
 its lease lapses (30 s); the sweeper that sends its task again runs often enough for the session to resume
@@ -44,6 +44,11 @@ class Migration(migrations.Migration):
             model_name='invocation',
             name='lost_attempts',
             field=models.PositiveSmallIntegerField(default=0, help_text='Attempts lost with a dead worker: the turn ran again, so Bedrock may have billed it twice.'),
+        ),
+        migrations.AddField(
+            model_name='invocation',
+            name='queue_wait_ms',
+            field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.RunPython(forward, backward),
     ]

@@ -160,6 +160,8 @@ def invocation_run(*, invocation_id: int) -> None:
 
     started_at = timezone.now()
     claim = {"status": Invocation.Status.RUNNING, "started_at": started_at, "attempts": F("attempts") + 1}
+    if invocation.queue_wait_ms is None:  # the first attempt
+        claim["queue_wait_ms"] = max(0, round((started_at - invocation.queued_at).total_seconds() * 1000))
     lost = _lost_attempt(invocation, started_at)
     if lost:
         claim |= {"lost_attempts": F("lost_attempts") + 1, "retries": [*invocation.retries, lost]}
