@@ -163,6 +163,19 @@ def invocation_run(*, invocation_id: int) -> None:
     if invocation.queue_wait_ms is None:  # the first attempt
         claim["queue_wait_ms"] = max(0, round((started_at - invocation.queued_at).total_seconds() * 1000))
     lost = _lost_attempt(invocation, started_at)
+    if lost and _service_runs(invocation) >= settings.INVOCATION_MAX_ATTEMPTS:
+        # A turn that keeps killing its worker (or outliving it) is not run, and billed, forever.
+        error = f"WorkerLost: lost with its worker at the last of {settings.INVOCATION_MAX_ATTEMPTS} attempts"
+        with transaction.atomic():
+            Invocation.objects.filter(pk=invocation.pk, status=invocation.status).update(
+                status=Invocation.Status.FAILED,
+                finished_at=started_at,
+                error=error,
+                lost_attempts=F("lost_attempts") + 1,
+            )
+            _session_lease_release(session_pk, token)
+        logger.error("invocation %s failed: %s", invocation.pk, error)
+        return
     if lost:
         claim |= {"lost_attempts": F("lost_attempts") + 1, "retries": [*invocation.retries, lost]}
     claimed = Invocation.objects.filter(pk=invocation.pk, status=invocation.status).update(**claim)

@@ -455,3 +455,17 @@ def test_a_task_whose_invocation_was_deleted_is_a_quiet_no_op(claude_agent, capl
         f"invocation {invocation.pk} no longer exists (deleted with its agent or session); nothing to do"
     ]
     assert [r.levelname for r in caplog.records if r.name == "agents_app.services.invocations"] == ["INFO"]
+
+
+def test_a_turn_lost_with_its_worker_at_every_attempt_fails_instead_of_running_forever(claude_agent, settings):
+    settings.INVOCATION_MAX_ATTEMPTS = 3
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="this one kills workers")
+    Invocation.objects.filter(pk=invocation.pk).update(status="running", attempts=3)
+
+    invocation_services.invocation_run(invocation_id=invocation.pk)  # no model call: nothing is sent to Bedrock
+
+    invocation.refresh_from_db()
+    assert invocation.status == "failed" and invocation.error.startswith("WorkerLost")
+    assert (invocation.attempts, invocation.lost_attempts, invocation.retries) == (3, 1, [])  # not run again
+    session = invocation.session.__class__.objects.get(pk=invocation.session_id)
+    assert (session.lease_token, session.lease_until) == ("", None)
