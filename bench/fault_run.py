@@ -300,6 +300,7 @@ def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
         )
         for n in range(args.agents)
     ]
+    emulator.latency = args.latency  # model calls that take a while keep many turns in flight at the kill
     emulator.faults.configure(
         throttle_rate=args.throttle_rate,
         error_rate=args.error_rate,
@@ -313,7 +314,8 @@ def run(args, tmp: Path, info: dict, cleanup: list) -> dict:
     )
     log(
         f"faults (seed {args.seed}): throttling {args.throttle_rate:.0%}, 5xx {args.error_rate:.0%}, "
-        f"slow {args.slow_rate:.0%} (+{args.slow_seconds:g} s); posting {args.invocations} invocations over "
+        f"slow {args.slow_rate:.0%} (+{args.slow_seconds:g} s), latency {args.latency}; posting {args.invocations} "
+        f"invocations over "
         f"{args.sessions} sessions of {args.agents} agents from {args.threads} threads (load {loadavg()})"
     )
 
@@ -819,7 +821,8 @@ def report(result: dict, c: dict, command: str) -> str:
             f"agents on `{CLAUDE}` with the 2,500-token `support_system_prompt()`, caching on (combined); "
             f"{args.sessions} sessions; {args.threads} client threads. Faults (seed {args.seed}): "
             f"{args.throttle_rate:.0%} throttling, {args.error_rate:.0%} 5xx, {args.slow_rate:.0%} of responses "
-            f"{args.slow_seconds:g} s slow; worker w1 SIGKILLed (process group) when {args.kill_at:.0%} had "
+            f"{args.slow_seconds:g} s slow; emulator latency `{args.latency}`; worker w1 SIGKILLed (process group) "
+            f"when {args.kill_at:.0%} had "
             f"finished and started again {args.restart_after:g} s later; Redis stopped and started empty on the "
             f"same port when {args.redis_at:.0%} had finished. Lowered for the run: "
             + ", ".join(f"`{k}={v}`" for k, v in lowered.items())
@@ -853,6 +856,9 @@ def main() -> int:
     parser.add_argument("--error-rate", type=float, default=0.02)
     parser.add_argument("--slow-rate", type=float, default=0.05)
     parser.add_argument("--slow-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--latency", default="off", help="the emulator's latency model: off, realistic, or its fields (base_ms=...)"
+    )
     parser.add_argument("--kill-at", type=float, default=0.25, help="SIGKILL a worker when this share has finished")
     parser.add_argument("--restart-after", type=float, default=3.0, help="seconds before the worker starts again")
     parser.add_argument("--redis-at", type=float, default=0.5, help="restart Redis when this share has finished")
