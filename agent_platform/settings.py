@@ -320,12 +320,17 @@ if DEPLOY_BACKEND == "agentcore" and not (AGENTCORE_ROLE_ARN and AGENTCORE_CONTA
 # --- Invocations ---
 # Seconds one attempt's model calls may take; the turn is cancelled then, in code, whatever the pool.
 INVOCATION_TIME_LIMIT = envint("INVOCATION_TIME_LIMIT", 300)
-# A session's lease outlives the longest attempt, so only a dead worker's lease ever expires.
-INVOCATION_LEASE_SECONDS = envint("INVOCATION_LEASE_SECONDS", INVOCATION_TIME_LIMIT + 30)
+# A worker renews its session's lease every HEARTBEAT seconds while the turn runs, so only a dead worker's
+# lease lapses, within LEASE seconds of its death; then another worker takes the turn over.
+INVOCATION_LEASE_SECONDS = envint("INVOCATION_LEASE_SECONDS", 30)
+INVOCATION_LEASE_HEARTBEAT = envint("INVOCATION_LEASE_HEARTBEAT", 10)
+if not 0 < INVOCATION_LEASE_HEARTBEAT < INVOCATION_LEASE_SECONDS:
+    raise ImproperlyConfigured("INVOCATION_LEASE_HEARTBEAT must be above 0 and below INVOCATION_LEASE_SECONDS")
 INVOCATION_MAX_ATTEMPTS = envint("INVOCATION_MAX_ATTEMPTS", 5)  # throttling and 5xx are retried up to this
 INVOCATION_RETRY_BACKOFF = envint("INVOCATION_RETRY_BACKOFF", 2)  # seconds, doubled each attempt
 MAX_PROMPT_CHARS = envint("MAX_PROMPT_CHARS", 100_000)
-# Queued (or dead-worker) invocations whose task was last sent longer ago than this are sent again.
+# Queued invocations whose task was last sent longer ago than this are sent again (a lost message); a running
+# one whose lease lapsed (a dead worker) is sent again at once.
 INVOCATION_REQUEUE_AFTER = envint("INVOCATION_REQUEUE_AFTER", 120)
 
 # --- Cache reporting ---

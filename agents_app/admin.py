@@ -368,7 +368,7 @@ class InvocationAdmin(TenantRecordsAdmin):
                 "fields": [
                     ("tenant", "agent", "session"),
                     ("deployment", "deployment_version", "model_id"),
-                    ("status", "attempts"),
+                    ("status", "attempts", "lost_attempts"),
                     ("enqueued_at", "started_at", "finished_at"),
                     "error",
                     "retries",
@@ -385,7 +385,7 @@ class InvocationAdmin(TenantRecordsAdmin):
                     ("cache_miss_reason", "cache_miss_detail"),
                     ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens"),
                     "output_tokens",
-                    ("time_to_first_token_ms", "latency_ms"),
+                    ("queue_wait_ms", "time_to_first_token_ms", "latency_ms"),
                     "model_calls",
                     "prices",
                     ("cost_with_cache", "cost_without_cache"),

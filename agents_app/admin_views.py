@@ -35,7 +35,6 @@ from agents_app.models import Invocation
 from agents_app.prompt_size import prompt_size_check
 from agents_app.services import agents as agent_services
 from agents_app.services import invocations as invocation_services
-from agents_app.validators import invocation_input_check
 from pricing.costs import money_figures, ratio, total_input_tokens, usd
 
 
@@ -136,7 +135,6 @@ def agent_invoke(model_admin, request, object_id):
     # The form's empty session field asks for a new session.
     prompt, session_id = request.POST.get("prompt", ""), request.POST.get("session_id", "").strip() or None
     try:
-        invocation_input_check(prompt=prompt, session_id=session_id)
         invocation = invocation_services.invocation_create(
             agent=agent, prompt=prompt, session_id=session_id, actor=request.user
         )

@@ -11,11 +11,12 @@ from rest_framework.views import APIView
 from agent_platform.errors import ApplicationError
 from agent_platform.models import Role
 from agent_platform.parsers import JSONParser
-from agent_platform.schema import NOT_BLANK_TEXT
+from agent_platform.schema import NOT_BLANK_TEXT, TEXT
 from agent_platform.tenancy import TenantRateThrottle
 from agents_app import selectors
 from agents_app.models import Agent, Deployment, FoundationModel, Invocation
 from agents_app.serializers import (
+    AgentFilterSerializer,
     AgentImportSerializer,
     AgentInputSerializer,
     AgentOutputSerializer,
@@ -81,18 +82,27 @@ class AgentListApi(APIView):
         responses=paginated(AgentOutputSerializer),
         operation_id="agents_list",
         parameters=[
-            OpenApiParameter("family", str, description="Model family slug, e.g. anthropic-claude"),
-            OpenApiParameter("model_id", str),
-            OpenApiParameter("search", str, description="Part of the agent's name"),
+            OpenApiParameter(
+                "family",
+                {"type": "string", "maxLength": 100, "pattern": TEXT},
+                description="Model family slug, e.g. anthropic-claude",
+            ),
+            OpenApiParameter("model_id", {"type": "string", "maxLength": 200, "pattern": TEXT}),
+            OpenApiParameter(
+                "search", {"type": "string", "maxLength": 200, "pattern": TEXT}, description="Part of the agent's name"
+            ),
         ],
     )
     def get(self, request):
         agents = selectors.agent_list(tenant=request.tenant)
-        if family := request.query_params.get("family"):
+        filters = AgentFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        query = filters.validated_data
+        if family := query.get("family"):
             agents = agents.filter(model__family__slug=family)
-        if model_id := request.query_params.get("model_id"):
+        if model_id := query.get("model_id"):
             agents = agents.filter(model__model_id=model_id)
-        if search := request.query_params.get("search"):
+        if search := query.get("search"):
             agents = agents.filter(name__icontains=search)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(agents, request, view=self)

@@ -257,12 +257,18 @@ class Invocation(models.Model):
     retries = models.JSONField(
         default=list, blank=True, help_text="Each failed attempt that was tried again: its error, when, and by whom."
     )
+    lost_attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Attempts lost with a dead worker: the turn ran again, so Bedrock may have billed it twice.",
+    )
 
     queued_at = models.DateTimeField(auto_now_add=True)
     # When a task for it was last sent; the sweeper sends another when this grows old (a lost message).
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # From queued to its first attempt's start: how long the turn waited for a worker.
+    queue_wait_ms = models.PositiveIntegerField(null=True, blank=True)
     time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
 

@@ -14,7 +14,7 @@ from agents_app.services.agents import (
     NAME_MAX_CHARS,
     SYSTEM_PROMPT_MAX_CHARS,
 )
-from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE, invocation_input_check
+from agents_app.validators import SESSION_ID, SESSION_ID_MESSAGE
 from bedrock import misses
 from pricing.costs import money, money_figures
 
@@ -207,11 +207,16 @@ class InvocationInputSerializer(StrictSerializer):
         validators=[RegexValidator(SESSION_ID, SESSION_ID_MESSAGE)],
         help_text="Continue this session; left out or null starts a new one.",
     )
+    # The rest of the checks are `invocation_create`'s, the same for every door.
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        invocation_input_check(prompt=attrs["prompt"], session_id=attrs["session_id"])
-        return attrs
+
+class AgentFilterSerializer(serializers.Serializer):
+    """The agents list's query: text a database can compare (a NUL byte is a 400, not PostgreSQL's 500); a blank
+    value filters nothing."""
+
+    family = AsSentCharField(required=False, allow_blank=True, max_length=100)
+    model_id = AsSentCharField(required=False, allow_blank=True, max_length=200)
+    search = AsSentCharField(required=False, allow_blank=True, max_length=200)
 
 
 class InvocationFilterSerializer(serializers.Serializer):
@@ -245,11 +250,18 @@ class InvocationOutputSerializer(serializers.Serializer):
     )
     retries = serializers.ListField(
         child=serializers.DictField(),
-        help_text="Failed attempts that were tried again: attempt, error, status, at, retried_by (botocore, service).",
+        help_text="Failed attempts that were tried again: attempt, error, status, at, retried_by (botocore, service); "
+        "an attempt lost with a dead worker also has lost_with_worker: true.",
+    )
+    lost_attempts = serializers.IntegerField(
+        help_text="Attempts lost with a dead worker: the turn ran again, so Bedrock may have billed it twice."
     )
     queued_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    queue_wait_ms = serializers.IntegerField(
+        allow_null=True, help_text="From queued to the start of its first attempt: the wait for a worker."
+    )
     time_to_first_token_ms = serializers.IntegerField(allow_null=True)
     latency_ms = serializers.IntegerField(allow_null=True)
     caching_enabled = serializers.BooleanField()

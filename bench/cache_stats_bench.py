@@ -169,6 +169,10 @@ class Generator:
                 row[i["queued_at"]] = self._dt(queued)
                 row[i["started_at"]] = self._dt(queued + timedelta(seconds=1))
                 row[i["finished_at"]] = self._dt(queued + timedelta(seconds=9))
+                # Attempts and timings, so the histograms /metrics reads have buckets to fill.
+                row[i["attempts"]] = 1 + (self.random.random() < 0.05)
+                row[i["queue_wait_ms"]] = self.random.randrange(20, 2000)
+                row[i["latency_ms"]] = None if failed else self.random.randrange(800, 8000)
                 caching = agent.model.supports_prompt_caching
                 row[i["caching_enabled"]] = caching
                 row[i["input_tokens"]] = usage.input_tokens

@@ -3,12 +3,26 @@
 from django.db import models
 
 from agent_platform.models import Tenant
+from caching import histograms
 
 # Sums of the per-invocation figures (agents_app MONEY: 20 digits, 12 places), with room to grow.
 MONEY_SUM = {"max_digits": 26, "decimal_places": 12, "default": 0}
 
+# The timing histograms' columns (`caching.histograms`: a count per bucket, the count and the sum), one per
+# bucket bound, generated from the bounds so the columns and the exported buckets cannot drift apart.
+TimingHistogramColumns = type(
+    "TimingHistogramColumns",
+    (models.Model,),
+    {
+        "__module__": __name__,
+        "Meta": type("Meta", (), {"abstract": True}),
+        **{name: models.PositiveIntegerField(default=0) for name in histograms.COUNT_FIELDS},
+        **{name: models.PositiveBigIntegerField(default=0) for name in histograms.SUM_FIELDS},
+    },
+)
 
-class DailyCacheRollup(models.Model):
+
+class DailyCacheRollup(TimingHistogramColumns):
     """One agent's invocations of one UTC day (the date of `queued_at`), summed.
 
     Counts and sums follow `caching.totals.invocation_sums`: tokens and money
@@ -46,6 +60,10 @@ class DailyCacheRollup(models.Model):
     write_premium = models.DecimalField(**MONEY_SUM)
     net_savings = models.DecimalField(**MONEY_SUM)
     output_cost = models.DecimalField(**MONEY_SUM)
+    # Attempts at the model calls of finished invocations, those tried again, and those lost with a dead worker.
+    attempts = models.PositiveIntegerField(default=0)
+    retried_attempts = models.PositiveIntegerField(default=0)
+    lost_attempts = models.PositiveIntegerField(default=0)
     rolled_up_at = models.DateTimeField()
 
     class Meta:

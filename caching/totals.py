@@ -9,6 +9,9 @@ What counts
   `failed_invocations` and nowhere else; queued and running ones are not
   counted until they finish. A session's figures follow the same rule
   (`agents_app.sessions`).
+- Attempts (`attempts`, `retried_attempts`, `lost_attempts`) and the queue-wait
+  histogram count every **finished** invocation, succeeded or failed; the
+  duration histogram counts succeeded ones (`caching.histograms`).
 - Money is the sum of the per-invocation Decimal figures stored with the prices
   in force when each ran (never recomputed with today's prices), written as USD
   decimal strings with exactly 6 places, rounded half-even (`pricing.costs.money`).
@@ -26,19 +29,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 
 from agents_app.models import Invocation
 from bedrock import misses
-from caching import rollups
+from caching import histograms, rollups
 from caching.models import DailyCacheRollup
 from caching.periods import ONE_DAY, UTC, day_ranges, day_start, days_between, utc_today
 from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, ratio, total_input_tokens
 
+TIMING_FIELDS = frozenset(histograms.FIELDS)
 SUCCEEDED = Invocation.Status.SUCCEEDED
 FAILED = Invocation.Status.FAILED
 OPEN = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
@@ -53,13 +57,17 @@ COUNT_FIELDS = (
     "no_cache_activity_invocations",
     *MISS_REASON_FIELDS.values(),
 )
-SUM_FIELDS = COUNT_FIELDS + TOKEN_FIELDS + MONEY_FIELDS
+# Attempts at the model calls of finished invocations (succeeded or failed): all of them, those that failed
+# and were tried again (every attempt but an invocation's last), and those lost with a dead worker.
+ATTEMPT_FIELDS = ("attempts", "retried_attempts", "lost_attempts")
+SUM_FIELDS = COUNT_FIELDS + TOKEN_FIELDS + MONEY_FIELDS + ATTEMPT_FIELDS + histograms.FIELDS
 
 
 def invocation_sums() -> dict:
     """The aggregates a rollup row stores, over invocations (see the module docstring for what counts)."""
     ok = Q(status=SUCCEEDED)
     enabled = ok & Q(caching_enabled=True)
+    finished = Q(status__in=(SUCCEEDED, FAILED))
     return {
         "total_invocations": Count("pk", filter=ok),
         "failed_invocations": Count("pk", filter=Q(status=FAILED)),
@@ -68,6 +76,11 @@ def invocation_sums() -> dict:
         "no_cache_activity_invocations": Count("pk", filter=enabled & Q(cache_read_tokens=0, cache_write_tokens=0)),
         **{name: Count("pk", filter=ok & Q(cache_miss_reason=reason)) for reason, name in MISS_REASON_FIELDS.items()},
         **{name: Sum(name, filter=ok) for name in TOKEN_FIELDS + MONEY_FIELDS},
+        # Before "attempts": once an aggregate takes that name, `attempts` means the aggregate, not the column.
+        "retried_attempts": Sum(F("attempts") - 1, filter=finished & Q(attempts__gt=0)),
+        "attempts": Sum("attempts", filter=finished),
+        "lost_attempts": Sum("lost_attempts", filter=finished),
+        **histograms.histogram_sums({"duration": ok, "queue_wait": finished}),
     }
 
 
@@ -99,6 +112,11 @@ class CacheTotals:
     write_premium: Decimal = Decimal(0)
     net_savings: Decimal = Decimal(0)
     output_cost: Decimal = Decimal(0)
+    attempts: int = 0
+    retried_attempts: int = 0
+    lost_attempts: int = 0
+    # The timing histograms' columns (`caching.histograms.FIELDS`) by name; those still 0 are left out.
+    timings: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: dict) -> CacheTotals:
@@ -110,11 +128,23 @@ class CacheTotals:
         for name in SUM_FIELDS:
             value = row.get(name)
             if value:
-                setattr(self, name, getattr(self, name) + value)
+                self._add(name, value)
 
     def add(self, other: CacheTotals) -> None:
         for name in SUM_FIELDS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            value = other.timings.get(name, 0) if name in TIMING_FIELDS else getattr(other, name)
+            if value:
+                self._add(name, value)
+
+    def _add(self, name: str, value) -> None:
+        if name in TIMING_FIELDS:
+            self.timings[name] = self.timings.get(name, 0) + value
+        else:
+            setattr(self, name, getattr(self, name) + value)
+
+    def histogram(self, name: str) -> tuple[list[tuple[float, int]], int, float]:
+        """(cumulative count per bucket bound, count, sum in seconds) of a timing histogram ("duration", ...)."""
+        return histograms.histogram_values(self.timings, name)
 
     @classmethod
     def total(cls, items: Iterable[CacheTotals]) -> CacheTotals:

@@ -5,8 +5,11 @@ Exactly once, without locks held across a model call:
 - a session's turns run one at a time, oldest first: a worker takes the
   session's lease (a conditional UPDATE, healthchecks-style) before it runs a
   turn, and only the holder of the lease token can store the result;
-- a worker that dies mid-turn stores nothing; its lease expires and the
-  redelivered task runs the turn again from the stored conversation.
+- a worker renews its lease while the turn runs (`agents_app.services.leases`);
+  one that dies mid-turn stores nothing, its lease lapses within
+  `INVOCATION_LEASE_SECONDS`, and the task sent again by the sweeper (or
+  redelivered) runs the turn again from the stored conversation, recording the
+  lost attempt (`lost_attempts`, and in `retries`).
 
 Attempts: `attempts` counts every attempt at the model calls, the service's
 runs and the retries botocore makes inside a run alike, and `retries` lists
@@ -21,7 +24,6 @@ cancelled after `INVOCATION_TIME_LIMIT` seconds, in code, whatever the pool.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from datetime import timedelta
 
@@ -31,7 +33,6 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from agent_platform.errors import ApplicationError
 from agents_app import deployers, selectors
 from agents_app.cache_misses import invocation_miss_reason
 from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, Invocation
@@ -40,13 +41,14 @@ from agents_app.runtime.config import AgentConfig
 from agents_app.runtime.errors import is_retryable
 from agents_app.runtime.run import RunResult, run_agent
 from agents_app.services.errors import RetryLater
+from agents_app.services.leases import session_lease_kept
 from agents_app.telemetry import invocation_bind, traceparent_current
+from agents_app.validators import invocation_input_check
 from pricing.costs import TokenUsage, invocation_costs
 from pricing.selectors import model_prices
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 UNFINISHED = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
 
 # botocore retries a throttled call a little (recorded in `retries`); the task retries with longer backoff
@@ -67,13 +69,11 @@ def invocation_client_prepare() -> None:
 
 
 def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = None, actor=None) -> Invocation:
-    """Queue a turn of the session (a new session when `session_id` is None); the worker picks it up on commit."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ApplicationError("prompt must not be blank.", "prompt")
-    if len(prompt) > settings.MAX_PROMPT_CHARS:
-        raise ApplicationError(f"prompt is longer than {settings.MAX_PROMPT_CHARS} characters.", "prompt")
-    if session_id is not None and not SESSION_ID.match(session_id):
-        raise ApplicationError("session_id must be 1-100 letters, digits or . _ : -", "session_id")
+    """Queue a turn of the session (a new session when `session_id` is None); the worker picks it up on commit.
+
+    Every door (API, admin, command) comes through here, so this is where the input is checked.
+    """
+    invocation_input_check(prompt=prompt, session_id=session_id)
 
     with transaction.atomic():
         # By id: the agent's tenant row is not needed here, and loading it costs a query per request.
@@ -106,15 +106,20 @@ def invocation_enqueue(invocation_id: int) -> None:
 def invocations_requeue_stale() -> int:
     """Send a task again for invocations whose message may be lost (a broker restart, a dead worker's).
 
-    Sending one too many is harmless: a finished invocation is a no-op and a
-    session runs one turn at a time.
+    A queued one waits `INVOCATION_REQUEUE_AFTER` first. A running one whose session lease lapsed was left by
+    a dead worker (a live one renews its lease), so it is sent at once, and not again before another lease
+    could have lapsed. Sending one too many is harmless: a finished invocation is a no-op and a session runs
+    one turn at a time.
     """
     now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.INVOCATION_REQUEUE_AFTER)
-    dead_worker = Q(status=Invocation.Status.RUNNING) & (
-        Q(session__lease_until__isnull=True) | Q(session__lease_until__lt=now)
+    lost_message = Q(
+        status=Invocation.Status.QUEUED, enqueued_at__lt=now - timedelta(seconds=settings.INVOCATION_REQUEUE_AFTER)
     )
-    stale = Invocation.objects.filter(Q(status=Invocation.Status.QUEUED) | dead_worker, enqueued_at__lt=cutoff)
+    dead_worker = Q(
+        status=Invocation.Status.RUNNING,
+        enqueued_at__lt=now - timedelta(seconds=settings.INVOCATION_LEASE_SECONDS),
+    ) & (Q(session__lease_until__isnull=True) | Q(session__lease_until__lt=now))
+    stale = Invocation.objects.filter(lost_message | dead_worker)
     ids = list(stale.order_by("pk").values_list("pk", flat=True)[:1000])
     Invocation.objects.filter(pk__in=ids).update(enqueued_at=now)
     for invocation_id in ids:
@@ -132,13 +137,21 @@ def invocation_run(*, invocation_id: int) -> None:
     sees the turn finished, and a turn always starts from the conversation the
     previous turn stored.
     """
-    session_pk = Invocation.objects.values_list("session_id", flat=True).get(pk=invocation_id)
+    session_pk = Invocation.objects.filter(pk=invocation_id).values_list("session_id", flat=True).first()
+    if session_pk is None:
+        _log_gone(invocation_id)
+        return
     token = _session_lease_take(session_pk)
     if token is None:
         if Invocation.objects.filter(pk=invocation_id, status__in=UNFINISHED).exists():
             _retry_later(invocation_id, countdown=2, reason="another worker holds the session")
         return
-    invocation = Invocation.objects.select_related("agent__model__family", "tenant", "session").get(pk=invocation_id)
+    invocation = (
+        Invocation.objects.select_related("agent__model__family", "tenant", "session").filter(pk=invocation_id).first()
+    )
+    if invocation is None:  # deleted while the lease was taken (with its session, so there is none to release)
+        _log_gone(invocation_id)
+        return
     invocation_bind(invocation)  # its ids on logs, Bedrock's requestMetadata and spans
     if invocation.status not in UNFINISHED:
         _session_lease_release(session_pk, token)
@@ -149,9 +162,26 @@ def invocation_run(*, invocation_id: int) -> None:
         _retry_later(invocation.pk, countdown=1, reason="an earlier turn of the session has not finished")
 
     started_at = timezone.now()
-    claimed = Invocation.objects.filter(pk=invocation.pk, status__in=UNFINISHED).update(
-        status=Invocation.Status.RUNNING, started_at=started_at, attempts=F("attempts") + 1
-    )
+    claim = {"status": Invocation.Status.RUNNING, "started_at": started_at, "attempts": F("attempts") + 1}
+    if invocation.queue_wait_ms is None:  # the first attempt
+        claim["queue_wait_ms"] = max(0, round((started_at - invocation.queued_at).total_seconds() * 1000))
+    lost = _lost_attempt(invocation, started_at)
+    if lost and _service_runs(invocation) >= settings.INVOCATION_MAX_ATTEMPTS:
+        # A turn that keeps killing its worker (or outliving it) is not run, and billed, forever.
+        error = f"WorkerLost: lost with its worker at the last of {settings.INVOCATION_MAX_ATTEMPTS} attempts"
+        with transaction.atomic():
+            Invocation.objects.filter(pk=invocation.pk, status=invocation.status).update(
+                status=Invocation.Status.FAILED,
+                finished_at=started_at,
+                error=error,
+                lost_attempts=F("lost_attempts") + 1,
+            )
+            _session_lease_release(session_pk, token)
+        logger.error("invocation %s failed: %s", invocation.pk, error)
+        return
+    if lost:
+        claim |= {"lost_attempts": F("lost_attempts") + 1, "retries": [*invocation.retries, lost]}
+    claimed = Invocation.objects.filter(pk=invocation.pk, status=invocation.status).update(**claim)
     if not claimed:
         _session_lease_release(session_pk, token)
         return
@@ -161,30 +191,64 @@ def invocation_run(*, invocation_id: int) -> None:
         started_at,
         invocation.attempts + 1,
     )
+    if lost:
+        invocation.retries, invocation.lost_attempts = [*invocation.retries, lost], invocation.lost_attempts + 1
     # The agent's current deployment (its settings as they stand before the first one).
     deployment, config = selectors.deployment_config_for_run(invocation.agent)
     _database_connection_return()
     with retries_recorded() as sdk_retries:
         try:
-            if deployers.runs_in_agentcore(deployment):
-                result = deployers.run_in_agentcore(
-                    deployment,
-                    invocation.prompt,
-                    messages=invocation.session.messages,
-                    session_key=invocation.session.session_id,
-                )
-            else:
-                result = run_agent(
-                    AgentConfig.from_json(config),
-                    invocation.prompt,
-                    messages=invocation.session.messages,
-                    boto_client_config=BEDROCK_CLIENT_CONFIG,
-                    timeout=settings.INVOCATION_TIME_LIMIT,
-                )
+            with session_lease_kept(session_pk, token):
+                if deployers.runs_in_agentcore(deployment):
+                    result = deployers.run_in_agentcore(
+                        deployment,
+                        invocation.prompt,
+                        messages=invocation.session.messages,
+                        session_key=invocation.session.session_id,
+                    )
+                else:
+                    result = run_agent(
+                        AgentConfig.from_json(config),
+                        invocation.prompt,
+                        messages=invocation.session.messages,
+                        boto_client_config=BEDROCK_CLIENT_CONFIG,
+                        timeout=settings.INVOCATION_TIME_LIMIT,
+                    )
         except Exception as exc:
             _handle_failure(invocation, token, exc, _botocore_retries(invocation, sdk_retries))
             return
     _store_success(invocation, token, config, result, deployment, _botocore_retries(invocation, sdk_retries))
+
+
+def _lost_attempt(invocation: Invocation, now) -> dict | None:
+    """The `retries` entry for the attempt a dead worker left, when the turn is found running under a free lease.
+
+    A live worker renews its lease, so a running turn whose lease could be taken lost its worker (killed, or
+    cut off from the database for longer than a lease): its model call may have reached Bedrock, and been
+    billed, before it died, and the turn now runs again.
+    """
+    if invocation.status != Invocation.Status.RUNNING:
+        return None
+    logger.warning(
+        "invocation %s attempt %s was lost with its worker; running the turn again (the model call may be billed "
+        "twice)",
+        invocation.pk,
+        invocation.attempts,
+    )
+    return {
+        "attempt": invocation.attempts,
+        "error": "WorkerLost: the worker running this attempt stopped renewing its session lease (killed or cut "
+        "off); its model call may have reached Bedrock and been billed, and the turn ran again",
+        "status": None,
+        "retried_by": "service",
+        "lost_with_worker": True,
+        "at": now.isoformat(),
+    }
+
+
+def _log_gone(invocation_id: int) -> None:
+    # Deleting an agent deletes its queued turns; their tasks are still on the queue. Nothing went wrong.
+    logger.info("invocation %s no longer exists (deleted with its agent or session); nothing to do", invocation_id)
 
 
 def _database_connection_return() -> None:

@@ -59,6 +59,13 @@ def test_bad_values_fail_loudly(tmp_path, name, value):
     assert name in result.stderr
 
 
+def test_a_lease_heartbeat_must_come_before_the_lease_lapses(tmp_path):
+    result = manage("check", DATA_DIR=str(tmp_path), INVOCATION_LEASE_SECONDS="10", INVOCATION_LEASE_HEARTBEAT="10")
+
+    assert result.returncode != 0
+    assert "INVOCATION_LEASE_HEARTBEAT must be above 0 and below INVOCATION_LEASE_SECONDS" in result.stderr
+
+
 def test_the_embedded_default_can_sign_requests_to_the_local_emulator_only(tmp_path, monkeypatch):
     """boto3 refuses to send an unsigned request; the emulator checks no signature, real Bedrock does."""
     for name in [k for k in os.environ if k.startswith("AWS_")]:

@@ -131,6 +131,19 @@ def test_list_shows_only_own_agents_and_filters(api, agent, other_agent, tenant)
 
     response = api.get("/api/agents/", {"family": "amazon-nova"})
     assert [a["name"] for a in response.data["results"]] == ["Nova one"]
+    response = api.get("/api/agents/", {"search": "nova", "model_id": NOVA})
+    assert [a["name"] for a in response.data["results"]] == ["Nova one"]
+    assert len(api.get("/api/agents/", {"search": ""}).data["results"]) == 2  # a blank filters nothing
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("param", ["search", "family", "model_id"])
+def test_a_nul_byte_in_a_list_filter_is_a_400_naming_it(api, agent, param):
+    # PostgreSQL cannot compare text with a NUL in it: the query answered 500 before it was checked.
+    response = api.get(f"/api/agents/?{param}=Sup%00port")
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {param: ["Null characters are not allowed."]}
 
 
 def test_delete_agent(api, agent):

@@ -4,6 +4,7 @@ The Celery task is a thin wrapper around `invocation_run`; here the service runs
 (the same code a worker runs), and tests/integration runs it in real workers on Redis.
 """
 
+import logging
 import sys
 import threading
 import time
@@ -354,16 +355,49 @@ def test_the_sweeper_takes_over_from_a_dead_worker(bedrock_emulator_env, claude_
     from django.utils import timezone
 
     invocation = invocation_services.invocation_create(agent=claude_agent, prompt="the worker died")
-    long_ago = timezone.now() - timedelta(seconds=settings.INVOCATION_REQUEUE_AFTER + 1)
-    Invocation.objects.filter(pk=invocation.pk).update(status="running", attempts=1, enqueued_at=long_ago)
-    invocation.session.__class__.objects.filter(pk=invocation.session_id).update(
+    alive = invocation_services.invocation_create(agent=claude_agent, prompt="a live worker runs it")
+    # Sent longer ago than a lease, not as long as INVOCATION_REQUEUE_AFTER: a dead worker's turn need not wait.
+    sent = timezone.now() - timedelta(seconds=settings.INVOCATION_LEASE_SECONDS + 1)
+    assert settings.INVOCATION_REQUEUE_AFTER > settings.INVOCATION_LEASE_SECONDS + 1
+    Invocation.objects.filter(pk__in=[invocation.pk, alive.pk]).update(status="running", attempts=1, enqueued_at=sent)
+    sessions = invocation.session.__class__.objects
+    sessions.filter(pk=invocation.session_id).update(
         lease_token="dead", lease_until=timezone.now() - timedelta(seconds=1)
     )
+    sessions.filter(pk=alive.session_id).update(lease_token="alive", lease_until=timezone.now() + timedelta(seconds=9))
 
     assert invocation_services.invocations_requeue_stale() == 1
 
     invocation.refresh_from_db()
     assert invocation.status == "succeeded" and invocation.attempts == 2
+    # The attempt the dead worker lost is on the row: its model call may have been billed.
+    assert invocation.lost_attempts == 1
+    (lost,) = invocation.retries
+    assert (lost["attempt"], lost["retried_by"], lost["lost_with_worker"]) == (1, "service", True)
+    assert lost["error"].startswith("WorkerLost:") and "billed" in lost["error"]
+    assert Invocation.objects.get(pk=alive.pk).status == "running"  # its worker renews the lease: left alone
+
+
+def test_a_turn_lost_with_its_worker_and_then_retried_keeps_the_count(bedrock_emulator_env, claude_agent):
+    """The lost attempt stays recorded through a later throttle and the success after it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="lost, then throttled")
+    Invocation.objects.filter(pk=invocation.pk).update(status="running", attempts=1)
+    bedrock_emulator_env.faults.configure(fail_next=["ThrottlingException"] * 4)
+
+    with pytest.raises(RetryLater):
+        invocation_services.invocation_run(invocation_id=invocation.pk)  # no lease held: the worker is gone
+    invocation_services.invocation_run(invocation_id=invocation.pk)
+
+    invocation.refresh_from_db()
+    assert invocation.status == "succeeded" and invocation.lost_attempts == 1
+    # 1 lost, 4 of botocore's in the second run, the third run's success; every attempt but the last retried.
+    assert invocation.attempts == 6 and len(invocation.retries) == invocation.attempts - 1
+    assert [r.get("lost_with_worker", False) for r in invocation.retries] == [True] + [False] * 4
+    assert timezone.now() - timedelta(minutes=1) < timezone.datetime.fromisoformat(invocation.retries[0]["at"])
 
 
 def run_first_when_taking_the_lease(monkeypatch, first_invocation_id):
@@ -416,3 +450,36 @@ def test_prompts_and_responses_stay_out_of_the_logs(bedrock_emulator_env, claude
     assert invocation.status == "succeeded" and caplog.records  # the retry was logged...
     assert "my-confidential-question-42" not in caplog.text  # ...without the prompt
     assert invocation.response[:40] not in caplog.text
+
+
+def test_a_task_whose_invocation_was_deleted_is_a_quiet_no_op(claude_agent, caplog):
+    """Deleting an agent deletes its queued turns, while their tasks are still on the queue."""
+    from agents_app.tasks import invocation_run
+
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="never mind")
+    claude_agent.delete()
+    assert not Invocation.objects.filter(pk=invocation.pk).exists()
+
+    with caplog.at_level("DEBUG"):
+        result = invocation_run.apply(args=[invocation.pk])  # the task as a worker runs it, Celery's wrapper included
+
+    assert result.successful(), result.traceback
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert [r.getMessage() for r in caplog.records if r.name == "agents_app.services.invocations"] == [
+        f"invocation {invocation.pk} no longer exists (deleted with its agent or session); nothing to do"
+    ]
+    assert [r.levelname for r in caplog.records if r.name == "agents_app.services.invocations"] == ["INFO"]
+
+
+def test_a_turn_lost_with_its_worker_at_every_attempt_fails_instead_of_running_forever(claude_agent, settings):
+    settings.INVOCATION_MAX_ATTEMPTS = 3
+    invocation = invocation_services.invocation_create(agent=claude_agent, prompt="this one kills workers")
+    Invocation.objects.filter(pk=invocation.pk).update(status="running", attempts=3)
+
+    invocation_services.invocation_run(invocation_id=invocation.pk)  # no model call: nothing is sent to Bedrock
+
+    invocation.refresh_from_db()
+    assert invocation.status == "failed" and invocation.error.startswith("WorkerLost")
+    assert (invocation.attempts, invocation.lost_attempts, invocation.retries) == (3, 1, [])  # not run again
+    session = invocation.session.__class__.objects.get(pk=invocation.session_id)
+    assert (session.lease_token, session.lease_until) == ("", None)

@@ -39,6 +39,22 @@ def test_a_prompt_is_refused_alike_by_the_api_the_admin_and_the_command(api, cli
     assert not Invocation.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("prompt", "session_id", "field"),
+    [("Hello\x00there", None, "prompt"), ("  ", None, "prompt"), ("Hi", "no spaces allowed", "session_id")],
+)
+def test_invocation_create_checks_its_input_itself(agent, prompt, session_id, field):
+    """The service is the one place the doors share: a caller that skipped every view still gets the check."""
+    from agent_platform.errors import ApplicationError
+    from agents_app.services.invocations import invocation_create
+
+    with pytest.raises(ApplicationError) as refused:
+        invocation_create(agent=agent, prompt=prompt, session_id=session_id)
+
+    assert refused.value.field == field
+    assert not Invocation.objects.exists()
+
+
 @pytest.mark.parametrize("content_type", ["form", "multipart"])
 def test_a_required_boolean_is_required_in_every_content_type(api, tenant, content_type):
     FamilyCachingDefault.objects.create(

@@ -49,8 +49,14 @@ def add_invocation(
     caching: bool = True,
     prices: Prices = PRICES,
     duration: dt.timedelta = dt.timedelta(seconds=10),
+    attempts: int | None = None,
+    lost: int = 0,
+    latency_ms: int | None = None,
+    queue_wait_ms: int | None = None,
 ) -> Invocation:
-    """One invocation as the pipeline stores it, costs included, queued at `when` (UTC)."""
+    """One invocation as the pipeline stores it, costs included, queued at `when` (UTC).
+
+    `attempts` defaults to 1 once it started (`lost` of them lost with a dead worker, each tried again)."""
     session_obj, _ = AgentSession.objects.get_or_create(tenant=agent.tenant, agent=agent, session_id=session)
     costs = invocation_costs(TokenUsage(input, output, read, write), prices).as_dict()
     finished = status in (Invocation.Status.SUCCEEDED, Invocation.Status.FAILED)
@@ -70,6 +76,10 @@ def add_invocation(
         prices=prices.as_dict(),
         started_at=when + dt.timedelta(seconds=1) if status != Invocation.Status.QUEUED else None,
         finished_at=when + duration if finished else None,
+        attempts=(0 if status == Invocation.Status.QUEUED else 1 + lost) if attempts is None else attempts,
+        lost_attempts=lost,
+        latency_ms=latency_ms,
+        queue_wait_ms=queue_wait_ms,
         **costs,
     )
     # queued_at is auto_now_add: set the time we want afterwards.

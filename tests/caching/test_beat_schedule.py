@@ -36,13 +36,31 @@ def test_admins_see_the_schedule_in_admin(admin_client):
     assert response.status_code == 200 and "caching: daily cache rollup" in response.content.decode()
 
 
-def test_the_sweeper_ships_every_30_seconds_under_its_registered_task_name():
+def test_the_sweeper_ships_every_10_seconds_under_its_registered_task_name():
     app.loader.import_default_modules()
 
     sweeper = PeriodicTask.objects.select_related("interval").get(name="agents: requeue stale invocations")
 
     assert sweeper.task == "agents_app.tasks.invocations_requeue_stale" and sweeper.task in app.tasks
-    assert (sweeper.interval.every, sweeper.interval.period) == (30, "seconds") and sweeper.enabled
+    # Often enough that a dead worker's turn resumes well within a minute (its lease lapses after 30 s).
+    assert (sweeper.interval.every, sweeper.interval.period) == (10, "seconds") and sweeper.enabled
+
+
+def test_the_sweeper_moves_to_10_seconds_unless_an_admin_changed_its_schedule():
+    module = importlib.import_module("agents_app.migrations.0010_invocation_lost_attempts")
+    sweeper = PeriodicTask.objects.get(task="agents_app.tasks.invocations_requeue_stale")
+
+    module.backward(django_apps, None)
+    assert PeriodicTask.objects.get(pk=sweeper.pk).interval.every == 30
+    module.forward(django_apps, None)
+    assert PeriodicTask.objects.get(pk=sweeper.pk).interval.every == 10
+
+    PeriodicTask.objects.filter(pk=sweeper.pk).update(
+        interval=IntervalSchedule.objects.create(every=2, period="minutes")
+    )
+    module.backward(django_apps, None)
+    module.forward(django_apps, None)
+    assert (PeriodicTask.objects.get(pk=sweeper.pk).interval.every, "minutes") == (2, "minutes")
 
 
 @pytest.mark.parametrize(

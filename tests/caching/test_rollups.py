@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from agent_platform.errors import ApplicationError
 from agents_app.models import Invocation
-from caching import services
+from caching import histograms, services
 from caching.models import CacheRollupDay, DailyCacheRollup
 from caching.periods import Period, utc_today
 from caching.rollups import rollup_freshness
@@ -38,6 +38,14 @@ def both_ways(agent=None, *, tenant=None, period):
     return ask(True), ask(False)
 
 
+def assert_totals_equal_both_ways(tenant, period):
+    """Every summed field (attempts and timing histograms too, which the JSON above leaves out), per agent and day."""
+    ask = {"tenant_from": {tenant.pk: period.day_from}, "day_to": period.day_to, "keys": ("agent_id", "day")}
+    rolled, raw = grouped_cache_totals(**ask), grouped_cache_totals(**ask, use_rollups=False)
+    assert rolled == raw
+    return rolled
+
+
 def fresh_days(tenant, period, agent=None):
     closed_to = min(period.day_to, utc_today() - ONE_DAY)
     freshness = rollup_freshness(
@@ -53,12 +61,16 @@ def busy_tenant(tenant, agent):
     nova = make_agent(tenant, NOVA, name="Nova", prompt_caching_enabled=False)
     for n in range(1, 8):
         day = today - n * ONE_DAY
-        add_invocation(agent, at(day, 0, 0, 0), session=f"a{n}", input=10 * n, write=1500)
-        add_invocation(agent, at(day, 12, 0), session=f"a{n}", input=5, read=1500, output=n)
-        add_invocation(agent, at(day, 23, 59, 59), session=f"b{n}", input=1, read=1500, write=7)
-        add_invocation(agent, at(day, 13), session=f"a{n}", status=Invocation.Status.FAILED, input=5)
-        add_invocation(nova, at(day, 8, n), session=f"n{n}", input=100 * n, output=3, caching=False)
-    add_invocation(agent, at(today, 0, 0, 1), session="t", input=3, read=1500)
+        # Attempts (retried, lost with a worker) and timings vary by day, across the histograms' buckets.
+        timed = {"latency_ms": 700 * n**2, "queue_wait_ms": 40 * n**3}
+        add_invocation(agent, at(day, 0, 0, 0), session=f"a{n}", input=10 * n, write=1500, **timed)
+        add_invocation(agent, at(day, 12, 0), session=f"a{n}", input=5, read=1500, output=n, attempts=n, lost=n % 2)
+        add_invocation(agent, at(day, 23, 59, 59), session=f"b{n}", input=1, read=1500, write=7, latency_ms=2500)
+        add_invocation(
+            agent, at(day, 13), session=f"a{n}", status=Invocation.Status.FAILED, input=5, attempts=3, **timed
+        )
+        add_invocation(nova, at(day, 8, n), session=f"n{n}", input=100 * n, output=3, caching=False, queue_wait_ms=n)
+    add_invocation(agent, at(today, 0, 0, 1), session="t", input=3, read=1500, attempts=2, lost=1, latency_ms=99)
     return {"agent": agent, "nova": nova, "today": today}
 
 
@@ -77,6 +89,16 @@ def test_rollup_and_raw_answers_are_identical_across_days_and_late_arrivals(tena
     for scope in ({"agent": agent}, {"agent": nova}, {"tenant": tenant}):
         rolled, raw = both_ways(**scope, period=period)
         assert rolled == raw, scope
+    grouped = assert_totals_equal_both_ways(tenant, period)
+    # The new figures are there to compare: three days back (n = 3), Support's attempts and timings.
+    day3 = grouped[(agent.pk, today - 3 * ONE_DAY)]
+    assert (day3.attempts, day3.retried_attempts, day3.lost_attempts) == (1 + 3 + 1 + 3, 2 + 2, 1)
+    assert day3.histogram("duration") == (
+        [(b, int(b >= 2.5) + int(b >= 10)) for b in histograms.BUCKETS],  # 6.3 s and 2.5 s (the failed one not)
+        2,
+        8.8,
+    )
+    assert day3.histogram("queue_wait")[1:] == (2, 2.16)  # 1.08 s, succeeded and failed
     assert today - ONE_DAY not in fresh_days(tenant, period)  # read live while an invocation is open
     assert len(fresh_days(tenant, period)) == 8
 
@@ -84,11 +106,14 @@ def test_rollup_and_raw_answers_are_identical_across_days_and_late_arrivals(tena
     Invocation.objects.filter(pk=running.pk).update(
         status=Invocation.Status.SUCCEEDED, cache_read_tokens=1500, cache_hit=True
     )
-    late = add_invocation(agent, at(today - 3 * ONE_DAY, 17), session="late", input=42, read=1500, output=9)
+    late = add_invocation(
+        agent, at(today - 3 * ONE_DAY, 17), session="late", input=42, read=1500, output=9, lost=1, latency_ms=1
+    )
     assert DailyCacheRollup.objects.get(agent=agent, day=today - 3 * ONE_DAY).input_tokens != 0
     for scope in ({"agent": agent}, {"agent": nova}, {"tenant": tenant}):
         rolled, raw = both_ways(**scope, period=period)
         assert rolled == raw, scope
+    assert assert_totals_equal_both_ways(tenant, period)[(agent.pk, today - 3 * ONE_DAY)].lost_attempts == 2
     rolled, _ = both_ways(agent, period=Period(today - 3 * ONE_DAY, today - 3 * ONE_DAY))
     assert rolled["input_tokens"] == 10 * 3 + 5 + 1 + late.input_tokens
     assert today - 3 * ONE_DAY not in fresh_days(tenant, period, agent)
@@ -102,6 +127,8 @@ def test_rollup_and_raw_answers_are_identical_across_days_and_late_arrivals(tena
     for scope in ({"agent": agent}, {"agent": nova}, {"tenant": tenant}):
         rolled, raw = both_ways(**scope, period=period)
         assert rolled == raw, scope
+    assert_totals_equal_both_ways(tenant, period)
+    assert DailyCacheRollup.objects.get(agent=agent, day=today - 3 * ONE_DAY).lost_attempts == 2
     assert services.rollups_refresh(tenant=tenant, days=[]).days == []  # nothing stale is left
 
 
@@ -276,3 +303,23 @@ def test_the_reader_and_the_writer_agree_on_which_days_are_stale(tenant, agent):
     assert fresh_days(tenant, period) == sorted(days) and writer_due() == []
     rolled, raw = both_ways(agent, period=period)
     assert rolled == raw and rolled["input_tokens"] == 4 + 40 + 7
+
+
+def test_the_migration_fills_in_the_new_columns_of_existing_rollups(tenant, busy_tenant):
+    import importlib
+
+    from django.apps import apps
+
+    from caching.totals import ATTEMPT_FIELDS
+
+    migration = importlib.import_module("caching.migrations.0008_rollup_attempts_and_timings")
+    today = busy_tenant["today"]
+    services.rollups_refresh(tenant=tenant, days=[today - n * ONE_DAY for n in range(1, 8)])
+    new_columns = [*ATTEMPT_FIELDS, *histograms.FIELDS]
+    computed = list(DailyCacheRollup.objects.order_by("pk").values(*new_columns))
+    assert any(row["lost_attempts"] for row in computed) and any(row["duration_count"] for row in computed)
+    DailyCacheRollup.objects.update(**dict.fromkeys(new_columns, 0))  # as the migration's AddField leaves them
+
+    migration.fill_in(apps, None)
+
+    assert list(DailyCacheRollup.objects.order_by("pk").values(*new_columns)) == computed

@@ -17,6 +17,7 @@ def crash_stack(tmp_path_factory, redis_server, emulator):
         emulator,
         CELERY_VISIBILITY_TIMEOUT=5,
         INVOCATION_LEASE_SECONDS=8,
+        INVOCATION_LEASE_HEARTBEAT=2,
         INVOCATION_TIME_LIMIT=6,
     )
     try:
@@ -49,7 +50,7 @@ def test_sigkilled_worker_loses_nothing_and_counts_nothing_twice(crash_stack, em
     done = stack.wait_finished(key, invocation["id"], timeout=120)
 
     assert done["status"] == "succeeded", done["error"] + stack.log("rescuer")
-    assert done["attempts"] == 2
+    assert (done["attempts"], done["lost_attempts"]) == (2, 1)
     sessions = stack.call(key, "GET", f"/api/agents/{agent['id']}/sessions/").json()["results"]
     assert [s["invocations"] for s in sessions] == [1]
     # The dead worker's call never reached the database: the stored usage is the rescuer's one call.

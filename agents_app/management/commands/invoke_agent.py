@@ -7,7 +7,6 @@ from agent_platform.errors import ApplicationError
 from agents_app.models import Agent, Invocation
 from agents_app.serializers import InvocationOutputSerializer
 from agents_app.services import invocations as invocation_services
-from agents_app.validators import invocation_input_check
 
 
 class Command(BaseCommand):
@@ -26,7 +25,6 @@ class Command(BaseCommand):
         except Agent.DoesNotExist:
             raise CommandError(f"No agent with id {agent_id}.") from None
         try:
-            invocation_input_check(prompt=prompt, session_id=session_id)
             invocation = invocation_services.invocation_create(agent=agent, prompt=prompt, session_id=session_id)
         except ApplicationError as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
