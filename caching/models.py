@@ -147,3 +147,58 @@ class CacheAdvice(models.Model):
 
     def __str__(self):
         return f"{self.agent}: {self.period_from} to {self.period_to} ({self.status})"
+
+
+class CacheSums(models.Model):
+    """The figures a rollup row sums (`caching.totals.SUM_FIELDS`), for rollups other than the per-agent one."""
+
+    total_invocations = models.PositiveIntegerField(default=0, help_text="Succeeded invocations.")
+    failed_invocations = models.PositiveIntegerField(default=0)
+    caching_enabled_invocations = models.PositiveIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    no_cache_activity_invocations = models.PositiveIntegerField(default=0)
+    miss_reason_hit = models.PositiveIntegerField(default=0)
+    miss_reason_growth = models.PositiveIntegerField(default=0)
+    miss_reason_first_use = models.PositiveIntegerField(default=0)
+    miss_reason_ttl_expired = models.PositiveIntegerField(default=0)
+    miss_reason_prefix_changed = models.PositiveIntegerField(default=0)
+    miss_reason_below_minimum = models.PositiveIntegerField(default=0)
+    miss_reason_lookback_exceeded = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_with_cache = models.DecimalField(**MONEY_SUM)
+    cost_without_cache = models.DecimalField(**MONEY_SUM)
+    gross_savings = models.DecimalField(**MONEY_SUM)
+    write_premium = models.DecimalField(**MONEY_SUM)
+    net_savings = models.DecimalField(**MONEY_SUM)
+    output_cost = models.DecimalField(**MONEY_SUM)
+
+    class Meta:
+        abstract = True
+
+
+class DailyKeyRollup(CacheSums):
+    """One agent's invocations of one UTC day asked for by one API key (none: the admin, a command), summed.
+
+    The per-agent rollup split by who asked: written by `caching.services.rollup_day` in the same transaction
+    as `DailyCacheRollup` and the day's `CacheRollupDay`, so the same freshness rule (`caching.rollups`)
+    says when to trust it. Spend and savings by key read it for closed days.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="key_rollups")
+    agent = models.ForeignKey("agents_app.Agent", on_delete=models.CASCADE, related_name="key_rollups")
+    # A deleted key's rows stay (its spend happened) and show as "no key".
+    api_key = models.ForeignKey(
+        "agent_platform.TenantAPIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    day = models.DateField()
+    rolled_up_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "agent_id"]
+        indexes = [models.Index(fields=["tenant", "day"]), models.Index(fields=["agent", "day"])]
+
+    def __str__(self):
+        return f"{self.agent} on {self.day} by {self.api_key_id or 'no key'}"

@@ -32,7 +32,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
-from agents_app import deployers, selectors
+from agents_app import budgets, deployers, selectors
+from agents_app.budgets import requester_fields
 from agents_app.cache_misses import invocation_miss_reason
 from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, Invocation
 from agents_app.runtime.clients import bedrock_client, retries_recorded
@@ -73,6 +74,8 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
         raise ApplicationError(f"prompt is longer than {settings.MAX_PROMPT_CHARS} characters.", "prompt")
     if session_id is not None and not SESSION_ID.match(session_id):
         raise ApplicationError("session_id must be 1-100 letters, digits or . _ : -", "session_id")
+    # A spent hard budget refuses the invocation before anything is stored or queued.
+    budgets.budget_check(agent=agent)
 
     with transaction.atomic():
         # By id: the agent's tenant row is not needed here, and loading it costs a query per request.
@@ -86,6 +89,7 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
             prompt=prompt,
             model_id=agent.model.model_id,
             enqueued_at=timezone.now(),
+            **requester_fields(actor),
         )
         transaction.on_commit(lambda: invocation_enqueue(invocation.pk))
     return invocation
@@ -318,3 +322,8 @@ def _store_success(
         )
         if stored != 1:  # not ours to finish: keep the conversation as it was
             transaction.set_rollback(True)
+            return
+        # The month's running spend moves with the stored costs, in the same transaction (hard budgets read it).
+        budgets.monthly_spend_add(
+            tenant_id=invocation.tenant_id, agent_id=invocation.agent_id, queued_at=invocation.queued_at, costs=costs
+        )
