@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "pricing",
     "agents_app",
     "caching",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +274,7 @@ CELERY_TASK_ROUTES = {
     "agents_app.tasks.invocations_requeue_stale": {"queue": "maintenance"},
     "agents_app.tasks.deployment_run": {"queue": "maintenance"},
     "caching.tasks.*": {"queue": "maintenance"},
+    "alerts.tasks.*": {"queue": "maintenance"},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -321,6 +323,12 @@ CACHE_REPORT_CADENCE_DAYS = envint("CACHE_REPORT_CADENCE_DAYS", 7)  # a tenant's
 # Bearer token for /metrics; without one the endpoint is open in development and hidden in production.
 METRICS_TOKEN = envstr("METRICS_TOKEN")
 
+# --- Alerts ---
+# Each alert message (email, webhook) is sent by a task of its own, tried this often with backoff, then marked failed.
+ALERT_DELIVERY_MAX_ATTEMPTS = envint("ALERT_DELIVERY_MAX_ATTEMPTS", 5)
+ALERT_DELIVERY_RETRY_BACKOFF = envint("ALERT_DELIVERY_RETRY_BACKOFF", 30)  # seconds, doubled each attempt
+ALERT_WEBHOOK_TIMEOUT = envint("ALERT_WEBHOOK_TIMEOUT", 10)  # seconds a webhook may take to answer
+
 # --- Email (console in the embedded default) ---
 EMAIL_BACKEND = envstr(
     "EMAIL_BACKEND",
@@ -339,5 +347,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "strands": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "strands": {"level": "WARNING"},
+        # apprise's lines may carry webhook URLs, which are secrets: alerts.notify captures them and logs its own.
+        "apprise": {"level": "WARNING", "propagate": False, "handlers": []},
+    },
 }
