@@ -350,7 +350,9 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "strands": {"level": "WARNING"},
-        # apprise's lines may carry webhook URLs, which are secrets: alerts.notify captures them and logs its own.
+        # apprise's lines and urllib3's debug lines carry webhook URLs, which are secrets: alerts.notify captures
+        # apprise's and logs its own without them.
         "apprise": {"level": "WARNING", "propagate": False, "handlers": []},
+        "urllib3": {"level": "WARNING"},
     },
 }

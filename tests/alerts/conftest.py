@@ -34,8 +34,9 @@ class Receiver:
                 status = receiver.always or (receiver.answers.pop(0) if receiver.answers else 200)
                 receiver.received.append({"path": self.path, "status": status, "body": body})
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", "2")
                 self.end_headers()
+                self.wfile.write(b"ok")  # what Slack answers
 
             def log_message(self, *args):
                 pass
