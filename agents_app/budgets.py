@@ -104,7 +104,7 @@ def budget_check(*, agent: Agent, now: dt.datetime | None = None) -> None:
                 "spent": money(state.spent),
                 "period": f"{state.month:%Y-%m}",
                 "period_start": state.month.isoformat(),
-                "period_end": ends.isoformat(),
+                "resets_on": ends.isoformat(),
             }
             raise error
 
