@@ -65,7 +65,7 @@ def _too_few(rule: AlertRule, count: int, what: str) -> Condition | None:
     return None
 
 
-def hit_rate_below(rule: AlertRule, now: dt.datetime) -> Condition:
+def hit_rate_below(rule: AlertRule, now: dt.datetime, memo: dict) -> Condition:
     totals = _window(rule, now)
     if quiet := _too_few(rule, totals.caching_enabled_invocations, "invocations with caching on"):
         return quiet
@@ -80,7 +80,7 @@ def hit_rate_below(rule: AlertRule, now: dt.datetime) -> Condition:
     )
 
 
-def premium_above_savings(rule: AlertRule, now: dt.datetime) -> Condition:
+def premium_above_savings(rule: AlertRule, now: dt.datetime, memo: dict) -> Condition:
     totals = _window(rule, now)
     if quiet := _too_few(rule, totals.total_invocations, "invocations"):
         return quiet
@@ -95,7 +95,7 @@ def premium_above_savings(rule: AlertRule, now: dt.datetime) -> Condition:
     )
 
 
-def write_storm(rule: AlertRule, now: dt.datetime) -> Condition:
+def write_storm(rule: AlertRule, now: dt.datetime, memo: dict) -> Condition:
     totals = _window(rule, now)
     if quiet := _too_few(rule, totals.total_invocations, "invocations"):
         return quiet
@@ -115,7 +115,7 @@ def write_storm(rule: AlertRule, now: dt.datetime) -> Condition:
     )
 
 
-def hit_rate_drop_after_deploy(rule: AlertRule, now: dt.datetime) -> Condition:
+def hit_rate_drop_after_deploy(rule: AlertRule, now: dt.datetime, memo: dict) -> Condition:
     """Each agent in scope whose current deployment finished within DEPLOY_WATCH: its hit rate over the window
     before the deployment against the one since (at most the window); the worst drop decides."""
     length = dt.timedelta(minutes=rule.window_minutes)
@@ -171,15 +171,30 @@ def hit_rate_drop_after_deploy(rule: AlertRule, now: dt.datetime) -> Condition:
     return worst or Condition(False, Decimal(0), "No deployment to compare in the watch period.")
 
 
-def spend_above_budget(rule: AlertRule, now: dt.datetime) -> Condition:
+def month_by_scope(tenant_id: int, today: dt.date, memo: dict) -> dict[tuple, CacheTotals]:
+    """The tenant's month so far by (day, agent, key), read once per evaluation for all its spend rules: one
+    freshness check, one query over the per-key rollup, one over today's live rows."""
+    key = ("month", tenant_id, today)
+    if key not in memo:
+        memo[key] = grouped_cache_totals(
+            tenant_from={tenant_id: today.replace(day=1)},
+            day_to=today,
+            keys=("day", "agent_id", "api_key_id"),
+            today=today,
+        )
+    return memo[key]
+
+
+def spend_above_budget(rule: AlertRule, now: dt.datetime, memo: dict) -> Condition:
     today = now.astimezone(UTC).date()
     start = today.replace(day=1) if rule.budget_period == AlertRule.BudgetPeriod.MONTH else today
-    keys = ("api_key_id",) if rule.api_key_id else ("day",)
-    grouped = grouped_cache_totals(
-        tenant_from={rule.tenant_id: start}, day_to=today, keys=keys, agent_id=rule.agent_id, today=today
-    )
-    by_key = grouped.get((rule.api_key_id,), CacheTotals()) if rule.api_key_id else None
-    spent = (by_key or CacheTotals.total(grouped.values())).spend
+    spent = CacheTotals.total(
+        totals
+        for (day, agent_id, api_key_id), totals in month_by_scope(rule.tenant_id, today, memo).items()
+        if day >= start
+        and (rule.agent_id is None or agent_id == rule.agent_id)
+        and (rule.api_key_id is None or api_key_id == rule.api_key_id)
+    ).spend
     period = f"{start:%Y-%m}" if rule.budget_period == AlertRule.BudgetPeriod.MONTH else start.isoformat()
     return Condition(
         spent > rule.threshold,
@@ -190,6 +205,7 @@ def spend_above_budget(rule: AlertRule, now: dt.datetime) -> Condition:
     )
 
 
+# Each takes the rule, the time, and the evaluation's memo (reads shared by the rules of one evaluation).
 CHECKS = {
     Kind.HIT_RATE_BELOW: hit_rate_below,
     Kind.PREMIUM_ABOVE_SAVINGS: premium_above_savings,
@@ -199,5 +215,6 @@ CHECKS = {
 }
 
 
-def rule_condition(rule: AlertRule, now: dt.datetime) -> Condition:
-    return CHECKS[rule.kind](rule, now)
+def rule_condition(rule: AlertRule, now: dt.datetime, memo: dict | None = None) -> Condition:
+    """The rule's condition at `now`; `memo` shares reads between the rules of one evaluation."""
+    return CHECKS[rule.kind](rule, now, {} if memo is None else memo)

@@ -158,9 +158,10 @@ def alert_rules_evaluate(*, tenant: Tenant | None = None, now: dt.datetime | Non
     if tenant is not None:
         rules = rules.filter(tenant=tenant)
     result = EvaluationResult()
+    memo: dict = {}
     for rule in rules:
         try:
-            condition = rule_condition(rule, now)
+            condition = rule_condition(rule, now, memo)
         except Exception:  # one broken rule must not silence the others
             logger.exception("alert rule %s could not be evaluated", rule.pk)
             result.errors += 1

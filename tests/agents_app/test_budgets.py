@@ -14,7 +14,7 @@ from agents_app.models import AgentSession, Budget, Invocation, MonthlySpend
 from agents_app.services import invocations as invocation_services
 from tests.conftest import CLAUDE, admin_login, make_agent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 @pytest.fixture

@@ -15,7 +15,11 @@ from alerts.services import alert_rules_evaluate
 from tests.alerts.conftest import age, invoke, json_webhook
 from tests.conftest import CLAUDE, make_agent
 
-pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:cache_tools is deprecated")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.postgres,
+    pytest.mark.filterwarnings("ignore:cache_tools is deprecated"),
+]
 
 LONG_PROMPT = support_system_prompt()
 

@@ -16,7 +16,7 @@ from caching.stats import tenant_cache_stats
 from tests.caching.stats_data import add_invocation, at
 from tests.conftest import admin_login, make_agent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 @pytest.fixture
