@@ -159,6 +159,7 @@ def alert_rules_evaluate(*, tenant: Tenant | None = None, now: dt.datetime | Non
         rules = rules.filter(tenant=tenant)
     result = EvaluationResult()
     memo: dict = {}
+    evaluated: list[AlertRule] = []
     for rule in rules:
         try:
             condition = rule_condition(rule, now, memo)
@@ -167,10 +168,12 @@ def alert_rules_evaluate(*, tenant: Tenant | None = None, now: dt.datetime | Non
             result.errors += 1
             continue
         result.checked += 1
-        AlertRule.objects.filter(pk=rule.pk).update(last_evaluated_at=now, last_value=condition.value)
+        rule.last_evaluated_at, rule.last_value = now, condition.value
+        evaluated.append(rule)
         alert = alert_transition(rule=rule, condition=condition, now=now)
         if alert is not None:
             (result.fired if alert.status == Alert.Status.FIRING else result.resolved).append(alert)
+    AlertRule.objects.bulk_update(evaluated, ["last_evaluated_at", "last_value"], batch_size=500)
     return result
 
 
