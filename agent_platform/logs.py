@@ -76,5 +76,12 @@ def logging_config(log_format: str, level: str) -> dict:
             "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["context"]},
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"botocore": {"level": "WARNING"}, "strands": {"level": "WARNING"}},
+        "loggers": {
+            "botocore": {"level": "WARNING"},
+            "strands": {"level": "WARNING"},
+            # apprise's lines and urllib3's debug lines carry webhook URLs, which are secrets: alerts.notify captures
+            # apprise's and logs its own without them.
+            "apprise": {"level": "WARNING", "propagate": False, "handlers": []},
+            "urllib3": {"level": "WARNING"},
+        },
     }

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "pricing",
     "agents_app",
     "caching",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -275,6 +276,7 @@ CELERY_TASK_ROUTES = {
     "agents_app.tasks.invocations_requeue_stale": {"queue": "maintenance"},
     "agents_app.tasks.deployment_run": {"queue": "maintenance"},
     "caching.tasks.*": {"queue": "maintenance"},
+    "alerts.tasks.*": {"queue": "maintenance"},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -338,6 +340,12 @@ CACHE_STATS_MAX_DAYS = envint("CACHE_STATS_MAX_DAYS", 366)  # longest from/to ra
 CACHE_REPORT_CADENCE_DAYS = envint("CACHE_REPORT_CADENCE_DAYS", 7)  # a tenant's report covers this many days
 # Bearer token for /metrics; without one the endpoint is open in development and hidden in production.
 METRICS_TOKEN = envstr("METRICS_TOKEN")
+
+# --- Alerts ---
+# Each alert message (email, webhook) is sent by a task of its own, tried this often with backoff, then marked failed.
+ALERT_DELIVERY_MAX_ATTEMPTS = envint("ALERT_DELIVERY_MAX_ATTEMPTS", 5)
+ALERT_DELIVERY_RETRY_BACKOFF = envint("ALERT_DELIVERY_RETRY_BACKOFF", 30)  # seconds, doubled each attempt
+ALERT_WEBHOOK_TIMEOUT = envint("ALERT_WEBHOOK_TIMEOUT", 10)  # seconds a webhook may take to answer
 
 # --- Email (console in the embedded default) ---
 EMAIL_BACKEND = envstr(

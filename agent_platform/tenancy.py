@@ -35,6 +35,7 @@ class KeyPrincipal:
     tenant: Tenant
     role: str
     key_prefix: str
+    key_id: str = ""  # the key's primary key: what invocations record as who asked
 
     is_authenticated = True
     is_anonymous = False
@@ -101,7 +102,10 @@ class TenantAPIKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This API key has expired.")
         request.tenant = api_key.tenant
         request.tenant_role = api_key.role
-        return KeyPrincipal(tenant=api_key.tenant, role=api_key.role, key_prefix=api_key.prefix), api_key
+        return (
+            KeyPrincipal(tenant=api_key.tenant, role=api_key.role, key_prefix=api_key.prefix, key_id=api_key.pk),
+            api_key,
+        )
 
     def authenticate_header(self, request):
         return self.keyword

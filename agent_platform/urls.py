@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("agents_app.urls")),
     path("api/", include("caching.urls")),
+    path("api/", include("alerts.urls")),
     path("healthz/", healthz),
     path("metrics", caching.metrics.metrics_view, name="metrics"),
     re_path(r"^api/", api_not_found),

@@ -4,17 +4,19 @@ from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html
 
 from agent_platform.admin import SuperuserEditsAdmin
 from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import TenantRecordsAdmin, TenantScopedAdmin, TenantSettingsAdmin, writable_rows
-from agents_app import admin_views, selectors
+from agents_app import admin_views, budgets, selectors
 from agents_app.admin_filters import CachingStateFilter
 from agents_app.catalog import model_label, model_scope, model_short_label
 from agents_app.models import (
     Agent,
     AgentSession,
+    Budget,
     Deployment,
     FamilyCachingDefault,
     FoundationModel,
@@ -23,6 +25,7 @@ from agents_app.models import (
 )
 from agents_app.services import agents as agent_services
 from agents_app.services import deployments as deployment_services
+from pricing.costs import money
 from pricing.selectors import model_prices_map
 
 
@@ -367,6 +370,7 @@ class InvocationAdmin(TenantRecordsAdmin):
             {
                 "fields": [
                     ("tenant", "agent", "session"),
+                    ("api_key", "requested_by"),
                     ("deployment", "deployment_version", "model_id"),
                     ("status", "attempts", "lost_attempts"),
                     ("enqueued_at", "started_at", "finished_at"),
@@ -409,3 +413,21 @@ class InvocationAdmin(TenantRecordsAdmin):
         if obj is not None:
             context["summary"] = admin_views.invocation_summary(obj)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+
+@admin.register(Budget)
+class BudgetAdmin(TenantSettingsAdmin):
+    """Hard monthly budgets: tenant admins set and raise them; the month's spend so far is shown beside each."""
+
+    list_display = ["__str__", "tenant", "agent", "monthly_limit", "spent_this_month", "updated_at"]
+    list_filter = [("tenant", RelatedOnlyFieldListFilter)]
+    list_select_related = ["tenant", "agent"]
+    fields = ["tenant", "agent", "monthly_limit", "spent_this_month"]
+    readonly_fields = ["spent_this_month"]
+
+    @admin.display(description="Spent this month (USD)")
+    def spent_this_month(self, budget):
+        if budget.pk is None:
+            return "-"
+        month = budgets.month_of(timezone.now())
+        return money(budgets.month_spend(tenant_id=budget.tenant_id, month=month, agent_id=budget.agent_id))

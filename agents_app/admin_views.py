@@ -140,7 +140,7 @@ def agent_invoke(model_admin, request, object_id):
         )
     except ApplicationError as exc:
         if wants_json(request):
-            return JsonResponse({"errors": exc.errors}, status=400)
+            return JsonResponse({"errors": exc.errors}, status=exc.status)
         messages.error(request, exc.message)
         return redirect(reverse("admin:agents_app_agent_caching", args=[agent.pk]))
     if not wants_json(request):

@@ -2,7 +2,8 @@
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -231,7 +232,17 @@ class AgentInvocationListApi(APIView):
         page = paginator.paginate_queryset(invocations, request, view=self)
         return paginator.get_paginated_response(InvocationOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=InvocationInputSerializer, responses={202: InvocationOutputSerializer})
+    @extend_schema(
+        request=InvocationInputSerializer,
+        responses={
+            202: InvocationOutputSerializer,
+            402: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`budget_exhausted`: the tenant's or the agent's hard monthly budget is spent; "
+                "`budget` gives the limit, the spend and the period. Nothing was queued.",
+            ),
+        },
+    )
     def post(self, request, agent_id):
         agent = tenant_agent(request, agent_id)
         serializer = InvocationInputSerializer(data=request.data)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from agent_platform.models import Tenant
+from agent_platform.models import Tenant, TenantAPIKey
 from bedrock import misses
 
 # --- Model catalog (global, edited by superusers) ------------------------------------------------
@@ -246,6 +247,11 @@ class Invocation(models.Model):
     deployment = models.ForeignKey(Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     deployment_version = models.PositiveIntegerField(null=True, blank=True)
     model_id = models.CharField(max_length=200, blank=True)
+    # Who asked for it: an API key, or a person through the admin (neither: a command or the system).
+    api_key = models.ForeignKey(TenantAPIKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     prompt = models.TextField()
@@ -333,3 +339,64 @@ class TenantInferenceProfile(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.arn})"
+
+
+# --- Budgets --------------------------------------------------------------------------------------
+
+
+class Budget(models.Model):
+    """A hard monthly budget of a tenant (no agent) or of one agent, in USD per UTC calendar month.
+
+    Once the month's spend (`MonthlySpend`) reaches it, `invocation_create`
+    refuses new invocations with `budget_exhausted` until the month turns or
+    the budget is raised. Spend is what the invocations cost: input with the
+    cache plus output (`pricing.costs.spend`). Soft budgets are alert rules
+    (`spend_above_budget`): they tell, they never refuse.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="budgets")
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets", help_text="Empty: the tenant."
+    )
+    monthly_limit = models.DecimalField(max_digits=14, decimal_places=2, help_text="USD per UTC calendar month.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant_id", "agent_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"], condition=models.Q(agent__isnull=True), name="unique_tenant_budget"
+            ),
+            models.UniqueConstraint(fields=["agent"], name="unique_agent_budget"),
+            models.CheckConstraint(condition=models.Q(monthly_limit__gte=0), name="budget_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.agent or self.tenant}: ${self.monthly_limit}/month"
+
+    def clean(self):
+        if self.agent_id and self.tenant_id and self.agent.tenant_id != self.tenant_id:
+            raise ValidationError({"agent": "The agent must be one of the budget's tenant."})
+
+
+class MonthlySpend(models.Model):
+    """What an agent's finished invocations cost in a UTC month (of their `queued_at`), kept running.
+
+    Added to in the transaction that stores an invocation's costs, so it always
+    equals the sum over the stored rows; a tenant's month is the sum of its
+    agents' rows (a few rows, however many invocations). One row per agent and
+    month keeps concurrent workers of different agents off each other's row.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="monthly_spend")
+    month = models.DateField(help_text="The first day of the UTC month.")
+    spend = models.DecimalField(max_digits=26, decimal_places=12, default=0)
+
+    class Meta:
+        ordering = ["-month", "agent_id"]
+        constraints = [models.UniqueConstraint(fields=["agent", "month"], name="unique_monthly_spend")]
+        indexes = [models.Index(fields=["tenant", "month"])]
+
+    def __str__(self):
+        return f"{self.agent} {self.month:%Y-%m}: {self.spend}"

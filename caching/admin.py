@@ -6,9 +6,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from agent_platform.admin import TenantAPIKeyAdmin
+from agent_platform.models import TenantAPIKey
 from agent_platform.tenancy import ADMIN_ROLES, TenantRecordsAdmin, chosen_tenant
 from caching import admin_views, reports, services
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
+from caching.periods import ONE_DAY, PERIOD_DAYS, Period, utc_today
+from caching.totals import CacheTotals, grouped_cache_totals
+from pricing.costs import money
 
 
 @admin.register(DailyCacheRollup)
@@ -134,6 +139,65 @@ class CacheReportAdmin(TenantRecordsAdmin):
                 messages.success(request, f"{report}: emailed to {len(recipients)} ({', '.join(recipients)}).")
             else:
                 messages.warning(request, f"{report}: not emailed: no admin of {report.tenant.name} has an email.")
+
+
+class SpendPeriodFilter(admin.SimpleListFilter):
+    """Picks the period of the keys' spend column; it filters nothing."""
+
+    title = "spend over"
+    parameter_name = "spend_period"
+
+    def lookups(self, request, model_admin):
+        return [("7d", "Last 7 days"), ("90d", "Last 90 days"), ("month", "This month")]
+
+    def choices(self, changelist):
+        choices = list(super().choices(changelist))
+        choices[0]["display"] = "Last 30 days"
+        return choices
+
+    def queryset(self, request, queryset):
+        return queryset
+
+    def period(self, today) -> Period:
+        if self.value() == "month":
+            return Period(today.replace(day=1), today, "month")
+        days = PERIOD_DAYS.get(self.value() or "", 30)
+        return Period(today - (days - 1) * ONE_DAY, today)
+
+
+# The keys' own admin (agent_platform) knows nothing of invocations: reporting adds what each key spent.
+admin.site.unregister(TenantAPIKey)
+
+
+@admin.register(TenantAPIKey)
+class TenantAPIKeySpendAdmin(TenantAPIKeyAdmin):
+    list_display = [*TenantAPIKeyAdmin.list_display, "period_spend", "period_invocations"]
+    list_filter = [*TenantAPIKeyAdmin.list_filter, SpendPeriodFilter]
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        spend_filter = next((f for f in changelist.filter_specs if isinstance(f, SpendPeriodFilter)), None)
+        period = spend_filter.period(utc_today()) if spend_filter else None
+        keys = list(changelist.result_list)
+        if period is not None and keys:
+            totals = grouped_cache_totals(
+                tenant_from=dict.fromkeys({key.tenant_id for key in keys}, period.day_from),
+                day_to=period.day_to,
+                keys=("api_key_id",),
+            )
+            for key in keys:
+                key.period_totals = totals.get((key.pk,), CacheTotals())
+        return changelist
+
+    @admin.display(description="Spend in the period (USD)")
+    def period_spend(self, key):
+        totals = getattr(key, "period_totals", None)
+        return money(totals.spend) if totals is not None else "-"
+
+    @admin.display(description="Invocations in the period")
+    def period_invocations(self, key):
+        totals = getattr(key, "period_totals", None)
+        return totals.total_invocations if totals is not None else "-"
 
 
 # Reporting's pages, the agent's among them: the site serves them before the model admins' URLs.

@@ -139,6 +139,9 @@ class TenantCacheStatsApi(APIView):
     @extend_schema(
         operation_id="tenant_cache_stats",
         summary="Cache stats across your agents: totals, by day, by period, by model family, top and least-benefit",
+        description="`by_key` breaks spend (`spend`: input with the cache plus output, USD) and savings down by "
+        "the API key that asked for the invocations; `api_key` is null for those asked for in the admin or by a "
+        "command.",
         parameters=[
             *PERIOD_PARAMETERS,
             OpenApiParameter("top", {"type": "integer", "minimum": 1, "maximum": MAX_TOP}, description="Default 5."),

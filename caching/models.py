@@ -22,18 +22,8 @@ TimingHistogramColumns = type(
 )
 
 
-class DailyCacheRollup(TimingHistogramColumns):
-    """One agent's invocations of one UTC day (the date of `queued_at`), summed.
-
-    Counts and sums follow `caching.totals.invocation_sums`: tokens and money
-    of succeeded invocations only (the stored per-invocation Decimal figures,
-    never recomputed), failed ones counted apart. Written only by
-    `caching.services.rollup_day`, together with the day's `CacheRollupDay`.
-    """
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_rollups")
-    agent = models.ForeignKey("agents_app.Agent", on_delete=models.CASCADE, related_name="cache_rollups")
-    day = models.DateField()
+class CacheSums(TimingHistogramColumns):
+    """The figures a rollup row sums (`caching.totals.SUM_FIELDS`), shared by every rollup."""
 
     total_invocations = models.PositiveIntegerField(default=0, help_text="Succeeded invocations.")
     failed_invocations = models.PositiveIntegerField(default=0)
@@ -64,6 +54,24 @@ class DailyCacheRollup(TimingHistogramColumns):
     attempts = models.PositiveIntegerField(default=0)
     retried_attempts = models.PositiveIntegerField(default=0)
     lost_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class DailyCacheRollup(CacheSums):
+    """One agent's invocations of one UTC day (the date of `queued_at`), summed.
+
+    Counts and sums follow `caching.totals.invocation_sums`: tokens and money
+    of succeeded invocations only (the stored per-invocation Decimal figures,
+    never recomputed), failed ones counted apart. Written only by
+    `caching.services.rollup_day`, together with the day's `CacheRollupDay`.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_rollups")
+    agent = models.ForeignKey("agents_app.Agent", on_delete=models.CASCADE, related_name="cache_rollups")
+    day = models.DateField()
+
     rolled_up_at = models.DateTimeField()
 
     class Meta:
@@ -165,3 +173,28 @@ class CacheAdvice(models.Model):
 
     def __str__(self):
         return f"{self.agent}: {self.period_from} to {self.period_to} ({self.status})"
+
+
+class DailyKeyRollup(CacheSums):
+    """One agent's invocations of one UTC day asked for by one API key (none: the admin, a command), summed.
+
+    The per-agent rollup split by who asked: written by `caching.services.rollup_day` in the same transaction
+    as `DailyCacheRollup` and the day's `CacheRollupDay`, so the same freshness rule (`caching.rollups`)
+    says when to trust it. Spend and savings by key read it for closed days.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="key_rollups")
+    agent = models.ForeignKey("agents_app.Agent", on_delete=models.CASCADE, related_name="key_rollups")
+    # A deleted key's rows stay (its spend happened) and show as "no key".
+    api_key = models.ForeignKey(
+        "agent_platform.TenantAPIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    day = models.DateField()
+    rolled_up_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "agent_id"]
+        indexes = [models.Index(fields=["tenant", "day"]), models.Index(fields=["agent", "day"])]
+
+    def __str__(self):
+        return f"{self.agent} on {self.day} by {self.api_key_id or 'no key'}"

@@ -11,7 +11,7 @@ from agents_app.models import Agent
 from agents_app.sessions import SessionCacheSummary
 from caching.models import CacheAdvice, CacheReport
 from caching.periods import Period
-from caching.stats import AgentCacheStats, AgentTotals, ScopeStats, TenantCacheStats
+from caching.stats import AgentCacheStats, AgentTotals, KeyTotals, ScopeStats, TenantCacheStats
 from caching.totals import CacheTotals
 from pricing.costs import money, money_figures
 
@@ -107,6 +107,16 @@ def _agent_row(item: AgentTotals, **extra) -> dict:
     return {"agent": agent_json(item.agent), **extra, **totals_json(item.totals)}
 
 
+def key_row_json(item: KeyTotals) -> dict:
+    """Spend and savings of what one API key asked for; `api_key` null for the admin and commands."""
+    key = item.api_key
+    return {
+        "api_key": {"prefix": key.prefix, "name": key.name} if key is not None else None,
+        "spend": money(item.totals.spend),
+        **totals_json(item.totals),
+    }
+
+
 def tenant_cache_stats_json(data: TenantCacheStats) -> dict:
     """`GET /api/cache-stats/`, the cost dashboard and a stored report's `stats`."""
     shaped = {
@@ -119,6 +129,7 @@ def tenant_cache_stats_json(data: TenantCacheStats) -> dict:
             for item in data.least_benefit
         ],
     }
+    shaped["by_key"] = [key_row_json(item) for item in data.by_key]
     if data.agents is not None:
         shaped["agents"] = [_agent_row(item) for item in data.agents]
     return shaped

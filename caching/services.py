@@ -28,6 +28,7 @@ from agents_app.models import Invocation
 from caching.advice import agents_with_traffic
 from caching.advice_services import tenant_cache_advice_request
 from caching.exports import cache_report_csv
+from caching.key_rollups import key_rollups_write
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
 from caching.periods import ONE_DAY, Period, day_start, first_invocation_day, utc_today
 from caching.rollups import rollup_freshness
@@ -82,6 +83,7 @@ def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, to
                 )
         DailyCacheRollup.objects.filter(tenant=tenant, day=day).delete()
         DailyCacheRollup.objects.bulk_create(rollups)
+        key_rollups_write(tenant=tenant, day=day, invocations=invocations, now=now)
         CacheRollupDay.objects.update_or_create(
             tenant=tenant,
             day=day,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import OuterRef, Subquery
 
-from agent_platform.models import Tenant
+from agent_platform.models import Tenant, TenantAPIKey
 from agents_app.models import Agent, Invocation
 from agents_app.selectors import agent_check
 from agents_app.sessions import SessionCacheSummary
@@ -31,6 +31,7 @@ class ScopeStats:
     by_day: list[tuple[dt.date, CacheTotals]]
     by_period: dict[str, tuple[Period, CacheTotals]]
     by_agent: dict[int, CacheTotals] = field(default_factory=dict)
+    by_key: dict[str | None, CacheTotals] = field(default_factory=dict)
 
 
 def _scope_stats(
@@ -38,12 +39,13 @@ def _scope_stats(
 ) -> ScopeStats:
     today = today or utc_today()
     common = {"agent_id": agent_id, "today": today, "use_rollups": use_rollups}
-    groupings = [("day",)] if agent_id is not None else [("day",), ("agent_id",)]
-    per_day, *per_agent = grouped_cache_totals_many(
+    groupings = [("day",)] if agent_id is not None else [("day",), ("agent_id",), ("api_key_id",)]
+    per_day, *per_scope = grouped_cache_totals_many(
         tenant_from={tenant_id: period.day_from}, day_to=period.day_to, groupings=groupings, **common
     )
     per_day = {key[0]: totals for key, totals in per_day.items()}
-    by_agent = {key[0]: totals for key, totals in per_agent[0].items()} if per_agent else {}
+    by_agent = {key[0]: totals for key, totals in per_scope[0].items()} if per_scope else {}
+    by_key = {key[0]: totals for key, totals in per_scope[1].items()} if per_scope else {}
 
     recent = recent_periods(today)
     month = recent["last_30_days"]
@@ -67,6 +69,7 @@ def _scope_stats(
         by_day=by_day,
         by_period=by_period,
         by_agent=by_agent,
+        by_key=by_key,
     )
 
 
@@ -118,6 +121,14 @@ class FamilyTotals:
 
 
 @dataclass
+class KeyTotals:
+    """Who asked: an API key of the tenant, or None for invocations no key asked for (the admin, commands)."""
+
+    api_key: TenantAPIKey | None
+    totals: CacheTotals
+
+
+@dataclass
 class TenantCacheStats:
     tenant: Tenant
     stats: ScopeStats
@@ -125,6 +136,7 @@ class TenantCacheStats:
     top_agents: list[AgentTotals]
     least_benefit: list[AgentTotals]
     agents: list[AgentTotals] | None = None
+    by_key: list[KeyTotals] = field(default_factory=list)
 
 
 def least_benefit_reasons(totals: CacheTotals) -> list[str]:
@@ -176,8 +188,15 @@ def tenant_cache_stats(
     by_net = sorted(active, key=lambda item: (-item.totals.net_savings, item.agent.name))
     least = [AgentTotals(i.agent, i.totals, least_benefit_reasons(i.totals)) for i in active]
     least = sorted((i for i in least if i.reasons), key=lambda i: (i.totals.net_savings, i.agent.name))
+    keys = {k.pk: k for k in TenantAPIKey.objects.filter(tenant=tenant, pk__in=[k for k in stats.by_key if k])}
+    by_key = [
+        KeyTotals(keys.get(key_id), totals)
+        for key_id, totals in stats.by_key.items()
+        if totals.total_invocations or totals.failed_invocations
+    ]
     return TenantCacheStats(
         tenant=tenant,
+        by_key=sorted(by_key, key=lambda i: (-i.totals.spend, i.api_key.prefix if i.api_key else "")),
         stats=stats,
         by_family=sorted(families.values(), key=lambda f: f.name),
         top_agents=by_net[:top],

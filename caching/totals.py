@@ -38,9 +38,9 @@ from django.db.models.functions import TruncDate
 from agents_app.models import Invocation
 from bedrock import misses
 from caching import histograms, rollups
-from caching.models import DailyCacheRollup
+from caching.models import DailyCacheRollup, DailyKeyRollup
 from caching.periods import ONE_DAY, UTC, day_ranges, day_start, days_between, utc_today
-from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, ratio, total_input_tokens
+from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, ratio, spend, total_input_tokens
 
 TIMING_FIELDS = frozenset(histograms.FIELDS)
 SUCCEEDED = Invocation.Status.SUCCEEDED
@@ -166,6 +166,10 @@ class CacheTotals:
         return ratio(self.cache_hits, self.caching_enabled_invocations)
 
     @property
+    def spend(self) -> Decimal:
+        return spend(self.cost_with_cache, self.output_cost)
+
+    @property
     def efficiency_ratio(self) -> float:
         return ratio(self.cache_read_tokens, self.total_input_tokens)
 
@@ -189,7 +193,7 @@ def grouped_cache_totals(
     today: dt.date | None = None,
     use_rollups: bool = True,
 ) -> dict[tuple, CacheTotals]:
-    """Totals grouped by `keys` (any of "agent_id", "day") for each tenant from its day to `day_to`."""
+    """Totals grouped by `keys` (any of "agent_id", "api_key_id", "day") for each tenant from its day to `day_to`."""
     (grouped,) = grouped_cache_totals_many(
         tenant_from=tenant_from,
         day_to=day_to,
@@ -244,6 +248,8 @@ def grouped_cache_totals_many(
             live_q |= _ranges_q(owner, day_ranges(live_days), on_days=False)
             live_days_all.update(live_days)
     rollup_rows_of = DailyCacheRollup.objects.filter(rollup_q) if rollup_q else None
+    # By API key: the per-key rollup, the same days under the same rule (`caching.key_rollups`).
+    key_rows_of = DailyKeyRollup.objects.filter(rollup_q) if rollup_q else None
     live = Invocation.objects.filter(live_q) if live_q else None
 
     # Live rows are summed once, by every key any grouping needs (agents x live days: a few rows), and
@@ -251,7 +257,7 @@ def grouped_cache_totals_many(
     live_rows: list[dict] = []
     if live is not None:
         live_day = next(iter(live_days_all)) if len(live_days_all) == 1 else None
-        needed = [k for k in ("agent_id", "day") if any(k in keys for keys in groupings)]
+        needed = [k for k in ("agent_id", "api_key_id", "day") if any(k in keys for keys in groupings)]
         sql_keys = [k for k in needed if k != "day" or live_day is None]
         if "day" in sql_keys:
             live = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
@@ -265,9 +271,8 @@ def grouped_cache_totals_many(
     answers = []
     for keys in groupings:
         results: dict[tuple, CacheTotals] = {}
-        rollup_rows = (
-            rollup_rows_of.values(*keys).annotate(**rollup_sums()).order_by() if rollup_rows_of is not None else []
-        )
+        source = key_rows_of if "api_key_id" in keys else rollup_rows_of
+        rollup_rows = source.values(*keys).annotate(**rollup_sums()).order_by() if source is not None else []
         for rows in (rollup_rows, live_rows):
             for row in rows:
                 key = tuple(row[k] for k in keys)

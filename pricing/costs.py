@@ -126,6 +126,12 @@ class Costs:
 MONEY_FIELDS = tuple(f.name for f in fields(Costs))
 
 
+def spend(cost_with_cache, output_cost) -> Decimal:
+    """What a bill shows for an invocation or a sum of them: the input as charged (with the cache) plus output.
+    Budgets and spend breakdowns use this one figure."""
+    return Decimal(cost_with_cache) + Decimal(output_cost)
+
+
 def invocation_costs(usage: TokenUsage, prices: Prices) -> Costs:
     write_1h = usage.cache_write_1h_tokens
     write_5m = usage.cache_write_tokens - write_1h

@@ -33,7 +33,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from agents_app import deployers, selectors
+from agents_app import budgets, deployers, selectors
+from agents_app.budgets import requester_fields
 from agents_app.cache_misses import invocation_miss_reason
 from agents_app.models import Agent, AgentSession, Deployment, FoundationModel, Invocation
 from agents_app.runtime.clients import bedrock_client, retries_recorded
@@ -74,6 +75,8 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
     Every door (API, admin, command) comes through here, so this is where the input is checked.
     """
     invocation_input_check(prompt=prompt, session_id=session_id)
+    # A spent hard budget refuses the invocation before anything is stored or queued.
+    budgets.budget_check(agent=agent)
 
     with transaction.atomic():
         # By id: the agent's tenant row is not needed here, and loading it costs a query per request.
@@ -88,6 +91,7 @@ def invocation_create(*, agent: Agent, prompt: str, session_id: str | None = Non
             model_id=agent.model.model_id,
             enqueued_at=timezone.now(),
             trace_parent=traceparent_current(),
+            **requester_fields(actor),
         )
         transaction.on_commit(lambda: invocation_enqueue(invocation.pk))
     return invocation
@@ -385,3 +389,8 @@ def _store_success(
         )
         if stored != 1:  # not ours to finish: keep the conversation as it was
             transaction.set_rollback(True)
+            return
+        # The month's running spend moves with the stored costs, in the same transaction (hard budgets read it).
+        budgets.monthly_spend_add(
+            tenant_id=invocation.tenant_id, agent_id=invocation.agent_id, queued_at=invocation.queued_at, costs=costs
+        )

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, settings
 
 from agent_platform.wsgi import application
 from agents_app.models import Agent, FoundationModel
+from alerts.models import AlertRule, Webhook
 from caching.periods import utc_today
 from tests.conftest import key_client
 
@@ -91,10 +92,36 @@ def _agent_breaks_a_rule(item, model=None, max_tokens=4096) -> bool:
     return len(tools) != len(set(tools))
 
 
+def _alert_rule_breaks_a_rule(body, agent) -> bool:
+    """An alert rule names your agent, key and webhooks (none exist but the agent here), and a name not taken."""
+    if not isinstance(body, dict):
+        return False
+    named = body.get("agent_id") not in (None, agent.pk) or body.get("api_key") is not None
+    return named or bool(body.get("webhook_ids")) or str(body.get("name", "")).strip() == "taken"
+
+
+def _webhook_breaks_a_rule(body) -> bool:
+    """A webhook's URL is one of its kind (a Slack or Teams webhook, an http(s) URL for JSON)."""
+    from agent_platform.errors import ApplicationError
+    from alerts.notify import webhook_url_check
+
+    if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+        return False
+    try:
+        webhook_url_check(kind=body.get("kind"), url=body["url"].strip())
+    except ApplicationError:
+        return True
+    return False
+
+
 def breaks_a_stated_rule(case, agent) -> bool:
     if _period_breaks_a_rule(case.query):
         return True
     body, path = case.body, case.operation.path
+    if path in ("/api/alert-rules/", "/api/alert-rules/{rule_id}/") and case.method in ("POST", "PATCH"):
+        return _alert_rule_breaks_a_rule(body, agent)
+    if path == "/api/alert-webhooks/" and case.method == "POST":
+        return _webhook_breaks_a_rule(body)
     if path == "/api/agents/" and case.method == "POST":
         taken = isinstance(body, dict) and str(body.get("name", "")).strip() == agent.name
         return taken or _agent_breaks_a_rule(body)
@@ -259,6 +286,14 @@ def aimed_at_the_fixtures(case, agent):
         case.path_parameters["agent_id"] = agent.pk
     if "family_slug" in case.path_parameters:
         case.path_parameters["family_slug"] = agent.model.family.slug
+    if "rule_id" in case.path_parameters:
+        rule, _ = AlertRule.objects.get_or_create(tenant=agent.tenant, name="taken", kind="write_storm")
+        case.path_parameters["rule_id"] = rule.pk
+    if "webhook_id" in case.path_parameters:
+        webhook, _ = Webhook.objects.get_or_create(
+            tenant=agent.tenant, name="taken", kind="json", url="https://example.com/hook"
+        )
+        case.path_parameters["webhook_id"] = webhook.pk
 
 
 def call_and_roll_back(case, **kwargs):

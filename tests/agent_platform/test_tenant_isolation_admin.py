@@ -14,7 +14,8 @@ from django.utils import timezone
 from agent_platform.models import Role, Tenant
 from agent_platform.services import api_key_create, member_ensure
 from agent_platform.tenancy import TenantScopedAdmin
-from agents_app.models import AgentSession, Deployment, FamilyCachingDefault, Invocation, ModelFamily
+from agents_app.models import AgentSession, Budget, Deployment, FamilyCachingDefault, Invocation, ModelFamily
+from alerts.models import Alert, AlertDelivery, AlertRule, Webhook
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
 from pricing.models import PriceOverride
 from tests.conftest import CLAUDE, admin_login, make_agent
@@ -56,7 +57,25 @@ def their_objects(other_tenant, catalog):
         CacheReport: CacheReport.objects.create(
             tenant=other_tenant, period_start=today - datetime.timedelta(days=7), period_end=today, stats={}
         ),
+        Budget: Budget.objects.create(tenant=other_tenant, agent=agent, monthly_limit=5),
     }
+    webhook = Webhook.objects.create(tenant=other_tenant, name="theirs", kind="json", url="https://example.com/h")
+    rule = AlertRule.objects.create(tenant=other_tenant, name="theirs", kind="write_storm")
+    alert = Alert.objects.create(
+        tenant=other_tenant, rule=rule, fired_at=timezone.now(), last_checked_at=timezone.now(), value=1, summary="s"
+    )
+    delivery = AlertDelivery.objects.create(
+        tenant=other_tenant,
+        alert=alert,
+        event="fired",
+        channel="json",
+        webhook=webhook,
+        target="t",
+        subject="s",
+        body="b",
+        status="failed",
+    )
+    objects.update({Webhook: webhook, AlertRule: rule, Alert: alert, AlertDelivery: delivery})
     missing = set(SCOPED) - set(objects)
     assert not missing, f"add an object of {missing} to this fixture"
     return objects

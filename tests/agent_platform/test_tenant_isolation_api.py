@@ -7,6 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from agents_app.models import Agent, AgentSession, Deployment, FamilyCachingDefault, Invocation
+from alerts.models import AlertRule, Webhook
 from tests.conftest import make_agent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -42,13 +43,21 @@ def other_ids(other_tenant):
     session = AgentSession.objects.create(tenant=other_tenant, agent=agent, session_id="s1")
     invocation = Invocation.objects.create(tenant=other_tenant, agent=agent, session=session, prompt="hi")
     deployment = Deployment.objects.create(tenant=other_tenant, agent=agent, version=1, config={}, backend="local")
-    return {"agent_id": agent.pk, "invocation_id": invocation.pk, "deployment_id": deployment.pk}
+    rule = AlertRule.objects.create(tenant=other_tenant, name="theirs", kind="write_storm")
+    webhook = Webhook.objects.create(tenant=other_tenant, name="theirs", kind="json", url="https://example.com/h")
+    return {
+        "agent_id": agent.pk,
+        "invocation_id": invocation.pk,
+        "deployment_id": deployment.pk,
+        "rule_id": rule.pk,
+        "webhook_id": webhook.pk,
+    }
 
 
 def snapshot():
     return [
         list(model.objects.order_by("pk").values())
-        for model in (Agent, FamilyCachingDefault, AgentSession, Invocation, Deployment)
+        for model in (Agent, FamilyCachingDefault, AgentSession, Invocation, Deployment, AlertRule, Webhook)
     ]
 
 
