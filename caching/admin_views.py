@@ -12,17 +12,21 @@ cache-stats API answers, so the pages and the API agree.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from agent_platform.errors import ApplicationError
-from agent_platform.tenancy import chosen_tenant, scoped_object
+from agent_platform.models import Tenant
+from agent_platform.tenancy import chosen_tenant, scoped_object, user_tenants
 from agents_app import admin_views as agent_pages
 from agents_app import selectors as agent_selectors
-from agents_app.models import Agent
-from caching import advice_services, charts, reports, serializers
+from agents_app.models import Agent, Invocation
+from caching import advice_services, charts, reports, serializers, trends
 from caching.periods import DEFAULT_PERIOD, PERIOD_DAYS, period_from_params
-from caching.stats import agent_cache_stats, tenant_cache_stats
+from caching.stats import agent_cache_stats
+from pricing.costs import money
 
 PERIOD_CHOICES = [*PERIOD_DAYS, "all"]
 
@@ -38,10 +42,58 @@ def chosen_period(request, *, tenant, agent=None):
         return period_from_params({"period": DEFAULT_PERIOD}, tenant=tenant, agent=agent)
 
 
+DASHBOARD_TENANT_KEY = "cost_dashboard_tenant"
+
+
+def dashboard_tenant(request) -> tuple[Tenant, list[Tenant]]:
+    """`?tenant=` when given; else the tenant chosen last time (kept in the session); else the first tenant by
+    name that has invocations, so the page opens on figures rather than an empty state."""
+    if request.GET.get("tenant"):
+        tenant, tenants = chosen_tenant(request)
+    else:
+        tenants = list(
+            user_tenants(request.user)
+            .annotate(has_data=Exists(Invocation.objects.filter(tenant=OuterRef("pk"))))
+            .order_by("name")
+        )
+        if not tenants:
+            raise PermissionDenied
+        remembered = request.session.get(DASHBOARD_TENANT_KEY)
+        tenant = next((t for t in tenants if t.slug == remembered), None)
+        tenant = tenant or next((t for t in tenants if t.has_data), tenants[0])
+    if request.session.get(DASHBOARD_TENANT_KEY) != tenant.slug:
+        request.session[DASHBOARD_TENANT_KEY] = tenant.slug
+    return tenant, tenants
+
+
+def chosen_filters(request, *, agents) -> trends.TrendFilters:
+    try:
+        return trends.trend_filters(request.GET, agents=agents)
+    except ApplicationError as exc:
+        messages.error(request, f"{exc.message} Showing every agent.")
+        return trends.TrendFilters()
+
+
+def spend_row(name, totals) -> dict:
+    """A row of the dashboard's tables: the cache-stats JSON of `totals`, spend first."""
+    return {"name": name, **serializers.totals_json(totals)}
+
+
 def cost_dashboard(request):
-    tenant, tenants = chosen_tenant(request)
+    """Spend, savings and hit rate over time (hourly up to two days, daily beyond), per agent and family,
+    for the tenant's agents narrowed by agent, model family or model."""
+    tenant, tenants = dashboard_tenant(request)
     period = chosen_period(request, tenant=tenant)
-    stats = serializers.tenant_cache_stats_json(tenant_cache_stats(tenant=tenant, period=period, top=5))
+    agents = trends.tenant_agents(tenant)
+    filters = chosen_filters(request, agents=agents)
+    trend = trends.tenant_trend(tenant=tenant, period=period, filters=filters, agents=agents)
+    stats = {"period": serializers.period_json(period), "currency": "USD", **serializers.totals_json(trend.totals)}
+    buckets = [{"label": b.label, **serializers.totals_json(b.totals)} for b in trend.buckets]
+    agent_rows = [
+        {"agent": serializers.agent_json(row.agent), **serializers.totals_json(row.totals)} for row in trend.agents
+    ]
+    families = {a.model.family.slug: a.model.family.name for a in agents}
+    empty = not (trend.totals.total_invocations or trend.totals.failed_invocations)
     context = {
         **admin.site.each_context(request),
         "title": f"Cost dashboard: {tenant.name}",
@@ -49,19 +101,35 @@ def cost_dashboard(request):
         "tenants": tenants,
         "period": period,
         "period_choices": PERIOD_CHOICES,
+        "filters": filters,
+        "agent_choices": agents,
+        "family_choices": sorted(families.items(), key=lambda item: item[1]),
+        "model_choices": sorted({(a.model.model_id, a.model.display_name) for a in agents}, key=lambda m: m[1]),
+        "empty": empty,
+        "grain": trend.grain,
         "stats": stats,
-        "daily_chart": charts.daily_savings_chart(stats["by_day"]),
+        "agent_rows": agent_rows,
+        "by_family": [{"family": f.family, **spend_row(f.name, f.totals)} for f in trend.by_family],
+        "least_benefit": [
+            {
+                "agent": serializers.agent_json(row.agent),
+                "reasons": row.reasons,
+                "cache_min_tokens": row.agent.model.cache_min_tokens,
+                "net_savings": money(row.totals.net_savings),
+            }
+            for row in trend.least_benefit
+        ],
+        "trend_chart": charts.trend_chart(buckets, grain=trend.grain),
         "agents_chart": charts.bar_list_chart(
-            [(row["agent"]["name"], row["net_savings"]) for row in stats["top_agents"]],
-            label="Net savings by agent",
-        ),
-        "family_chart": charts.bar_list_chart(
-            [(row["name"], row["net_savings"]) for row in stats["by_family"]], label="Net savings by model family"
+            [(row["agent"]["name"], row["cost"]) for row in agent_rows],
+            label="Spend by agent",
+            color=charts.SPEND_COLOR,
         ),
         "reports": list(
             reports.cache_report_list(tenant=tenant).only("pk", "period_start", "period_end", "emailed_at")[:5]
         ),
-        "advice": tenant_advice(request, tenant=tenant, period=period),
+        # The empty state is the page's only word on an empty period: no advice panel to queue or show.
+        "advice": None if empty else tenant_advice(request, tenant=tenant, period=period),
     }
     return TemplateResponse(request, "admin/caching/dashboard.html", context)
 

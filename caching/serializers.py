@@ -7,6 +7,8 @@ as fractions rounded to 6 places, dates and times in ISO 8601 (UTC).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from agents_app.models import Agent
 from agents_app.sessions import SessionCacheSummary
 from caching.models import CacheAdvice, CacheReport
@@ -41,7 +43,13 @@ def totals_json(totals: CacheTotals) -> dict:
         "output_tokens": totals.output_tokens,
         "efficiency_ratio": totals.efficiency_ratio,
         **{name: money(getattr(totals, name)) for name in MONEY_FIELDS},
+        "cost": total_cost(totals),
     }
+
+
+def total_cost(totals) -> str:
+    """What was spent: input with the cache plus output, the sum of the two shown figures (each rounded once)."""
+    return str(Decimal(money(totals.cost_with_cache)) + Decimal(money(totals.output_cost)))
 
 
 def agent_json(agent: Agent) -> dict:

@@ -8,7 +8,9 @@
  *    (tooltip and help text); choosing one that can enables it again. A disabled select is not
  *    submitted, so it is re-enabled on submit and its value ("Off") reaches the server.
  * 2. Invoke panel: POSTs the prompt (CSRF token from the form), then polls the invocation's status
- *    JSON until it has finished and shows the response, its tokens and what the cache saved.
+ *    JSON until it has finished and shows the response, its tokens, its cost (caching on or off) and
+ *    what the cache saved. A finished turn is announced as a document event, "agent:invocation-finished"
+ *    (detail: the status JSON), which the caching page uses to refresh its figures.
  */
 (function () {
   "use strict";
@@ -72,6 +74,7 @@
     var statusNode = document.getElementById("invoke-status");
     var responseNode = document.getElementById("invoke-response");
     var savedNode = document.getElementById("invoke-saved");
+    var costNode = document.getElementById("invoke-cost");
     var tokensNode = document.getElementById("invoke-tokens");
     var link = document.getElementById("invoke-detail-link");
     var session = document.getElementById("invoke-session");
@@ -93,6 +96,10 @@
         (data.premium_text ? ". " + data.premium_text : "") + ".");
       savedNode.hidden = !data.saved_text;
       text(savedNode, data.saved_text);
+      costNode.hidden = !data.cost_text;
+      costNode.dataset.value = data.money.cost;
+      text(costNode, data.cost_text);
+      document.dispatchEvent(new CustomEvent("agent:invocation-finished", { detail: data }));
     }
 
     function poll(url, delay) {
@@ -111,6 +118,7 @@
       event.preventDefault();
       button.disabled = true;
       savedNode.hidden = true;
+      costNode.hidden = true;
       statusNode.dataset.status = "sending";
       text(statusNode, "sending…");
       text(responseNode, "");
