@@ -17,6 +17,7 @@ Agents are summed over the last `SPEND_DAYS` whole UTC days, today included
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.contrib import admin
 from django.db.models import Count, DecimalField, F, FloatField, IntegerField, OuterRef, Q, Subquery, Sum, Value
@@ -29,7 +30,6 @@ from pricing.costs import money, percent, usd
 SPEND_DAYS = 30
 MONEY_SUM = DecimalField(max_digits=26, decimal_places=12)
 TOTAL_INPUT = F("input_tokens") + F("cache_read_tokens") + F("cache_write_tokens")
-COST = F("cost_with_cache") + F("output_cost")
 
 
 def spend_since(today: dt.date | None = None) -> dt.datetime:
@@ -51,12 +51,22 @@ def _sum(rows, expression, field):
     return Subquery(rows.annotate(value=expression).values("value")[:1], output_field=field)
 
 
+def _cost_annotations(rows) -> dict:
+    """Input cost with the cache and output cost apart, each rounded once for display and their sum shown (the
+    figures add up as on every other page); sorting by cost orders by the two together."""
+    zero = Value(0, output_field=MONEY_SUM)
+    return {
+        "spend_input_cost": Coalesce(_sum(rows, Sum("cost_with_cache"), MONEY_SUM), zero),
+        "spend_output_cost": Coalesce(_sum(rows, Sum("output_cost"), MONEY_SUM), zero),
+        "spend_net_savings": Coalesce(_sum(rows, Sum("net_savings"), MONEY_SUM), zero),
+    }
+
+
 def agent_spend_annotations(since: dt.datetime) -> dict:
     rows = _per_owner("agent", since)
     enabled = Count("pk", filter=Q(caching_enabled=True))
     return {
-        "spend_cost": Coalesce(_sum(rows, Sum(COST), MONEY_SUM), Value(0, output_field=MONEY_SUM)),
-        "spend_net_savings": Coalesce(_sum(rows, Sum("net_savings"), MONEY_SUM), Value(0, output_field=MONEY_SUM)),
+        **_cost_annotations(rows),
         "spend_hit_rate": _sum(
             rows,
             Cast(Count("pk", filter=Q(cache_hit=True)), FloatField()) / NullIf(Cast(enabled, FloatField()), 0.0),
@@ -72,8 +82,7 @@ def session_spend_annotations() -> dict:
         "spend_turns": Coalesce(_sum(rows, Count("pk"), IntegerField()), zero),
         "spend_input_tokens": Coalesce(_sum(rows, Sum(TOTAL_INPUT), IntegerField()), zero),
         "spend_output_tokens": Coalesce(_sum(rows, Sum("output_tokens"), IntegerField()), zero),
-        "spend_cost": Coalesce(_sum(rows, Sum(COST), MONEY_SUM), Value(0, output_field=MONEY_SUM)),
-        "spend_net_savings": Coalesce(_sum(rows, Sum("net_savings"), MONEY_SUM), Value(0, output_field=MONEY_SUM)),
+        **_cost_annotations(rows),
         "spend_cached_ratio": _sum(
             rows,
             Cast(Sum("cache_read_tokens"), FloatField()) / NullIf(Cast(Sum(TOTAL_INPUT), FloatField()), 0.0),
@@ -83,23 +92,30 @@ def session_spend_annotations() -> dict:
 
 
 def invocation_spend_annotations() -> dict:
-    return {"spend_cost": COST}
+    return {"spend_input_cost": F("cost_with_cache"), "spend_output_cost": F("output_cost")}
 
 
 # --- Columns (list_display entries; each reads an annotation above) ----------------------------
+
+
+COST_ORDER = F("spend_input_cost") + F("spend_output_cost")
 
 
 def _usd(value) -> str:
     return usd(money(value or 0))
 
 
+def _cost(row) -> str:
+    return usd(Decimal(money(row.spend_input_cost or 0)) + Decimal(money(row.spend_output_cost or 0)))
+
+
 def _rate(value) -> str:
     return "-" if value is None else percent(round(value, 6))
 
 
-@admin.display(description=f"Cost, {SPEND_DAYS} days", ordering="spend_cost")
+@admin.display(description=f"Cost, {SPEND_DAYS} days", ordering=COST_ORDER)
 def agent_cost(agent) -> str:
-    return _usd(agent.spend_cost)
+    return _cost(agent)
 
 
 @admin.display(description=f"Net savings, {SPEND_DAYS} days", ordering="spend_net_savings")
@@ -122,9 +138,9 @@ def session_tokens(session) -> str:
     return f"{session.spend_input_tokens:,} / {session.spend_output_tokens:,}"
 
 
-@admin.display(description="Cost", ordering="spend_cost")
+@admin.display(description="Cost", ordering=COST_ORDER)
 def session_cost(session) -> str:
-    return _usd(session.spend_cost)
+    return _cost(session)
 
 
 @admin.display(description="Net savings", ordering="spend_net_savings")
@@ -137,9 +153,9 @@ def session_cached_ratio(session) -> str:
     return _rate(session.spend_cached_ratio)
 
 
-@admin.display(description="Cost", ordering="spend_cost")
+@admin.display(description="Cost", ordering=COST_ORDER)
 def invocation_cost(invocation) -> str:
-    return _usd(invocation.spend_cost)
+    return _cost(invocation)
 
 
 @admin.display(description="Net savings", ordering="net_savings")

@@ -110,3 +110,8 @@ admin.site.add_page("caching/dashboard/", admin_views.cost_dashboard, name="cach
 admin.site.add_page(
     "agents_app/agent/<path:object_id>/caching/", admin_views.agent_caching_page, name="agents_app_agent_caching"
 )
+admin.site.add_page(
+    "agents_app/agent/<path:object_id>/caching/figures/",
+    admin_views.agent_caching_figures,
+    name="agents_app_agent_caching_figures",
+)

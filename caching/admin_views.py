@@ -157,39 +157,68 @@ SESSIONS_SHOWN = 20
 DEPLOYMENTS_SHOWN = 5
 
 
-def agent_caching_page(request, object_id):
-    """The agent's caching state and toggle, cache stats (`GET /api/agents/{id}/cache-stats/`), a chart,
-    recent deployments, sessions and the invoke panel (whose POSTs the agents admin serves)."""
-    model_admin = admin.site.get_model_admin(Agent)
-    agent = scoped_object(model_admin, request, object_id)
+def caching_figures_context(request, *, agent) -> dict:
+    """What the caching page's figures need (its stats and sessions), for the page and for the partial alike."""
     period = chosen_period(request, tenant=agent.tenant, agent=agent)
     stats = serializers.agent_cache_stats_json(
         agent_cache_stats(tenant=agent.tenant, agent=agent, period=period, sessions_limit=SESSIONS_SHOWN)
     )
-    state = agent_selectors.caching_state(agent)
-    can_change = model_admin.has_change_permission(request, agent)
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": f"{agent.name}: caching and invocations",
-        "opts": model_admin.model._meta,
-        "original": agent,
+    grain = trends.trend_grain(period)
+    if grain == "hour":
+        trend = trends.tenant_trend(
+            tenant=agent.tenant, period=period, filters=trends.TrendFilters(agent_id=agent.pk), agents=[agent]
+        )
+        buckets = [{"label": b.label, **serializers.totals_json(b.totals)} for b in trend.buckets]
+    else:
+        buckets = [{"label": row["day"], **row} for row in stats["by_day"]]
+    # A model that cannot cache, and no turn of the period cached: its page is about spend, not savings.
+    caching_available = agent.model.supports_prompt_caching or stats["caching_enabled_invocations"] > 0
+    return {
         "agent": agent,
-        "state": state,
-        "can_change": can_change,
-        "cannot_cache_reason": ""
-        if agent.model.supports_prompt_caching
-        else agent_pages.cannot_cache_reason(agent.model),
-        "prompt_size_note": agent_pages.prompt_size_note(agent, state),
         "period": period,
         "period_choices": PERIOD_CHOICES,
         "stats": stats,
-        "daily_chart": charts.daily_savings_chart(stats["by_day"]),
+        "caching_available": caching_available,
+        "cannot_cache_reason": agent_pages.cannot_cache_reason(agent.model),
+        "chart_grain": grain,
+        "daily_chart": charts.trend_chart(buckets, grain=grain),
+        "api_url": reverse("agent-cache-stats", args=[agent.pk]),
+    }
+
+
+def agent_caching_figures(request, object_id):
+    """The caching page's stats and sessions alone (GET, same parameters): the page swaps them in after a turn."""
+    agent = scoped_object(admin.site.get_model_admin(Agent), request, object_id)
+    return TemplateResponse(
+        request, "admin/agents_app/agent/caching_figures.html", caching_figures_context(request, agent=agent)
+    )
+
+
+def agent_caching_page(request, object_id):
+    """The agent's caching state and toggle, spend and cache stats (`GET /api/agents/{id}/cache-stats/`), a
+    chart, recent deployments, sessions and the invoke panel (whose POSTs the agents admin serves)."""
+    model_admin = admin.site.get_model_admin(Agent)
+    agent = scoped_object(model_admin, request, object_id)
+    figures = caching_figures_context(request, agent=agent)
+    state = agent_selectors.caching_state(agent)
+    can_change = model_admin.has_change_permission(request, agent)
+    query = request.GET.urlencode()
+    context = {
+        **model_admin.admin_site.each_context(request),
+        **figures,
+        "title": f"{agent.name}: caching and invocations",
+        "opts": model_admin.model._meta,
+        "original": agent,
+        "state": state,
+        "can_change": can_change,
+        "prompt_size_note": agent_pages.prompt_size_note(agent, state),
         "deployments": [
             (deployment, "superseded" if agent_selectors.deployment_superseded(deployment) else deployment.status)
             for deployment in agent.deployments.order_by("-version")[:DEPLOYMENTS_SHOWN]
         ],
-        "api_url": reverse("agent-cache-stats", args=[agent.pk]),
-        "advice": agent_advice(agent=agent, period=period),
+        "figures_url": reverse("admin:agents_app_agent_caching_figures", args=[agent.pk])
+        + (f"?{query}" if query else ""),
+        "advice": agent_advice(agent=agent, period=figures["period"]),
         "advice_url": reverse("agent-cache-advice", args=[agent.pk]),
     }
     return TemplateResponse(request, "admin/agents_app/agent/caching.html", context)

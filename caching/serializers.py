@@ -90,6 +90,7 @@ def session_json(summary: SessionCacheSummary) -> dict:
         "output_tokens": summary.output_tokens,
         "cache_hits": summary.cache_hits,
         "net_savings": money(summary.net_savings),
+        "cost": money(summary.cost),
         "cache_expirations": summary.cache_expirations,
         "max_idle_seconds": round(summary.max_idle_seconds, 3),
         "cached_tokens": summary.cached_tokens,

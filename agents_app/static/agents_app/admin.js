@@ -11,6 +11,10 @@
  *    JSON until it has finished and shows the response, its tokens, its cost (caching on or off) and
  *    what the cache saved. A finished turn is announced as a document event, "agent:invocation-finished"
  *    (detail: the status JSON), which the caching page uses to refresh its figures.
+ * 3. Figures that refresh: an element with data-refresh-url (and data-refresh-ids="a b") re-fetches that
+ *    URL after each finished turn and swaps in the elements of those ids from the answer's HTML, so the
+ *    caching page's stats and sessions follow the invoke panel without a full reload. Its
+ *    data-refreshes counts the swaps done (what tests wait for).
  */
 (function () {
   "use strict";
@@ -145,6 +149,26 @@
     });
   }
 
-  function start() { setupCachingToggle(); setupInvokePanel(); }
+  function setupFigureRefresh() {
+    var root = document.querySelector("[data-refresh-url]");
+    if (!root) return;
+    var ids = (root.dataset.refreshIds || "").split(" ").filter(Boolean);
+    document.addEventListener("agent:invocation-finished", function () {
+      fetch(root.dataset.refreshUrl, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          ids.forEach(function (id) {
+            var next = fresh.getElementById(id);
+            var current = document.getElementById(id);
+            if (next && current) current.replaceWith(document.importNode(next, true));
+          });
+          root.dataset.refreshes = String(Number(root.dataset.refreshes || 0) + 1);
+        })
+        .catch(function () { /* the figures stay as they were; a reload shows the new ones */ });
+    });
+  }
+
+  function start() { setupCachingToggle(); setupInvokePanel(); setupFigureRefresh(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
