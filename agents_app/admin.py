@@ -150,9 +150,11 @@ class AgentAdmin(TenantScopedAdmin):
             .annotate(
                 deployed=Max("deployments__version", filter=deployed),
                 latest_deploy_status=Subquery(latest.values("status")[:1]),
-                **admin_spend.agent_spend_annotations(admin_spend.spend_since()),
             )
         )
+
+    def get_changelist(self, request, **kwargs):
+        return admin_spend.AgentSpendChangeList  # each row carries its spend: one read for the page
 
     # The tenant column and filter tell same-named agents of two tenants apart; one tenant's staff need neither.
     def get_list_display(self, request):

@@ -6,7 +6,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from agent_platform.tenancy import ADMIN_ROLES, TenantRecordsAdmin
-from caching import admin_views, services
+from agents_app import admin_spend
+from caching import admin_views, services, trends
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
 
 
@@ -104,6 +105,9 @@ class CacheReportAdmin(TenantRecordsAdmin):
             sent += bool(services.cache_report_send(report=report, force=True))
         messages.success(request, f"Sent {sent} report(s).")
 
+
+# The agents list's cost, savings and hit-rate columns read the cache-stats engine (rollups), not raw rows.
+admin_spend.agent_spend_reader_set(trends.agents_spend)
 
 # Reporting's pages, the agent's among them: the site serves them before the model admins' URLs.
 admin.site.add_page("caching/dashboard/", admin_views.cost_dashboard, name="caching-cost-dashboard")

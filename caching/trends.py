@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
 from agent_platform.models import Tenant
+from agents_app.admin_spend import AgentSpend
 from agents_app.models import Agent
 from caching.periods import UTC, Period, day_start, days_between, utc_today
 from caching.stats import AgentTotals, FamilyTotals, least_benefit_reasons
-from caching.totals import CacheTotals, grouped_cache_totals_many
+from caching.totals import CacheTotals, grouped_cache_totals, grouped_cache_totals_many
 
 HOURLY_MAX_DAYS = 2
 ONE_HOUR = dt.timedelta(hours=1)
@@ -171,3 +172,22 @@ def tenant_trend(
         by_family=sorted(families.values(), key=lambda f: f.name),
         least_benefit=sorted((r for r in least if r.reasons), key=lambda r: (r.totals.net_savings, r.agent.name)),
     )
+
+
+def agents_spend(agents: list[Agent], day_from: dt.date, day_to: dt.date) -> dict[int, AgentSpend]:
+    """The agents list's per-agent figures (`agents_app.admin_spend`), read like the cache stats: rollups for
+    settled days, live rows for the rest; a few queries for the agents' tenants, whatever the volume."""
+    wanted = {agent.pk for agent in agents}
+    grouped = grouped_cache_totals(
+        tenant_from={agent.tenant_id: day_from for agent in agents}, day_to=day_to, keys=("agent_id",)
+    )
+    return {
+        agent_id: AgentSpend(
+            input_cost=totals.cost_with_cache,
+            output_cost=totals.output_cost,
+            net_savings=totals.net_savings,
+            hit_rate=totals.hit_rate if totals.caching_enabled_invocations else None,
+        )
+        for (agent_id,), totals in grouped.items()
+        if agent_id in wanted
+    }

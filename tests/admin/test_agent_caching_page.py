@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from agents_app.models import Deployment
+from caching.periods import utc_today
 from tests.admin.conftest import page, stat_values
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
-from caching.periods import utc_today
 from tests.conftest import NOVA, make_agent
 
 pytestmark = pytest.mark.django_db
