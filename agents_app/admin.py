@@ -126,7 +126,6 @@ class AgentAdmin(TenantScopedAdmin):
         admin_spend.agent_cost,
         admin_spend.agent_net_savings,
         admin_spend.agent_hit_rate,
-        "updated_at",
     ]
     list_filter = [
         ("tenant", RelatedOnlyFieldListFilter),
@@ -351,8 +350,7 @@ class InvocationAdmin(TenantRecordsAdmin):
         "agent",
         "status",
         "input_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
+        admin_spend.invocation_cache_tokens,
         "output_tokens",
         admin_spend.invocation_cost,
         admin_spend.invocation_net_savings,

@@ -244,6 +244,11 @@ def session_cached_ratio(session) -> str:
     return _rate(session.spend_cached_ratio)
 
 
+@admin.display(description="Cache read / write tokens", ordering="cache_read_tokens")
+def invocation_cache_tokens(invocation) -> str:
+    return f"{invocation.cache_read_tokens:,} / {invocation.cache_write_tokens:,}"
+
+
 @admin.display(description="Cost", ordering=COST_ORDER)
 def invocation_cost(invocation) -> str:
     return _cost(invocation)

@@ -119,7 +119,9 @@ def cost_dashboard(request):
             }
             for row in trend.least_benefit
         ],
-        "trend_chart": charts.trend_chart(buckets, grain=trend.grain),
+        "trend_chart": charts.trend_chart(
+            buckets, grain=trend.grain, caching=bool(trend.totals.caching_enabled_invocations)
+        ),
         "agents_chart": charts.bar_list_chart(
             [(row["agent"]["name"], row["cost"]) for row in agent_rows],
             label="Spend by agent",
@@ -181,7 +183,7 @@ def caching_figures_context(request, *, agent) -> dict:
         "caching_available": caching_available,
         "cannot_cache_reason": agent_pages.cannot_cache_reason(agent.model),
         "chart_grain": grain,
-        "daily_chart": charts.trend_chart(buckets, grain=grain),
+        "daily_chart": charts.trend_chart(buckets, grain=grain, caching=caching_available),
         "api_url": reverse("agent-cache-stats", args=[agent.pk]),
     }
 

@@ -139,10 +139,13 @@ def bar_list_chart(
     return _svg(body, label=label, css_class="chart chart-bars", height=height)
 
 
-def trend_chart(buckets: Sequence[dict], *, grain: str, label: str = "Spend, net savings and hit rate") -> SafeString:
+def trend_chart(
+    buckets: Sequence[dict], *, grain: str, caching: bool = True, label: str = "Spend, net savings and hit rate"
+) -> SafeString:
     """Bars of each bucket's spend (`cost`: input with cache plus output), a line of its net savings on the same
     USD axis, and a line of its hit rate (right axis, 0-100 %, only where caching was on), from rows of the
-    cache-stats JSON with a `label` each (an hour or a day: `grain`)."""
+    cache-stats JSON with a `label` each (an hour or a day: `grain`). `caching=False` (nothing could cache):
+    spend alone, with no savings line or hit-rate axis to read as zeros."""
     if not buckets:
         return _svg(['<text x="20" y="40">No invocations in this period.</text>'], label=label, css_class="chart")
     spend = [float(Decimal(str(b["cost"]))) for b in buckets]
@@ -164,9 +167,10 @@ def trend_chart(buckets: Sequence[dict], *, grain: str, label: str = "Spend, net
         f'<line x1="{PAD_LEFT}" y1="{zero:.1f}" x2="{PAD_LEFT + plot_w}" y2="{zero:.1f}" stroke="#999"/>',
         f'<text x="{PAD_LEFT - 6}" y="{PAD_TOP + 4}" text-anchor="end">{escape(usd(top))}</text>',
         f'<text x="{PAD_LEFT - 6}" y="{zero + 4:.1f}" text-anchor="end">$0</text>',
-        f'<text x="{WIDTH - PAD_RIGHT + 6}" y="{PAD_TOP + 4}">100%</text>',
-        f'<text x="{WIDTH - PAD_RIGHT + 6}" y="{PAD_TOP + plot_h}">0%</text>',
     ]
+    if caching:
+        body.append(f'<text x="{WIDTH - PAD_RIGHT + 6}" y="{PAD_TOP + 4}">100%</text>')
+        body.append(f'<text x="{WIDTH - PAD_RIGHT + 6}" y="{PAD_TOP + plot_h}">0%</text>')
     if bottom < 0:
         body.append(f'<text x="{PAD_LEFT - 6}" y="{PAD_TOP + plot_h}" text-anchor="end">{escape(usd(bottom))}</text>')
     savings_points, rate_points = [], []
@@ -189,9 +193,12 @@ def trend_chart(buckets: Sequence[dict], *, grain: str, label: str = "Spend, net
         savings_points.append((middle, y_money(saved)))
         if caching:
             rate_points.append((middle, PAD_TOP + (1 - hit_rate) * plot_h, name, hit_rate, tip))
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in savings_points)
-    body.append(f'<polyline class="savings" points="{path}" fill="none" stroke="{SAVINGS_COLOR}" stroke-width="2"/>')
-    if rate_points:
+    if caching:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in savings_points)
+        body.append(
+            f'<polyline class="savings" points="{path}" fill="none" stroke="{SAVINGS_COLOR}" stroke-width="2"/>'
+        )
+    if caching and rate_points:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y, *_ in rate_points)
         body.append(
             f'<polyline points="{path}" fill="none" stroke="{HIT_RATE_COLOR}" stroke-width="1.5" '
@@ -209,9 +216,10 @@ def trend_chart(buckets: Sequence[dict], *, grain: str, label: str = "Spend, net
         text = escape(buckets[index]["label"])
         body.append(f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="{anchor}">{text}</text>')
     per = "hour" if grain == "hour" else "day"
-    body.append(
-        f'<text x="{PAD_LEFT}" y="{HEIGHT - 4}" fill="{SPEND_COLOR}">■ spend per {per} (USD)</text>'
-        f'<text x="{PAD_LEFT + 190}" y="{HEIGHT - 4}" fill="{SAVINGS_COLOR}">— net savings</text>'
-        f'<text x="{PAD_LEFT + 310}" y="{HEIGHT - 4}" fill="{HIT_RATE_COLOR}">● hit rate</text>'
-    )
+    body.append(f'<text x="{PAD_LEFT}" y="{HEIGHT - 4}" fill="{SPEND_COLOR}">■ spend per {per} (USD)</text>')
+    if caching:
+        body.append(
+            f'<text x="{PAD_LEFT + 190}" y="{HEIGHT - 4}" fill="{SAVINGS_COLOR}">— net savings</text>'
+            f'<text x="{PAD_LEFT + 310}" y="{HEIGHT - 4}" fill="{HIT_RATE_COLOR}">● hit rate</text>'
+        )
     return _svg(body, label=label, css_class=f"chart chart-trend chart-{grain}")
