@@ -331,6 +331,7 @@ class AgentSessionAdmin(TenantRecordsAdmin):
         admin_spend.session_tokens,
         admin_spend.session_cost,
         admin_spend.session_net_savings,
+        admin_spend.session_hit_rate,
         admin_spend.session_cached_ratio,
         "created_at",
         "last_invoked_at",

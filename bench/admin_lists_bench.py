@@ -12,6 +12,10 @@ hit rate over 30 days per agent), the sessions list, the invocations list, each
 as first shown and sorted by cost, then the dashboard over 30 days (daily) and
 2 days (hourly) and one agent's caching page. Server time is the test client's
 round trip in this process: URL routing, middleware, queries and rendering.
+`--baseline REV` measures the same pages of an older commit of the code
+(extracted with `git archive` into a temporary directory; pages it does not have
+are left out) on the same data, one run after the other, so the difference the
+spend columns make can be read apart from the machine's load.
 Results go to the "Admin lists" section of bench/RESULTS.md.
 """
 
@@ -37,6 +41,9 @@ AIM_MS = 150
 
 
 def run_worker(db: str, rows: int, repeat: int) -> dict:
+    code = os.environ.get("BENCH_CODE")
+    if code:  # an older commit's code: its apps first on the path (this file and its helpers are the bench's)
+        sys.path.insert(0, code)
     import django
 
     django.setup()
@@ -84,9 +91,12 @@ def run_worker(db: str, rows: int, repeat: int) -> dict:
     client.force_login(user)
     first = agents[0]
 
-    def by_cost(url: str, column: str) -> str:
-        """The list sorted by its cost column, through the link its header offers."""
-        header = client.get(url).content.decode().split(f"column-{column}")[1].split("</th>")[0]
+    def by_cost(url: str, column: str) -> str | None:
+        """The list sorted by its cost column, through the link its header offers (None: no such column)."""
+        html = client.get(url).content.decode()
+        if f"column-{column}" not in html:
+            return None
+        header = html.split(f"column-{column}")[1].split("</th>")[0]
         return url + re.search(r'href="(\?o=[^"]+)"', header)[1].replace("&amp;", "&")
 
     pages = {
@@ -103,6 +113,8 @@ def run_worker(db: str, rows: int, repeat: int) -> dict:
     measured = {}
     load_before = loadavg()
     for name, url in pages.items():
+        if url is None or (code and "period=2d" in url):  # not in the older code
+            continue
         for _ in range(2):  # warm-up
             response = client.get(url)
             assert response.status_code == 200, (url, response.status_code)
@@ -128,6 +140,7 @@ def run_worker(db: str, rows: int, repeat: int) -> dict:
         }
         print(name, json.dumps(measured[name]), file=sys.stderr, flush=True)
     return {
+        "code": "baseline" if code else "this",
         "db": db,
         "vendor": connection.vendor,
         "invocations": Invocation.objects.count(),
@@ -140,7 +153,7 @@ def run_worker(db: str, rows: int, repeat: int) -> dict:
     }
 
 
-def run_db(db: str, args, tmp: Path) -> dict:
+def run_db(db: str, args, tmp: Path, code: Path | None = None) -> dict:
     from cache_stats_bench import postgres_server, with_database
 
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agent_platform.settings", "DEBUG": "false", "DATA_DIR": str(tmp)}
@@ -149,8 +162,11 @@ def run_db(db: str, args, tmp: Path) -> dict:
     # runs here, so every request would queue them again, and the SQLite broker's ~35 ms a message would be
     # measured instead of the page. An in-memory broker takes them as a Redis broker would (sub-millisecond).
     env["CELERY_BROKER_URL"] = "memory://"
+    if code is not None:
+        env["BENCH_CODE"] = str(code)
     stop = lambda: None  # noqa: E731
     if db == "sqlite":
+        (tmp / "admin-lists.sqlite3").unlink(missing_ok=True)
         env["DATABASE_URL"] = f"sqlite:///{tmp / 'admin-lists.sqlite3'}"
     else:
         import psycopg
@@ -162,7 +178,9 @@ def run_db(db: str, args, tmp: Path) -> dict:
         env["DATABASE_URL"] = with_database(server, "admin_lists_bench")
     try:
         command = [sys.executable, __file__, "--worker", db, "--rows", str(args.rows), "--repeat", str(args.repeat)]
-        out = subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+        # The working directory is the code's: Celery puts it first on the path when the app loads.
+        cwd = code or ROOT
+        out = subprocess.run(command, env=env, cwd=cwd, check=True, stdout=subprocess.PIPE, text=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         if db == "postgres":
@@ -184,19 +202,21 @@ def render(results: list[dict], args, info: dict, load_after: str) -> str:
         "days rolled up, today's rows live. Server time of each page through Django's test client as a superuser, "
         f"100 rows a page, {args.repeat} requests after 2 warm-ups. Aim for the lists: under {AIM_MS} ms.",
         "",
-        "| DB | invocations | page | queries | median ms | p95 ms | min ms |",
-        "|---|---:|---|---:|---:|---:|---:|",
+        "| DB | code | invocations | page | queries | median ms | p95 ms | min ms |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
+        code = "this" if r["code"] == "this" else f"baseline {args.baseline}"
         for name, m in r["pages"].items():
             lines.append(
-                f"| {r['vendor']} | {r['invocations']:,} | {name} (`{m['url']}`) | {m['queries']} "
+                f"| {r['vendor']} | {code} | {r['invocations']:,} | {name} (`{m['url']}`) | {m['queries']} "
                 f"| {m['median_ms']} | {m['p95_ms']} | {m['min_ms']} |"
             )
     lines.append("")
     for r in results:
         lines.append(
-            f"- {r['vendor']}: {r['invocations']:,} invocations in {r['sessions']:,} sessions, inserted in "
+            f"- {r['vendor']} ({r['code']} code): {r['invocations']:,} invocations in {r['sessions']:,} sessions, "
+            "inserted in "
             f"{r['insert_seconds']} s (set-up {r['setup_seconds']} s); load average {r['load_before']} before "
             f"the measurements, {r['load_after']} after."
         )
@@ -209,6 +229,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--baseline", help="Also measure this older commit's pages (e.g. a merge base).")
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing RESULTS.md.")
     parser.add_argument("--worker", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -218,9 +239,18 @@ def main() -> None:
     info = machine()
     results = []
     with tempfile.TemporaryDirectory(prefix="admin-lists-bench-") as tmp:
+        baseline = None
+        if args.baseline:
+            baseline = Path(tmp) / "baseline"
+            baseline.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.baseline], check=True, capture_output=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
         for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
-            print(f"==> {db}", file=sys.stderr, flush=True)
-            results.append(run_db(db, args, Path(tmp)))
+            for code in [baseline, None] if baseline else [None]:
+                print(f"==> {db} {'baseline' if code else 'this'}", file=sys.stderr, flush=True)
+                results.append(run_db(db, args, Path(tmp), code))
     text = render(results, args, info, loadavg())
     if not args.no_write:
         write_section(SECTION, text)

@@ -132,6 +132,8 @@ def test_session_columns_are_the_sessions_apis(member, api, agent):
     assert s1["session_cost"] == "$0.02325" and Decimal(api_rows["s1"]["cost"]) == Decimal("0.02325")
     assert s1["session_net_savings"] == "$0.0024"
     assert s1["session_cached_ratio"] == "31.7%" and api_rows["s1"]["efficiency_ratio"] == 0.31746
+    assert s1["session_hit_rate"] == "33.3%"  # one hit of three turns with caching on
+    assert cells(html, ">s3<")["session_hit_rate"] == "-"  # caching off
     total_input = sum(api_rows["s1"][k] for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
     assert s1["session_tokens"] == f"{total_input:,} / {api_rows['s1']['output_tokens']:,}" == "6,300 / 450"
     assert cells(html, ">s3<")["session_cached_ratio"] == "0.0%"
