@@ -171,6 +171,7 @@ def run_db(db: str, args, tmp: Path, code: Path | None = None) -> dict:
     else:
         import psycopg
 
+        tmp.chmod(0o755)  # a throwaway server's cluster lives under it, and runs as the postgres user when root
         server, stop = postgres_server(tmp)
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS admin_lists_bench")

@@ -59,6 +59,7 @@ def trend_bars(html: str) -> dict[str, str]:
     return dict(re.findall(r'class="bar spend"[^>]*data-bucket="([^"]+)" data-cost="([^"]+)"', html))
 
 
+@pytest.mark.postgres
 def test_two_days_or_fewer_are_shown_by_the_hour(member, tenant, agent):
     seeded = seed_support_agent(agent)  # the clock: today at noon
     y, t = seeded.yesterday.isoformat(), seeded.today.isoformat()
@@ -81,6 +82,7 @@ def test_two_days_or_fewer_are_shown_by_the_hour(member, tenant, agent):
     assert len(daily) == 7 and Decimal(daily[t]) == Decimal("0.004125")
 
 
+@pytest.mark.postgres
 def test_filters_narrow_every_figure_to_the_chosen_agents(member, api, tenant, agent):
     seeded = seed_support_agent(agent)
     nova = make_agent(tenant, NOVA, name="Nova helper")
