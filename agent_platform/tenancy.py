@@ -184,6 +184,13 @@ def request_has_tenants(request, roles=None) -> bool:
     return request_memo(request, key, lambda: user_tenants(request.user, roles).exists())
 
 
+def user_sees_tenants(request) -> bool:
+    """Whether the user's lists mix several tenants' rows (a superuser, or a member of more than one)."""
+    if request.user.is_superuser:
+        return True
+    return request_memo(request, "sees_tenants", lambda: user_tenants(request.user)[:2].count() > 1)
+
+
 def writable_rows(request, queryset, roles=WRITE_ROLES, tenant_path="tenant") -> tuple[QuerySet, int]:
     """The selected rows the user may change, and how many were left out: a viewer of one tenant may be a
     member of another, so a bulk action checks every row's tenant, not the user's best role."""

@@ -9,8 +9,14 @@ from django.utils.html import format_html
 
 from agent_platform.admin import SuperuserEditsAdmin
 from agent_platform.errors import ApplicationError
-from agent_platform.tenancy import TenantRecordsAdmin, TenantScopedAdmin, TenantSettingsAdmin, writable_rows
-from agents_app import admin_views, budgets, selectors
+from agent_platform.tenancy import (
+    TenantRecordsAdmin,
+    TenantScopedAdmin,
+    TenantSettingsAdmin,
+    user_sees_tenants,
+    writable_rows,
+)
+from agents_app import admin_spend, admin_views, budgets, selectors
 from agents_app.admin_filters import CachingStateFilter
 from agents_app.catalog import model_label, model_scope, model_short_label
 from agents_app.models import (
@@ -132,9 +138,12 @@ class AgentAdmin(TenantScopedAdmin):
         "strategy",
         "deploy_status",
         "deployed_version",
-        "updated_at",
+        admin_spend.agent_cost,
+        admin_spend.agent_net_savings,
+        admin_spend.agent_hit_rate,
     ]
     list_filter = [
+        ("tenant", RelatedOnlyFieldListFilter),
         ("model__family", RelatedOnlyFieldListFilter),
         ("model", RelatedOnlyFieldListFilter),
         CachingStateFilter,
@@ -156,6 +165,22 @@ class AgentAdmin(TenantScopedAdmin):
                 deployed=Max("deployments__version", filter=deployed),
                 latest_deploy_status=Subquery(latest.values("status")[:1]),
             )
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return admin_spend.AgentSpendChangeList  # each row carries its spend: one read for the page
+
+    # The tenant column and filter tell same-named agents of two tenants apart; one tenant's staff need neither.
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return shown if user_sees_tenants(request) else [name for name in shown if name != "tenant"]
+
+    def get_list_filter(self, request):
+        shown = super().get_list_filter(request)
+        return (
+            shown
+            if user_sees_tenants(request)
+            else [f for f in shown if not (isinstance(f, tuple) and f[0] == "tenant")]
         )
 
     def caching_state(self, agent):
@@ -340,9 +365,24 @@ class DeploymentAdmin(TenantRecordsAdmin):
 
 @admin.register(AgentSession)
 class AgentSessionAdmin(TenantRecordsAdmin):
-    list_display = ["session_id", "agent", "created_at", "last_invoked_at"]
+    list_display = [
+        "session_id",
+        "agent",
+        admin_spend.session_turns,
+        admin_spend.session_tokens,
+        admin_spend.session_cost,
+        admin_spend.session_net_savings,
+        admin_spend.session_hit_rate,
+        admin_spend.session_cached_ratio,
+        "created_at",
+        "last_invoked_at",
+    ]
+    list_filter = [("agent", RelatedOnlyFieldListFilter)]
     list_select_related = ["agent"]
     exclude = ["messages"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**admin_spend.session_spend_annotations())
 
 
 @admin.register(Invocation)
@@ -352,12 +392,12 @@ class InvocationAdmin(TenantRecordsAdmin):
         "agent",
         "status",
         "input_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
+        admin_spend.invocation_cache_tokens,
         "output_tokens",
+        admin_spend.invocation_cost,
+        admin_spend.invocation_net_savings,
         "cache_hit",
         "cache_miss_reason",
-        "net_savings",
         "queued_at",
     ]
     list_filter = ["status", "cache_hit", "cache_miss_reason", ("agent", RelatedOnlyFieldListFilter)]
@@ -399,6 +439,9 @@ class InvocationAdmin(TenantRecordsAdmin):
             },
         ),
     ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**admin_spend.invocation_spend_annotations())
 
     def get_urls(self):
         status = self.admin_site.admin_view(

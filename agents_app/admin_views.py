@@ -35,7 +35,7 @@ from agents_app.models import Invocation
 from agents_app.prompt_size import prompt_size_check
 from agents_app.services import agents as agent_services
 from agents_app.services import invocations as invocation_services
-from pricing.costs import money_figures, ratio, total_input_tokens, usd
+from pricing.costs import money_figures, ratio, spend_shown, total_input_tokens, usd
 
 
 def cannot_cache_reason(model) -> str:
@@ -165,7 +165,7 @@ def invocation_status_data(invocation: Invocation) -> dict:
         "warnings": invocation.warnings,
         "status_url": reverse("admin:agents_app_invocation_status", args=[invocation.pk]),
         "detail_url": reverse("admin:agents_app_invocation_change", args=[invocation.pk]),
-        **{key: summary[key] for key in ("tokens", "money", "saved_text", "premium_text", "latency")},
+        **{key: summary[key] for key in ("tokens", "money", "cost_text", "saved_text", "premium_text", "latency")},
     }
 
 
@@ -187,6 +187,12 @@ def invocation_summary(invocation: Invocation) -> dict:
     total_input = total_input_tokens(plain, read, write)
     gross, premium = Decimal(invocation.gross_savings), Decimal(invocation.write_premium)
     saved_text = f"Saved {usd(gross)} from cache" if invocation.cache_hit and gross > 0 else ""
+    # The turn's cost, with caching on or off: its two shown parts, each rounded once, and their sum.
+    figures = money_figures(invocation)
+    input_cost, output_cost = Decimal(figures["cost_with_cache"]), Decimal(figures["output_cost"])
+    cost_text = f"Cost {usd(input_cost + output_cost)}: input {usd(input_cost)} + output {usd(output_cost)}"
+    if not invocation.caching_enabled:
+        cost_text += " (prompt caching off for this turn)"
     premium_text = f"Paid a {usd(premium)} cache write premium" if premium > 0 else ""
     calls = []
     for index, call in enumerate(invocation.model_calls or [], start=1):
@@ -207,7 +213,8 @@ def invocation_summary(invocation: Invocation) -> dict:
             "efficiency_ratio": ratio(read, total_input),
             "output_tokens": invocation.output_tokens,
         },
-        "money": money_figures(invocation),
+        "money": {**figures, "cost": spend_shown(figures)},
+        "cost_text": cost_text if invocation.status == Invocation.Status.SUCCEEDED else "",
         "saved_text": saved_text,
         "premium_text": premium_text,
         "miss_text": miss_reason_text(invocation.cache_miss_reason, invocation.cache_miss_detail or {})

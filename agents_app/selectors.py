@@ -218,4 +218,5 @@ def session_row(session: AgentSession, summary: SessionCacheSummary | None) -> d
         "output_tokens": summary.output_tokens,
         "efficiency_ratio": summary.efficiency_ratio,
         "net_savings": summary.net_savings,
+        "cost": summary.cost,
     }

@@ -302,6 +302,7 @@ class SessionOutputSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     efficiency_ratio = serializers.FloatField(help_text="Cache reads ÷ total input tokens of the session, 6 places.")
     net_savings = serializers.DecimalField(**MONEY_FIELD)
+    cost = serializers.DecimalField(**MONEY_FIELD, help_text="Spent: input cost with the cache plus output cost.")
 
     def to_representation(self, instance):
         return {**super().to_representation(instance), "net_savings": money(instance["net_savings"])}

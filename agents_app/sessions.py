@@ -2,7 +2,7 @@
 
 A session's figures are summed over its **succeeded** invocations: their
 tokens and money, `invocations` (how many succeeded), `cache_hits`, and the
-turn-by-turn figures below. Failed invocations are counted in
+turn-by-turn figures below; `cost` is input with the cache plus output. Failed invocations are counted in
 `failed_invocations` and nowhere else; queued and running ones are not counted
 until they finish. This is the rule the cache stats count tenants and agents
 by, so a session's figures add up to its agent's.
@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from agents_app.models import Invocation
 from bedrock.facts import DEFAULT_TTL_SECONDS
 from bedrock.misses import MISSES
-from pricing.costs import ratio, total_input_tokens
+from pricing.costs import money, ratio, total_input_tokens
 
 # Bedrock's default cache TTL: a session idle for longer finds its cache gone.
 SESSION_CACHE_TTL = dt.timedelta(seconds=DEFAULT_TTL_SECONDS)
@@ -45,6 +45,8 @@ SESSION_ROW_FIELDS = (
     "cache_write_tokens",
     "output_tokens",
     "net_savings",
+    "cost_with_cache",
+    "output_cost",
     "cache_miss_reason",
 )
 
@@ -67,6 +69,8 @@ class SessionCacheSummary:
     output_tokens: int = 0
     cache_hits: int = 0
     net_savings: Decimal = Decimal(0)
+    cost_with_cache: Decimal = Decimal(0)
+    output_cost: Decimal = Decimal(0)
     cache_expirations: int = 0
     max_idle_seconds: float = 0
     # How many of its turns missed the cache, by reason (`Invocation.cache_miss_reason`; hits not counted).
@@ -99,8 +103,15 @@ class SessionCacheSummary:
         self.output_tokens += row["output_tokens"]
         self.cache_hits += bool(row["cache_hit"])
         self.net_savings += row["net_savings"]
+        self.cost_with_cache += row["cost_with_cache"]
+        self.output_cost += row["output_cost"]
         if row["cache_miss_reason"] in MISSES:
             self.miss_reasons[row["cache_miss_reason"]] = self.miss_reasons.get(row["cache_miss_reason"], 0) + 1
+
+    @property
+    def cost(self) -> Decimal:
+        """What the session spent: input with the cache plus output, the sum of the two figures rounded once."""
+        return Decimal(money(self.cost_with_cache)) + Decimal(money(self.output_cost))
 
     @property
     def cached_tokens(self) -> int:

@@ -9,7 +9,8 @@ from django.utils.html import format_html
 from agent_platform.admin import TenantAPIKeyAdmin
 from agent_platform.models import TenantAPIKey
 from agent_platform.tenancy import ADMIN_ROLES, TenantRecordsAdmin, chosen_tenant
-from caching import admin_views, reports, services
+from agents_app import admin_spend
+from caching import admin_views, reports, services, trends
 from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
 from caching.periods import ONE_DAY, PERIOD_DAYS, Period, utc_today
 from caching.totals import CacheTotals, grouped_cache_totals
@@ -200,8 +201,16 @@ class TenantAPIKeySpendAdmin(TenantAPIKeyAdmin):
         return totals.total_invocations if totals is not None else "-"
 
 
+# The agents list's cost, savings and hit-rate columns read the cache-stats engine (rollups), not raw rows.
+admin_spend.agent_spend_reader_set(trends.agents_spend)
+
 # Reporting's pages, the agent's among them: the site serves them before the model admins' URLs.
 admin.site.add_page("caching/dashboard/", admin_views.cost_dashboard, name="caching-cost-dashboard")
 admin.site.add_page(
     "agents_app/agent/<path:object_id>/caching/", admin_views.agent_caching_page, name="agents_app_agent_caching"
+)
+admin.site.add_page(
+    "agents_app/agent/<path:object_id>/caching/figures/",
+    admin_views.agent_caching_figures,
+    name="agents_app_agent_caching_figures",
 )

@@ -89,6 +89,7 @@ AGENT_STATS_EXAMPLE = {
     "write_premium": "0.001500",
     "net_savings": "0.008250",
     "output_cost": "0.006750",
+    "cost": "0.017400",
     "by_day": [{"day": "2026-11-16", "total_invocations": 0, "...": "the same fields"}],
     "by_period": {"last_7_days": {"from": "2026-11-16", "to": "2026-11-22", "...": "the same fields"}},
     "sessions": [

@@ -23,6 +23,7 @@ PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 52, 16, 34
 SAVINGS_COLOR = "#2e7d32"
 LOSS_COLOR = "#c62828"
 HIT_RATE_COLOR = "#1565c0"
+SPEND_COLOR = "#546e7a"
 
 
 def _nice_top(value: float) -> float:
@@ -111,7 +112,9 @@ def daily_savings_chart(by_day: Sequence[dict], *, label: str = "Daily net savin
     return _svg(body, label=label, css_class="chart chart-daily")
 
 
-def bar_list_chart(rows: Sequence[tuple[str, object]], *, label: str, value_format=usd) -> SafeString:
+def bar_list_chart(
+    rows: Sequence[tuple[str, object]], *, label: str, value_format=usd, color: str | None = None
+) -> SafeString:
     """Horizontal bars, one per (name, amount) row, largest first as given (top agents, model families)."""
     row_h = 24
     height = max(row_h * len(rows) + 8, 40)
@@ -129,8 +132,94 @@ def bar_list_chart(rows: Sequence[tuple[str, object]], *, label: str, value_form
         body.append(
             f'<text x="{name_w - 8}" y="{y + 15}" text-anchor="end">{escape(str(name)[:32])}</text>'
             f'<rect class="bar" x="{name_w}" y="{y + 3}" width="{width:.1f}" height="{row_h - 8}" '
-            f'fill="{SAVINGS_COLOR if value >= 0 else LOSS_COLOR}" data-name="{escape(name)}" '
+            f'fill="{color or (SAVINGS_COLOR if value >= 0 else LOSS_COLOR)}" data-name="{escape(name)}" '
             f'data-value="{escape(raw)}"><title>{tip}</title></rect>'
             f'<text x="{name_w + width + 6:.1f}" y="{y + 15}">{escape(value_format(raw))}</text>'
         )
     return _svg(body, label=label, css_class="chart chart-bars", height=height)
+
+
+def trend_chart(
+    buckets: Sequence[dict], *, grain: str, caching: bool = True, label: str = "Spend, net savings and hit rate"
+) -> SafeString:
+    """Bars of each bucket's spend (`cost`: input with cache plus output), a line of its net savings on the same
+    USD axis, and a line of its hit rate (right axis, 0-100 %, only where caching was on), from rows of the
+    cache-stats JSON with a `label` each (an hour or a day: `grain`). `caching=False` (nothing could cache):
+    spend alone, with no savings line or hit-rate axis to read as zeros."""
+    if not buckets:
+        return _svg(['<text x="20" y="40">No invocations in this period.</text>'], label=label, css_class="chart")
+    spend = [float(Decimal(str(b["cost"]))) for b in buckets]
+    savings = [float(Decimal(str(b["net_savings"]))) for b in buckets]
+    top = _nice_top(max([*spend, *savings, 0.0]))
+    low = min([*savings, 0.0])
+    bottom = -_nice_top(-low) if low < 0 else 0.0
+    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def y_money(value: float) -> float:
+        return PAD_TOP + (top - value) / (top - bottom) * plot_h
+
+    step = plot_w / len(buckets)
+    bar_w = max(1.0, step * 0.7)
+    zero = y_money(0.0)
+    body = [
+        f'<line x1="{PAD_LEFT}" y1="{PAD_TOP}" x2="{PAD_LEFT}" y2="{PAD_TOP + plot_h}" stroke="#999"/>',
+        f'<line x1="{PAD_LEFT}" y1="{zero:.1f}" x2="{PAD_LEFT + plot_w}" y2="{zero:.1f}" stroke="#999"/>',
+        f'<text x="{PAD_LEFT - 6}" y="{PAD_TOP + 4}" text-anchor="end">{escape(usd(top))}</text>',
+        f'<text x="{PAD_LEFT - 6}" y="{zero + 4:.1f}" text-anchor="end">$0</text>',
+    ]
+    if caching:
+        body.append(f'<text x="{WIDTH - PAD_RIGHT + 6}" y="{PAD_TOP + 4}">100%</text>')
+        body.append(f'<text x="{WIDTH - PAD_RIGHT + 6}" y="{PAD_TOP + plot_h}">0%</text>')
+    if bottom < 0:
+        body.append(f'<text x="{PAD_LEFT - 6}" y="{PAD_TOP + plot_h}" text-anchor="end">{escape(usd(bottom))}</text>')
+    savings_points, rate_points = [], []
+    for index, (bucket, cost, saved) in enumerate(zip(buckets, spend, savings, strict=True)):
+        x = PAD_LEFT + index * step + (step - bar_w) / 2
+        middle = PAD_LEFT + index * step + step / 2
+        name = escape(bucket["label"])
+        hit_rate = float(bucket.get("hit_rate") or 0)
+        caching = bool(bucket.get("caching_enabled_invocations"))
+        tip = escape(
+            f"{bucket['label']}: spend {usd(cost)}, net savings {usd(saved)}"
+            + (f", hit rate {percent(hit_rate)}" if caching else "")
+        )
+        height = max(zero - y_money(cost), 0)
+        body.append(
+            f'<rect class="bar spend" x="{x:.1f}" y="{zero - height:.1f}" width="{bar_w:.1f}" '
+            f'height="{height:.1f}" fill="{SPEND_COLOR}" data-bucket="{name}" data-cost="{escape(bucket["cost"])}" '
+            f'data-net-savings="{escape(bucket["net_savings"])}"><title>{tip}</title></rect>'
+        )
+        savings_points.append((middle, y_money(saved)))
+        if caching:
+            rate_points.append((middle, PAD_TOP + (1 - hit_rate) * plot_h, name, hit_rate, tip))
+    if caching:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in savings_points)
+        body.append(
+            f'<polyline class="savings" points="{path}" fill="none" stroke="{SAVINGS_COLOR}" stroke-width="2"/>'
+        )
+    if caching and rate_points:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, *_ in rate_points)
+        body.append(
+            f'<polyline points="{path}" fill="none" stroke="{HIT_RATE_COLOR}" stroke-width="1.5" '
+            f'stroke-dasharray="4 3"/>'
+        )
+        for x, y, name, hit_rate, tip in rate_points:
+            body.append(
+                f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{HIT_RATE_COLOR}" '
+                f'data-bucket="{name}" data-hit-rate="{hit_rate}"><title>{tip}</title></circle>'
+            )
+    labels = {0, len(buckets) - 1} | ({len(buckets) // 2} if len(buckets) > 2 else set())
+    for index in sorted(labels):
+        x = PAD_LEFT + index * step + step / 2
+        anchor = "start" if index == 0 and len(buckets) > 1 else "end" if index == len(buckets) - 1 else "middle"
+        text = escape(buckets[index]["label"])
+        body.append(f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="{anchor}">{text}</text>')
+    per = "hour" if grain == "hour" else "day"
+    body.append(f'<text x="{PAD_LEFT}" y="{HEIGHT - 4}" fill="{SPEND_COLOR}">■ spend per {per} (USD)</text>')
+    if caching:
+        body.append(
+            f'<text x="{PAD_LEFT + 190}" y="{HEIGHT - 4}" fill="{SAVINGS_COLOR}">— net savings</text>'
+            f'<text x="{PAD_LEFT + 310}" y="{HEIGHT - 4}" fill="{HIT_RATE_COLOR}">● hit rate</text>'
+        )
+    return _svg(body, label=label, css_class=f"chart chart-trend chart-{grain}")

@@ -1,7 +1,7 @@
 """Periods: whole UTC days, both ends included, and how a query string names one.
 
-A request names its period as `period=7d|30d|90d` (ending today; the default
-is 30d) or `all` (from the first invocation), or as `from` and `to` (ISO
+A request names its period as `period=1d|2d|7d|30d|90d` (ending today; the
+default is 30d) or `all` (from the first invocation), or as `from` and `to` (ISO
 dates; `to` defaults to today). The API and the admin pages parse it here, so
 they read the same parameters the same way.
 """
@@ -25,7 +25,7 @@ ONE_DAY = dt.timedelta(days=1)
 # A period's end is the start of the day after its last: the calendar's last day cannot be in one.
 LAST_DAY = dt.date.max - ONE_DAY
 
-PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+PERIOD_DAYS = {"1d": 1, "2d": 2, "7d": 7, "30d": 30, "90d": 90}
 DEFAULT_PERIOD = "30d"
 
 
@@ -142,7 +142,8 @@ def period_from_params(params, *, tenant: Tenant, agent: Agent | None = None, to
         # The whole history, from the first invocation: not subject to CACHE_STATS_MAX_DAYS.
         first = first_invocation_day(tenant=tenant, agent=agent)
         return Period(min(first or today, today), today, "all")
-    raise ApplicationError(f"Unknown period {name!r}; use one of 7d, 30d, 90d, all, or from/to.", field="period")
+    names = ", ".join(PERIOD_DAYS)
+    raise ApplicationError(f"Unknown period {name!r}; use one of {names}, all, or from/to.", field="period")
 
 
 def int_param(params, name: str, *, default: int, low: int, high: int) -> int:

@@ -13,7 +13,7 @@ from caching.models import CacheAdvice, CacheReport
 from caching.periods import Period
 from caching.stats import AgentCacheStats, AgentTotals, KeyTotals, ScopeStats, TenantCacheStats
 from caching.totals import CacheTotals
-from pricing.costs import money, money_figures
+from pricing.costs import money, money_figures, spend_shown
 
 
 def period_json(period: Period) -> dict:
@@ -26,6 +26,7 @@ def period_json(period: Period) -> dict:
 
 
 def totals_json(totals: CacheTotals) -> dict:
+    figures = money_figures(totals)
     return {
         "total_invocations": totals.total_invocations,
         "failed_invocations": totals.failed_invocations,
@@ -40,7 +41,8 @@ def totals_json(totals: CacheTotals) -> dict:
         "total_input_tokens": totals.total_input_tokens,
         "output_tokens": totals.output_tokens,
         "efficiency_ratio": totals.efficiency_ratio,
-        **money_figures(totals),
+        **figures,
+        "cost": spend_shown(figures),
     }
 
 
@@ -82,6 +84,7 @@ def session_json(summary: SessionCacheSummary) -> dict:
         "output_tokens": summary.output_tokens,
         "cache_hits": summary.cache_hits,
         "net_savings": money(summary.net_savings),
+        "cost": money(summary.cost),
         "cache_expirations": summary.cache_expirations,
         "max_idle_seconds": round(summary.max_idle_seconds, 3),
         "cached_tokens": summary.cached_tokens,

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncDate, TruncHour
 
 from agents_app.models import Invocation
 from bedrock import misses
@@ -193,7 +193,7 @@ def grouped_cache_totals(
     today: dt.date | None = None,
     use_rollups: bool = True,
 ) -> dict[tuple, CacheTotals]:
-    """Totals grouped by `keys` (any of "agent_id", "api_key_id", "day") for each tenant from its day to `day_to`."""
+    """Totals grouped by `keys` (any of "agent_id", "api_key_id", "day", "hour") per tenant from its day to `day_to`."""
     (grouped,) = grouped_cache_totals_many(
         tenant_from=tenant_from,
         day_to=day_to,
@@ -230,7 +230,9 @@ def grouped_cache_totals_many(
     if not tenant_from:
         return [{} for _ in groupings]
     fresh = {}
-    if use_rollups:
+    # "hour" (the UTC hour a row was queued in): daily rollups cannot split a day, so those read live rows.
+    hourly = any("hour" in keys for keys in groupings)
+    if use_rollups and not hourly:
         closed_to = min(day_to, today - ONE_DAY)
         fresh = rollups.rollup_freshness(tenant_from=tenant_from, day_to=closed_to, agent_id=agent_id).fresh
 
@@ -257,10 +259,12 @@ def grouped_cache_totals_many(
     live_rows: list[dict] = []
     if live is not None:
         live_day = next(iter(live_days_all)) if len(live_days_all) == 1 else None
-        needed = [k for k in ("agent_id", "api_key_id", "day") if any(k in keys for keys in groupings)]
+        needed = [k for k in ("agent_id", "api_key_id", "day", "hour") if any(k in keys for keys in groupings)]
         sql_keys = [k for k in needed if k != "day" or live_day is None]
         if "day" in sql_keys:
             live = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
+        if "hour" in sql_keys:
+            live = live.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
         if sql_keys:
             live_rows = list(live.values(*sql_keys).annotate(**invocation_sums()).order_by())
         else:  # (`values()` without names would group by every column)

@@ -70,6 +70,11 @@ def money_figures(values) -> dict[str, str]:
     return {name: str(figures[name]) for name in MONEY_FIELDS}
 
 
+def spend_shown(figures: Mapping[str, str]) -> str:
+    """What was spent as shown: input with the cache plus output, the sum of `money_figures`' two shown figures."""
+    return str(Decimal(figures["cost_with_cache"]) + Decimal(figures["output_cost"]))
+
+
 def ratio(numerator, denominator) -> float:
     """A fraction as shown everywhere (the hit rate, the efficiency ratio, the advice's ratios): a float rounded
     to `RATIO_PLACES` places, whatever the inputs' types; 0.0 when there is nothing to divide."""

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from agents_app.models import Deployment
+from caching.periods import utc_today
 from tests.admin.conftest import page, stat_values
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
 from tests.conftest import NOVA, make_agent
@@ -37,12 +38,61 @@ def test_days_past_the_calendars_end_fall_back_with_a_message(member, agent):
     assert "must be a day no later than 9999-12-30" in html and "Showing the last 30 days" in html
 
 
+BAR = r'<rect class="bar spend"[^>]*data-bucket="([0-9: -]+)" data-cost="([^"]+)" data-net-savings="([^"]+)"'
+
+
 def test_chart_has_a_bar_per_day_of_the_period(member, agent):
     seeded = seed_support_agent(agent)
     html = page(member.get(url(agent) + "?period=7d"))
-    bars = re.findall(r'<rect class="bar"[^>]*data-day="([0-9-]+)" data-net-savings="([^"]+)"', html)
+    bars = re.findall(BAR, html)
     assert len(bars) == 7
-    assert (seeded.yesterday.isoformat(), "0.002400") in bars
+    # Yesterday: spend = input with cache 0.0185 + output 0.0075; net savings 0.0024.
+    assert (seeded.yesterday.isoformat(), "0.026000", "0.002400") in bars
+
+
+def test_a_period_of_two_days_or_less_is_charted_by_the_hour(member, agent):
+    seeded = seed_support_agent(agent)  # the clock: noon
+    html = page(member.get(url(agent) + "?period=1d"))
+    bars = re.findall(BAR, html)
+    assert len(bars) == 13 and "Hourly spend" in html  # today's hours up to this one
+    assert (f"{seeded.today} 00:00", "0.004125", "0.005025") in bars
+
+
+def test_spend_leads_and_adds_up(member, api, agent):
+    seed_support_agent(agent)
+    html = page(member.get(url(agent) + "?period=7d"))
+    data = api.get(f"/api/agents/{agent.pk}/cache-stats/?period=7d").json()
+    shown = stat_values(html)
+    assert shown["cost"] == data["cost"] == "0.030125"  # input with cache 0.021125 + output 0.009
+    assert html.index('data-stat="cost"') < html.index('data-stat="net_savings"')
+
+
+def test_a_nova_agents_page_shows_spend_and_says_caching_is_unavailable(member, api, tenant):
+    nova = make_agent(tenant, NOVA, name="Nova helper")
+    add_invocation(nova, at(utc_today(), 1, 0), input=500, output=20, caching=False)
+    add_invocation(nova, at(utc_today(), 1, 5), input=700, output=40, caching=False)
+
+    html = page(member.get(url(nova)))
+
+    shown = stat_values(html)
+    assert shown["cost"] == "0.004500"  # (1200 × 3 + 60 × 15) / 1e6 with the test prices
+    assert shown["total_invocations"] == "2"
+    assert "hit_rate" not in shown and "net_savings" not in shown  # no zeros that look like a failed cache
+    assert 'id="caching-unavailable"' in html
+    assert "Caching is unavailable: Nova Pro does not support prompt caching" in html
+    assert 'id="miss-reasons"' not in html
+
+
+def test_the_figures_partial_is_the_pages_stats_and_sessions(member, agent, other_agent):
+    seed_support_agent(agent)
+    full = page(member.get(url(agent) + "?period=7d"))
+    assert f'data-refresh-url="/admin/agents_app/agent/{agent.pk}/caching/figures/?period=7d"' in full
+
+    part = page(member.get(url(agent, "caching/figures/") + "?period=7d"))
+
+    assert 'id="cache-stats"' in part and 'id="sessions"' in part and 'id="invoke-panel"' not in part
+    assert stat_values(part) == stat_values(full)
+    assert member.get(url(other_agent, "caching/figures/")).status_code == 404
 
 
 def test_sessions_table_shows_cached_vs_uncached_tokens(member, agent):

@@ -120,7 +120,7 @@ def test_agent_page_shows_the_cache_stats_apis_figures(browser_page, live_server
         assert shown[name] == str(data[name]), name
     text = page.text_content("#cache-stats")
     assert "50.0%" in text and "4,000" in text and "$0.0108" in text and "$0.007425" in text
-    assert page.locator("svg.chart-daily rect.bar").count() == 7
+    assert page.locator("svg.chart-trend rect.bar.spend").count() == 7
     sessions = page.locator("#sessions tbody tr")
     assert sessions.count() == len(data["sessions"]) == 3
     s1 = page.locator('#sessions tr[data-session-id="s1"]')
@@ -148,12 +148,13 @@ def test_dashboard_shows_the_tenant_cache_stats_apis_figures(browser_page, live_
     shown = shown_stats(page)
     for name in ("total_invocations", "cost_with_cache", "cost_without_cache", "net_savings", "hit_rate"):
         assert shown[name] == str(data[name]), name
-    top = page.locator("#top-agents tbody tr")
-    assert [top.nth(i).get_attribute("data-agent-id") for i in range(top.count())] == [
-        str(row["agent"]["id"]) for row in data["top_agents"]
+    compared = page.locator("#agent-comparison tbody tr")  # every agent with turns, the highest spend first
+    by_spend = sorted(data["top_agents"], key=lambda row: -float(row["cost"]))
+    assert [compared.nth(i).get_attribute("data-agent-id") for i in range(compared.count())] == [
+        str(row["agent"]["id"]) for row in by_spend
     ]
     assert page.locator("#by-family tbody tr").count() == len(data["by_family"]) == 2
-    assert page.locator("svg.chart-daily").is_visible()
+    assert page.locator("svg.chart-trend").is_visible()
     shot(page, "cost-dashboard")
 
     page.click("#reports a >> text=cache reports")

@@ -69,11 +69,20 @@ def test_invoke_panel_runs_two_turns_and_the_second_reads_the_cache(browser_page
     assert "cache write" in page.text_content("#invoke-tokens")
     assert page.locator("#invoke-saved").is_hidden()  # the first turn writes the cache
 
+    # The page's figures follow each turn without a reload: the first turn's are in already.
+    page.wait_for_selector('#content-main[data-refreshes="1"]')
+    assert shown_stats(page)["total_invocations"] == "1"
+    assert page.locator(f'#sessions tr[data-session-id="{session_id}"]').count() == 1
+
     assert invoke(page, "And how long does shipping take?")
     assert page.input_value("#invoke-session") == session_id
     saved = page.text_content("#invoke-saved")
     assert page.locator("#invoke-saved").is_visible() and saved.startswith("Saved $") and saved.endswith("from cache")
+    assert page.text_content("#invoke-cost").startswith("Cost $")
     shot(page, "invoke-panel")
+    page.wait_for_selector('#content-main[data-refreshes="2"]')
+    refreshed = shown_stats(page)
+    assert refreshed["total_invocations"] == "2" and float(refreshed["net_savings"]) > 0
 
     page.click("#invoke-detail-link")
     page.wait_for_selector("#invocation-summary")
@@ -91,3 +100,36 @@ def test_invoke_panel_runs_two_turns_and_the_second_reads_the_cache(browser_page
     row = page.locator(f'#sessions tr[data-session-id="{session_id}"]')
     assert int(row.locator('[data-stat="cached_tokens"]').text_content().replace(",", "")) > 0
     shot(page, "agent-caching-page-pipeline")
+
+
+@pytest.fixture(scope="module")
+def nova_agent(stack) -> dict:
+    agents = stack.call(stack.demo_key, "GET", "/api/agents/?search=Docs").json()["results"]
+    return agents[0]
+
+
+def test_a_turn_without_caching_shows_its_cost_and_the_page_follows(browser_page, stack, nova_agent):
+    page = browser_page
+    admin_login(page, stack.url, DEMO_USERNAME, DEMO_PASSWORD)
+    page.goto(f"{stack.url}/admin/agents_app/agent/{nova_agent['id']}/caching/")
+    assert "Caching is unavailable" in page.text_content("#caching-unavailable")
+    before = shown_stats(page)
+
+    assert invoke(page, "Summarize: the service runs agents and records what they cost.")
+
+    cost = page.text_content("#invoke-cost")
+    assert page.locator("#invoke-cost").is_visible()
+    assert cost.startswith("Cost $") and "input $" in cost and "output $" in cost
+    assert cost.endswith("(prompt caching off for this turn)")
+    assert page.locator("#invoke-saved").is_hidden()
+    page.wait_for_selector('#content-main[data-refreshes="1"]')
+    after = shown_stats(page)
+    assert int(after["total_invocations"]) == int(before["total_invocations"]) + 1
+    assert float(after["cost"]) - float(before["cost"]) == pytest.approx(
+        float(page.get_attribute("#invoke-cost", "data-value"))
+    )
+    data = stack.call(stack.demo_key, "GET", f"/api/agents/{nova_agent['id']}/cache-stats/").json()
+    assert after["cost"] == data["cost"]
+    for width in (1000, 1400):
+        page.set_viewport_size({"width": width, "height": 1000})
+        shot(page, f"invoke-panel-nova-{width}")

@@ -8,7 +8,13 @@
  *    (tooltip and help text); choosing one that can enables it again. A disabled select is not
  *    submitted, so it is re-enabled on submit and its value ("Off") reaches the server.
  * 2. Invoke panel: POSTs the prompt (CSRF token from the form), then polls the invocation's status
- *    JSON until it has finished and shows the response, its tokens and what the cache saved.
+ *    JSON until it has finished and shows the response, its tokens, its cost (caching on or off) and
+ *    what the cache saved. A finished turn is announced as a document event, "agent:invocation-finished"
+ *    (detail: the status JSON), which the caching page uses to refresh its figures.
+ * 3. Figures that refresh: an element with data-refresh-url (and data-refresh-ids="a b") re-fetches that
+ *    URL after each finished turn and swaps in the elements of those ids from the answer's HTML, so the
+ *    caching page's stats and sessions follow the invoke panel without a full reload. Its
+ *    data-refreshes counts the swaps done (what tests wait for).
  */
 (function () {
   "use strict";
@@ -72,6 +78,7 @@
     var statusNode = document.getElementById("invoke-status");
     var responseNode = document.getElementById("invoke-response");
     var savedNode = document.getElementById("invoke-saved");
+    var costNode = document.getElementById("invoke-cost");
     var tokensNode = document.getElementById("invoke-tokens");
     var link = document.getElementById("invoke-detail-link");
     var session = document.getElementById("invoke-session");
@@ -93,6 +100,10 @@
         (data.premium_text ? ". " + data.premium_text : "") + ".");
       savedNode.hidden = !data.saved_text;
       text(savedNode, data.saved_text);
+      costNode.hidden = !data.cost_text;
+      costNode.dataset.value = data.money.cost;
+      text(costNode, data.cost_text);
+      document.dispatchEvent(new CustomEvent("agent:invocation-finished", { detail: data }));
     }
 
     function poll(url, delay) {
@@ -111,6 +122,7 @@
       event.preventDefault();
       button.disabled = true;
       savedNode.hidden = true;
+      costNode.hidden = true;
       statusNode.dataset.status = "sending";
       text(statusNode, "sending…");
       text(responseNode, "");
@@ -137,6 +149,26 @@
     });
   }
 
-  function start() { setupCachingToggle(); setupInvokePanel(); }
+  function setupFigureRefresh() {
+    var root = document.querySelector("[data-refresh-url]");
+    if (!root) return;
+    var ids = (root.dataset.refreshIds || "").split(" ").filter(Boolean);
+    document.addEventListener("agent:invocation-finished", function () {
+      fetch(root.dataset.refreshUrl, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          ids.forEach(function (id) {
+            var next = fresh.getElementById(id);
+            var current = document.getElementById(id);
+            if (next && current) current.replaceWith(document.importNode(next, true));
+          });
+          root.dataset.refreshes = String(Number(root.dataset.refreshes || 0) + 1);
+        })
+        .catch(function () { /* the figures stay as they were; a reload shows the new ones */ });
+    });
+  }
+
+  function start() { setupCachingToggle(); setupInvokePanel(); setupFigureRefresh(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
