@@ -87,7 +87,12 @@ def cost_dashboard(request):
     agents = trends.tenant_agents(tenant)
     filters = chosen_filters(request, agents=agents)
     trend = trends.tenant_trend(tenant=tenant, period=period, filters=filters, agents=agents)
-    stats = {"period": serializers.period_json(period), "currency": "USD", **serializers.totals_json(trend.totals)}
+    stats = {
+        "period": serializers.period_json(period),
+        "currency": "USD",
+        **serializers.totals_json(trend.totals),
+        "by_key": [serializers.key_row_json(row) for row in trend.by_key],
+    }
     buckets = [{"label": b.label, **serializers.totals_json(b.totals)} for b in trend.buckets]
     agent_rows = [
         {"agent": serializers.agent_json(row.agent), **serializers.totals_json(row.totals)} for row in trend.agents

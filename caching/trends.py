@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
-from agent_platform.models import Tenant
+from agent_platform.models import Tenant, TenantAPIKey
 from agents_app.admin_spend import AgentSpend
 from agents_app.models import Agent
 from caching.periods import UTC, Period, day_start, days_between, utc_today
-from caching.stats import AgentTotals, FamilyTotals, least_benefit_reasons
+from caching.stats import AgentTotals, FamilyTotals, KeyTotals, least_benefit_reasons
 from caching.totals import CacheTotals, grouped_cache_totals, grouped_cache_totals_many
 
 HOURLY_MAX_DAYS = 2
@@ -63,6 +63,7 @@ class Trend:
     agents: list[AgentTotals]  # every matching agent with invocations in the period, highest cost first
     by_family: list[FamilyTotals]
     least_benefit: list[AgentTotals] = field(default_factory=list)
+    by_key: list[KeyTotals] = field(default_factory=list)  # highest spend first; no key: the admin, commands
 
 
 def trend_filters(params, *, agents: list[Agent]) -> TrendFilters:
@@ -133,10 +134,10 @@ def tenant_trend(
     grain = trend_grain(period)
     # Grouped by bucket alone when every agent counts (a few rows); by bucket and agent when only some do.
     by_bucket_keys = (grain,) if not filters.active else (grain, "agent_id")
-    per_bucket, per_agent = grouped_cache_totals_many(
+    per_bucket, per_agent, per_agent_key = grouped_cache_totals_many(
         tenant_from={tenant.pk: period.day_from},
         day_to=period.day_to,
-        groupings=[by_bucket_keys, ("agent_id",)],
+        groupings=[by_bucket_keys, ("agent_id",), ("agent_id", "api_key_id")],
         agent_id=filters.agent_id,
         today=today,
     )
@@ -163,6 +164,7 @@ def tenant_trend(
         families.setdefault(family.slug, FamilyTotals(family.slug, family.name, CacheTotals())).totals.add(row.totals)
     least = [AgentTotals(row.agent, row.totals, least_benefit_reasons(row.totals)) for row in rows]
     return Trend(
+        by_key=_by_key(tenant, per_agent_key, chosen),
         period=period,
         grain=grain,
         filters=filters,
@@ -172,6 +174,17 @@ def tenant_trend(
         by_family=sorted(families.values(), key=lambda f: f.name),
         least_benefit=sorted((r for r in least if r.reasons), key=lambda r: (r.totals.net_savings, r.agent.name)),
     )
+
+
+def _by_key(tenant: Tenant, per_agent_key: dict[tuple, CacheTotals], chosen: dict[int, Agent]) -> list[KeyTotals]:
+    """The chosen agents' totals by the API key that asked, highest spend first."""
+    sums: dict[int | None, CacheTotals] = {}
+    for (agent_id, key_id), totals in per_agent_key.items():
+        if agent_id in chosen and (totals.total_invocations or totals.failed_invocations):
+            sums.setdefault(key_id, CacheTotals()).add(totals)
+    keys = TenantAPIKey.objects.filter(tenant=tenant, pk__in=[key_id for key_id in sums if key_id]).in_bulk()
+    rows = [KeyTotals(keys.get(key_id), totals) for key_id, totals in sums.items()]
+    return sorted(rows, key=lambda row: (-row.totals.spend, row.api_key.prefix if row.api_key else ""))
 
 
 def agents_spend(agents: list[Agent], day_from: dt.date, day_to: dt.date) -> dict[int, AgentSpend]:

@@ -2,6 +2,7 @@
 per-key rollup for closed days (identical to the raw answer) and live rows for the rest."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -90,3 +91,21 @@ def test_the_dashboard_and_the_keys_admin_show_each_keys_spend(client, tenant, o
     assert "theirs" not in page and "Spend in the period" in page
     week = client.get("/admin/agent_platform/tenantapikey/?spend_period=month").status_code
     assert week == 200
+
+
+def test_the_dashboards_by_key_table_follows_its_agent_filter(client, tenant, agent, keyed):
+    """Filtered to one agent, the by-key table holds only the keys that asked that agent, with that agent's spend."""
+    member_ensure(tenant=tenant, username="ada", password="pw-ada-12345", role=Role.ADMIN)
+    assert admin_login(client, "ada", "pw-ada-12345")
+    period = Period(utc_today() - dt.timedelta(days=6), utc_today())
+    expected = by_key(tenant_cache_stats(tenant=tenant, period=period, use_rollups=False, all_agents=True))
+    assert set(expected) == {"batch", "chat", None}
+
+    html = client.get(f"/admin/caching/dashboard/?period=7d&agent={agent.pk}").content.decode()
+    table = html.split('id="by-key"')[1].split("</table>")[0]
+    shown = dict(re.findall(r'<tr data-key="([^"]*)">.*?<td class="num" data-value="([^"]+)"', table, flags=re.S))
+    # The agent was asked by the batch key, the admin (no key) and, late, the chat key; never by chat otherwise.
+    batch_only = Invocation.objects.filter(agent=agent, api_key=keyed["batch"], status="succeeded")
+    spend = sum((i.cost_with_cache + i.output_cost for i in batch_only), Decimal(0))
+    assert set(shown) == {keyed["batch"].prefix, keyed["chat"].prefix, ""}
+    assert Decimal(shown[keyed["batch"].prefix]) == spend.quantize(Decimal("0.000001"))
