@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from agent_platform.errors import ApplicationError
-from agent_platform.models import Tenant
+from agent_platform.models import Tenant, TenantAPIKey
 from agent_platform.tenancy import chosen_tenant, scoped_object, user_tenants
 from agents_app import admin_views as agent_pages
 from agents_app import selectors as agent_selectors
@@ -66,9 +66,9 @@ def dashboard_tenant(request) -> tuple[Tenant, list[Tenant]]:
     return tenant, tenants
 
 
-def chosen_filters(request, *, agents) -> trends.TrendFilters:
+def chosen_filters(request, *, tenant, agents) -> trends.TrendFilters:
     try:
-        return trends.trend_filters(request.GET, agents=agents)
+        return trends.trend_filters(request.GET, agents=agents, tenant=tenant)
     except ApplicationError as exc:
         messages.error(request, f"{exc.message} Showing every agent.")
         return trends.TrendFilters()
@@ -81,11 +81,11 @@ def spend_row(name, totals) -> dict:
 
 def cost_dashboard(request):
     """Spend, savings and hit rate over time (hourly up to two days, daily beyond), per agent and family,
-    for the tenant's agents narrowed by agent, model family or model."""
+    for the tenant's agents narrowed by agent, model family or model, and by the API key that asked."""
     tenant, tenants = dashboard_tenant(request)
     period = chosen_period(request, tenant=tenant)
     agents = trends.tenant_agents(tenant)
-    filters = chosen_filters(request, agents=agents)
+    filters = chosen_filters(request, tenant=tenant, agents=agents)
     trend = trends.tenant_trend(tenant=tenant, period=period, filters=filters, agents=agents)
     stats = {
         "period": serializers.period_json(period),
@@ -110,6 +110,7 @@ def cost_dashboard(request):
         "agent_choices": agents,
         "family_choices": sorted(families.items(), key=lambda item: item[1]),
         "model_choices": sorted({(a.model.model_id, a.model.display_name) for a in agents}, key=lambda m: m[1]),
+        "key_choices": list(TenantAPIKey.objects.filter(tenant=tenant).only("pk", "name", "prefix").order_by("name")),
         "empty": empty,
         "grain": trend.grain,
         "stats": stats,

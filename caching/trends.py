@@ -5,8 +5,9 @@ the cache-stats API's (rollups for settled days, live rows for the rest) and
 get faster with whatever that engine learns: hours come from live rows until
 the engine reads hourly rollups. Buckets are UTC hours for a period of up to
 `HOURLY_MAX_DAYS` days, UTC days beyond. The filters narrow the tenant's
-agents (one agent, a model family, a model); every figure on the page is then
-the sum over those agents.
+agents (one agent, a model family, a model) and who asked (one API key, or
+none: the admin and commands); every figure on the page is then the sum over
+those agents' invocations by that key.
 """
 
 from __future__ import annotations
@@ -30,20 +31,35 @@ ONE_HOUR = dt.timedelta(hours=1)
 
 @dataclass(frozen=True)
 class TrendFilters:
-    """Which of the tenant's agents count. Empty means "all".
+    """Which of the tenant's agents and API keys count. Empty means "all".
 
-    An API-key filter needs the key on each invocation and a live read grouped
-    by it (rollups are per agent): add `api_key` here, to `agents_matching`'s
-    callers' query string and to the grouping in `tenant_trend` when it exists.
+    With a key filter every figure is read grouped by "api_key_id" (the
+    per-key rollups for settled days, live rows otherwise), never from the
+    per-agent rollups, which cannot tell keys apart.
     """
 
     agent_id: int | None = None
     family: str = ""  # ModelFamily.slug
     model: str = ""  # FoundationModel.model_id
+    api_key: TenantAPIKey | None = None
+    no_key: bool = False  # only what no key asked for: the admin, commands
+
+    @property
+    def by_key(self) -> bool:
+        return self.api_key is not None or self.no_key
+
+    @property
+    def key_id(self) -> str | None:
+        return self.api_key.pk if self.api_key is not None else None
+
+    @property
+    def key_param(self) -> str:
+        """The `?key=` value that chose this filter ("" for none)."""
+        return self.api_key.prefix if self.api_key is not None else ("none" if self.no_key else "")
 
     @property
     def active(self) -> bool:
-        return bool(self.agent_id or self.family or self.model)
+        return bool(self.agent_id or self.family or self.model or self.by_key)
 
 
 @dataclass
@@ -66,10 +82,14 @@ class Trend:
     by_key: list[KeyTotals] = field(default_factory=list)  # highest spend first; no key: the admin, commands
 
 
-def trend_filters(params, *, agents: list[Agent]) -> TrendFilters:
-    """The filters of a query dict (`agent`, `family`, `model`), or an ApplicationError naming the bad one.
-    `agents` are the tenant's: an agent, family or model none of them has is refused."""
-    values = {name: (params.get(name) or "").strip() for name in ("agent", "family", "model")}
+NO_KEY = "none"
+
+
+def trend_filters(params, *, agents: list[Agent], tenant: Tenant) -> TrendFilters:
+    """The filters of a query dict (`agent`, `family`, `model`, `key`), or an ApplicationError naming the bad one.
+    `agents` are the tenant's: an agent, family or model none of them has is refused. `key` is the prefix of
+    one of the tenant's API keys, or "none" for what no key asked for (the admin, commands)."""
+    values = {name: (params.get(name) or "").strip() for name in ("agent", "family", "model", "key")}
     agent_id = None
     if values["agent"]:
         if not values["agent"].isdigit() or int(values["agent"]) not in {a.pk for a in agents}:
@@ -79,7 +99,22 @@ def trend_filters(params, *, agents: list[Agent]) -> TrendFilters:
         raise ApplicationError(f"No agent of this tenant runs a model of family {values['family']!r}.", field="family")
     if values["model"] and values["model"] not in {a.model.model_id for a in agents}:
         raise ApplicationError(f"No agent of this tenant runs the model {values['model']!r}.", field="model")
-    return TrendFilters(agent_id=agent_id, family=values["family"], model=values["model"])
+    return TrendFilters(
+        agent_id=agent_id,
+        family=values["family"],
+        model=values["model"],
+        api_key=_tenant_key(tenant, values["key"]) if values["key"] not in ("", NO_KEY) else None,
+        no_key=values["key"] == NO_KEY,
+    )
+
+
+def _tenant_key(tenant: Tenant, value: str) -> TenantAPIKey:
+    """The tenant's API key with this prefix (its id holds the key's hash: never in a URL); another tenant's is
+    as unknown as a made-up one."""
+    key = TenantAPIKey.objects.filter(tenant=tenant, prefix=value).first()
+    if key is None:
+        raise ApplicationError(f"No API key {value!r} in this tenant.", field="key")
+    return key
 
 
 def agents_matching(agents: list[Agent], filters: TrendFilters) -> list[Agent]:
@@ -132,15 +167,23 @@ def tenant_trend(
     agents = tenant_agents(tenant) if agents is None else agents
     chosen = {agent.pk: agent for agent in agents_matching(agents, filters)}
     grain = trend_grain(period)
-    # Grouped by bucket alone when every agent counts (a few rows); by bucket and agent when only some do.
+    # Grouped by bucket alone when every agent counts (a few rows); by bucket and agent when only some do; and
+    # by key as well when one key counts: only a grouping by "api_key_id" is read from rows that know the key.
     by_bucket_keys = (grain,) if not filters.active else (grain, "agent_id")
+    by_agent_keys = ("agent_id",)
+    if filters.by_key:
+        by_bucket_keys, by_agent_keys = (grain, "agent_id", "api_key_id"), ("agent_id", "api_key_id")
     per_bucket, per_agent, per_agent_key = grouped_cache_totals_many(
         tenant_from={tenant.pk: period.day_from},
         day_to=period.day_to,
-        groupings=[by_bucket_keys, ("agent_id",), ("agent_id", "api_key_id")],
+        groupings=[by_bucket_keys, by_agent_keys, ("agent_id", "api_key_id")],
         agent_id=filters.agent_id,
         today=today,
     )
+    if filters.by_key:
+        per_bucket = _of_key(per_bucket, filters.key_id)
+        per_agent = _of_key(per_agent, filters.key_id)
+        per_agent_key = {key: totals for key, totals in per_agent_key.items() if key[1] == filters.key_id}
     sums: dict[dt.datetime, CacheTotals] = {}
     for key, totals in per_bucket.items():
         if filters.active and key[1] not in chosen:
@@ -174,6 +217,11 @@ def tenant_trend(
         by_family=sorted(families.values(), key=lambda f: f.name),
         least_benefit=sorted((r for r in least if r.reasons), key=lambda r: (r.totals.net_savings, r.agent.name)),
     )
+
+
+def _of_key(grouped: dict[tuple, CacheTotals], key_id: str | None) -> dict[tuple, CacheTotals]:
+    """The rows of a grouping ending in "api_key_id" asked for by `key_id` (None: no key), without that key."""
+    return {key[:-1]: totals for key, totals in grouped.items() if key[-1] == key_id}
 
 
 def _by_key(tenant: Tenant, per_agent_key: dict[tuple, CacheTotals], chosen: dict[int, Agent]) -> list[KeyTotals]:
