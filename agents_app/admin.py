@@ -401,7 +401,7 @@ class InvocationAdmin(TenantRecordsAdmin):
         "queued_at",
     ]
     list_filter = ["status", "cache_hit", "cache_miss_reason", ("agent", RelatedOnlyFieldListFilter)]
-    list_select_related = ["agent", "session"]
+    list_select_related = ["agent"]  # the session is not shown: no join for it
     # The page's summary (templates/admin/agents_app/invocation/change_form.html) shows the prompt, the
     # response and the figures readably; the stored fields stay one click away.
     fieldsets = [

@@ -315,6 +315,9 @@ class Invocation(models.Model):
             models.Index(fields=["tenant", "queued_at"]),
             models.Index(fields=["session", "queued_at"]),
             models.Index(fields=["status", "enqueued_at"]),
+            # The default order across tenants (a superuser's invocations list): its first page is read off
+            # this index instead of sorting every invocation.
+            models.Index(fields=["queued_at", "id"]),
         ]
 
     def __str__(self):
