@@ -168,9 +168,10 @@ def tenant_cache_advice_request(
 def cache_advice_queue(*, tenant: Tenant, period: Period, agent: Agent | None = None) -> list[CacheAdvice]:
     """For pages: the stored advice of the period's agents (or of `agent`), queueing the missing and stale ones.
 
-    Nothing is computed or written while the page waits: two queries however many agents the tenant has
-    (three when some agent has no stored advice yet: its placeholder needs the agent). A missing one is
-    shown as pending, with the task on its way.
+    Nothing is computed while the page waits: two queries however many agents the tenant has, and a few more
+    when some advice is missing or stale. A missing one is stored as pending and a stale one marked pending,
+    with the task on its way: that pending row is the marker, so the next views queue nothing more for it
+    until it is computed, or `REQUEUE_AFTER` has passed (a lost message).
     """
     marks = advice_data_marks(tenant=tenant, period=period, agent=agent)
     if not marks:
@@ -185,11 +186,27 @@ def cache_advice_queue(*, tenant: Tenant, period: Period, agent: Agent | None = 
     missing = [agent_id for agent_id in marks if agent_id not in rows]
     if missing:
         agents = [agent] if agent is not None else Agent.objects.filter(pk__in=missing).select_related("model__family")
-        for found in agents:
-            rows[found.pk] = CacheAdvice(
+        placeholders = [
+            CacheAdvice(
                 tenant=tenant, agent=found, period_from=period.day_from, period_to=period.day_to, requested_at=now
             )
-    for advice in rows.values():
-        if advice.pk is None or not (advice_is_current(advice, marks[advice.agent_id]) or _in_flight(advice, now)):
-            transaction.on_commit(partial(cache_advice_enqueue, advice.agent_id, period.day_from, period.day_to))
+            for found in agents
+        ]
+        # Another view may have stored the same one meanwhile: then its task is on its way too.
+        CacheAdvice.objects.bulk_create(placeholders, ignore_conflicts=True)
+        rows.update({advice.agent_id: advice for advice in placeholders})
+    due = [
+        advice
+        for advice in rows.values()
+        if advice.pk is None or not (advice_is_current(advice, marks[advice.agent_id]) or _in_flight(advice, now))
+    ]
+    stale = [advice for advice in due if advice.pk is not None]
+    if stale:
+        CacheAdvice.objects.filter(pk__in=[advice.pk for advice in stale]).update(
+            status=CacheAdvice.Status.PENDING, requested_at=now, progress=0
+        )
+        for advice in stale:
+            advice.status, advice.requested_at, advice.progress = CacheAdvice.Status.PENDING, now, 0
+    for advice in due:
+        transaction.on_commit(partial(cache_advice_enqueue, advice.agent_id, period.day_from, period.day_to))
     return list(rows.values())
