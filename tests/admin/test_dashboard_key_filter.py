@@ -18,7 +18,7 @@ from tests.admin.test_dashboard import trend_bars
 from tests.caching.stats_data import add_invocation, at
 from tests.conftest import make_agent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 URL = "/admin/caching/dashboard/"
 
