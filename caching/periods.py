@@ -22,6 +22,7 @@ from agents_app.selectors import agent_check
 
 UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
+ONE_HOUR = dt.timedelta(hours=1)
 # A period's end is the start of the day after its last: the calendar's last day cannot be in one.
 LAST_DAY = dt.date.max - ONE_DAY
 
@@ -35,6 +36,11 @@ def utc_today() -> dt.date:
 
 def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=UTC)
+
+
+def hour_start(moment: dt.datetime) -> dt.datetime:
+    """The start of the UTC hour `moment` falls in."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def days_between(day_from: dt.date, day_to: dt.date) -> Iterator[dt.date]:

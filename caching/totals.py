@@ -31,12 +31,13 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from agents_app.models import Invocation
 from bedrock import misses
 from caching import rollups
-from caching.models import DailyCacheRollup
-from caching.periods import ONE_DAY, UTC, day_ranges, day_start, days_between, utc_today
+from caching.models import DailyCacheRollup, HourlyCacheRollup
+from caching.periods import ONE_DAY, ONE_HOUR, UTC, day_ranges, day_start, hour_start
 from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, ratio, total_input_tokens
 
 SUCCEEDED = Invocation.Status.SUCCEEDED
@@ -140,14 +141,53 @@ class CacheTotals:
         return ratio(self.cache_read_tokens, self.total_input_tokens)
 
 
-def _ranges_q(owner: Q, ranges: list[tuple[dt.date, dt.date]], *, on_days: bool) -> Q:
-    spans = Q()
-    for first, last in ranges:
-        if on_days:
-            spans |= Q(day__gte=first, day__lte=last)
+Span = tuple[dt.datetime, dt.datetime]  # [start, end)
+
+
+def _spans_q(owner: Q, spans: list[tuple], low: str, high: str) -> Q:
+    """`owner` and a value of `low`/`high` lookups in any of the spans."""
+    either = Q()
+    for first, last in spans:
+        either |= Q(**{low: first, high: last})
+    return owner & either
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    merged: list[list[dt.datetime]] = []
+    for start, end in sorted(spans):
+        if merged and merged[-1][1] >= start:
+            merged[-1][1] = max(merged[-1][1], end)
         else:
-            spans |= Q(queued_at__gte=day_start(first), queued_at__lt=day_start(last + ONE_DAY))
-    return owner & spans
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def _gaps(covered: list[Span], start: dt.datetime, end: dt.datetime) -> list[Span]:
+    """The parts of [start, end) outside the (merged) `covered` spans."""
+    gaps, cursor = [], start
+    for first, last in covered:
+        if first > cursor:
+            gaps.append((cursor, min(first, end)))
+        cursor = max(cursor, last)
+    if cursor < end:
+        gaps.append((cursor, end))
+    return [(a, b) for a, b in gaps if a < b]
+
+
+def _days_of(spans: list[Span]) -> set[dt.date]:
+    days = set()
+    for start, end in spans:
+        day = start.astimezone(UTC).date()
+        while day_start(day) < end:
+            days.add(day)
+            day += ONE_DAY
+    return days
+
+
+def _summed(rows_of, keys: tuple[str, ...], sums: dict) -> list[dict]:
+    if keys:
+        return list(rows_of.values(*keys).annotate(**sums).order_by())
+    return [rows_of.aggregate(**sums)]  # (`values()` without names would group by every column)
 
 
 def grouped_cache_totals(
@@ -159,7 +199,7 @@ def grouped_cache_totals(
     today: dt.date | None = None,
     use_rollups: bool = True,
 ) -> dict[tuple, CacheTotals]:
-    """Totals grouped by `keys` (any of "agent_id", "day") for each tenant from its day to `day_to`."""
+    """Totals grouped by `keys` (any of "agent_id", "day", or none) for each tenant from its day to `day_to`."""
     (grouped,) = grouped_cache_totals_many(
         tenant_from=tenant_from,
         day_to=day_to,
@@ -180,70 +220,78 @@ def grouped_cache_totals_many(
     today: dt.date | None = None,
     use_rollups: bool = True,
 ) -> list[dict[tuple, CacheTotals]]:
-    """The same totals grouped several ways (by day, by agent...), one dict per grouping.
+    """The same totals grouped several ways (by day, by agent, not at all...), one dict per grouping.
 
     `agent_id` must be an agent of the (one) tenant in `tenant_from`: the
     public reads (`caching.stats`) check that before they call.
-    Two queries to tell settled days from live ones (rollup markers, late
-    arrivals), one over the live invocations, and one over the rollup rows per
-    grouping, whatever the range: the database does the summing, Python merges
-    a few rows.
-    `use_rollups=False` reads invocations only (the reference answer the rollup
-    path must equal).
+    A fresh daily rollup serves its day; else a fresh hourly rollup serves its
+    hour; the rest (the current hour, what is stale or never rolled up) is
+    summed from the invocations. Three queries tell settled spans from live
+    ones (day markers, hour markers, late arrivals), one sums the live
+    invocations, and per grouping one sums the daily rollups and one the hourly
+    ones, whatever the range: the database does the summing, Python merges a
+    few rows. `use_rollups=False` reads invocations only (the reference answer
+    the rollup path must equal).
     """
-    today = today or utc_today()
+    now = timezone.now()
+    today = today or now.astimezone(UTC).date()
     tenant_from = {t: first for t, first in tenant_from.items() if first <= day_to}
     if not tenant_from:
         return [{} for _ in groupings]
-    fresh = {}
+    end = day_start(day_to + ONE_DAY)
+    freshness = rollups.RollupFreshness()
     if use_rollups:
-        closed_to = min(day_to, today - ONE_DAY)
-        fresh = rollups.rollup_freshness(tenant_from=tenant_from, day_to=closed_to, agent_id=agent_id).fresh
+        freshness = rollups.rollup_freshness(
+            tenant_from=tenant_from,
+            day_to=min(day_to, today - ONE_DAY),
+            agent_id=agent_id,
+            hours_to=min(hour_start(now), end),
+        )
 
-    rollup_q = Q()
-    live_q = Q()
-    live_days_all: set[dt.date] = set()
+    daily_q, hourly_q, live_q = Q(), Q(), Q()
+    live_spans: list[Span] = []
     for t, first in tenant_from.items():
         # One agent (of tenant t, as the caller checked): its own index (agent, day / queued_at) serves best.
         owner = Q(agent_id=agent_id) if agent_id is not None else Q(tenant_id=t)
-        fresh_days = fresh.get(t, set())
+        fresh_days = freshness.fresh.get(t, set())
+        fresh_hours = [h for h in freshness.fresh_hours.get(t, ()) if h.astimezone(UTC).date() not in fresh_days]
         if fresh_days:
-            rollup_q |= _ranges_q(owner, day_ranges(fresh_days), on_days=True)
-        live_days = [day for day in days_between(first, day_to) if day not in fresh_days]
-        if live_days:
-            live_q |= _ranges_q(owner, day_ranges(live_days), on_days=False)
-            live_days_all.update(live_days)
-    rollup_rows_of = DailyCacheRollup.objects.filter(rollup_q) if rollup_q else None
+            daily_q |= _spans_q(owner, day_ranges(fresh_days), "day__gte", "day__lte")
+        hour_spans = _merged([(h, h + ONE_HOUR) for h in fresh_hours])
+        if hour_spans:
+            hourly_q |= _spans_q(owner, hour_spans, "hour__gte", "hour__lt")
+        covered = _merged(hour_spans + [(day_start(d), day_start(d + ONE_DAY)) for d in fresh_days])
+        gaps = _gaps(covered, day_start(first), end)
+        if gaps:
+            live_q |= _spans_q(owner, gaps, "queued_at__gte", "queued_at__lt")
+            live_spans += gaps
+    daily = DailyCacheRollup.objects.filter(daily_q) if daily_q else None
+    hourly = HourlyCacheRollup.objects.filter(hourly_q) if hourly_q else None
     live = Invocation.objects.filter(live_q) if live_q else None
 
-    # Live rows are summed once, by every key any grouping needs (agents x live days: a few rows), and
-    # regrouped here. Usually the only live day is today: its day is then known, not computed for every row.
-    live_rows: list[dict] = []
+    # Live and hourly rows are summed once each, by every key any grouping needs (agents x a day or two: a
+    # few rows), and regrouped here. Usually the only live span is the current hour: its day is then known,
+    # not computed for every row.
+    needed = tuple(k for k in ("agent_id", "day") if any(k in keys for keys in groupings))
+    fine_rows: list[dict] = _summed(hourly, needed, rollup_sums()) if hourly is not None else []
     if live is not None:
-        live_day = next(iter(live_days_all)) if len(live_days_all) == 1 else None
-        needed = [k for k in ("agent_id", "day") if any(k in keys for keys in groupings)]
-        sql_keys = [k for k in needed if k != "day" or live_day is None]
+        live_days = _days_of(live_spans)
+        live_day = next(iter(live_days)) if len(live_days) == 1 else None
+        sql_keys = tuple(k for k in needed if k != "day" or live_day is None)
         if "day" in sql_keys:
             live = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
-        if sql_keys:
-            live_rows = list(live.values(*sql_keys).annotate(**invocation_sums()).order_by())
-        else:  # (`values()` without names would group by every column)
-            live_rows = [live.aggregate(**invocation_sums())]
-        if live_day is not None:
-            live_rows = [{**row, "day": live_day} for row in live_rows]
+        live_rows = _summed(live, sql_keys, invocation_sums())
+        fine_rows += [{**row, "day": live_day} for row in live_rows] if live_day is not None else live_rows
 
     answers = []
     for keys in groupings:
         results: dict[tuple, CacheTotals] = {}
-        rollup_rows = (
-            rollup_rows_of.values(*keys).annotate(**rollup_sums()).order_by() if rollup_rows_of is not None else []
-        )
-        for rows in (rollup_rows, live_rows):
-            for row in rows:
-                key = tuple(row[k] for k in keys)
-                if key in results:
-                    results[key].add_row(row)
-                else:
-                    results[key] = CacheTotals.from_row(row)
+        daily_rows = _summed(daily, keys, rollup_sums()) if daily is not None else []
+        for row in daily_rows + fine_rows:
+            key = tuple(row[k] for k in keys)
+            if key in results:
+                results[key].add_row(row)
+            else:
+                results[key] = CacheTotals.from_row(row)
         answers.append(results)
     return answers
