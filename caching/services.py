@@ -176,6 +176,7 @@ def rollups_refresh(
     days: Iterable[dt.date] | None = None,
     today: dt.date | None = None,
     hours: bool = True,
+    recompute_hours_of: Iterable[dt.date] = (),
     on_day: Callable[[dt.date], None] | None = None,
     on_plan: Callable[[list[dt.date]], None] | None = None,
 ) -> RefreshResult:
@@ -185,7 +186,9 @@ def rollups_refresh(
     days if they were never rolled up (a missed night). Stale days are always
     added. With `hours` (the default), the closed hours of the last
     HOURLY_ROLLUP_DAYS days not served by a daily rollup are rolled up too,
-    the stale ones again, and the hourly rows of older days are dropped.
+    the stale ones again, and the hourly rows of older days are dropped;
+    `recompute_hours_of` names days of that window whose closed hours are
+    recomputed whatever their markers say (after invocations were deleted).
 
     After recomputing, every other marker is known to be complete up to the
     watermark taken at the start (no invocation of its span had a larger id),
@@ -204,6 +207,10 @@ def rollups_refresh(
         now=now if hours else None,
     )
     due, due_hours = plan.days, plan.hours
+    if hours and recompute_hours_of:
+        window = {day_start(d) for d in recompute_hours_of}
+        forced = {h for h in plan.fresh_hours if day_start(h.astimezone(UTC).date()) in window}
+        due_hours = sorted(set(due_hours) | forced)
     if on_plan:
         on_plan(due)
     for day in due:
