@@ -42,6 +42,7 @@ from _common import ROOT, loadavg, machine, write_section  # bench/ is on sys.pa
 
 SECTION = "## Cache stats"
 DAYS = 90
+CHUNK = 250_000  # invocations generated and inserted at a time
 AGENTS = 20
 TURNS = 5
 NOTES = """
@@ -141,23 +142,22 @@ class Generator:
 
         return models.DateTimeField().get_db_prep_save(value, connection=self.connection)
 
-    def rows(self, count: int, days: list) -> tuple[list, list]:
-        """`count` invocations in sessions of TURNS, spread evenly over `days` and the agents."""
+    def rows(self, count: int, windows: list) -> tuple[list, list]:
+        """`count` invocations in sessions of TURNS, spread evenly over the (start, seconds) `windows` and the
+        agents."""
         sessions, invocations = [], []
         i = self.inv_index
         n_sessions = max(1, count // TURNS)
         for s in range(n_sessions):
             agent = self.agents[s % len(self.agents)]
-            day = days[s % len(days)]
+            window_start, window_seconds = windows[s % len(windows)]
             self.session_counter += 1
             session_key = self.session_counter
             srow = list(self.session_base)
             srow[self.session_index["agent_id"]] = agent.pk
             srow[self.session_index["session_id"]] = f"bench-{session_key}"
             sessions.append(srow)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
-                seconds=self.random.randrange(0, 86400 - 3600)
-            )
+            start = window_start + timedelta(seconds=self.random.randrange(0, max(1, window_seconds - 90 * TURNS)))
             for turn, (usage, costs) in enumerate(self.patterns[agent.pk]):
                 queued = start + timedelta(seconds=90 * turn)
                 failed = self.random.random() < 0.02
@@ -181,20 +181,21 @@ class Generator:
                 invocations.append(row)
         return sessions, invocations
 
-    def insert(self, count: int, days: list) -> float:
-        """Insert and return the seconds it took."""
+    def insert(self, count: int, windows: list) -> float:
+        """Insert (in chunks, so 10M rows never sit in memory at once) and return the seconds it took."""
         from django.db import transaction
 
         t0 = time.perf_counter()
-        sessions, invocations = self.rows(count, days)
-        first_key = self.session_counter - len(sessions) + 1
-        with transaction.atomic():
-            ids = self._insert(self.session_table, self.session_fields, sessions, returning=True)
-            key_to_id = {first_key + n: pk for n, pk in enumerate(ids)}
-            s_index = self.inv_index["session_id"]
-            for row in invocations:
-                row[s_index] = key_to_id[row[s_index]]
-            self._insert(self.inv_table, self.inv_fields, invocations)
+        for chunk_start in range(0, count, CHUNK):
+            sessions, invocations = self.rows(min(CHUNK, count - chunk_start), windows)
+            first_key = self.session_counter - len(sessions) + 1
+            with transaction.atomic():
+                ids = self._insert(self.session_table, self.session_fields, sessions, returning=True)
+                key_to_id = {first_key + n: pk for n, pk in enumerate(ids)}
+                s_index = self.inv_index["session_id"]
+                for row in invocations:
+                    row[s_index] = key_to_id[row[s_index]]
+                self._insert(self.inv_table, self.inv_fields, invocations)
         return time.perf_counter() - t0
 
     def _insert(self, table, fields, rows, returning=False):
@@ -255,6 +256,15 @@ def memory_of(client, url: str) -> dict:
     return {"tracemalloc_peak_kb": round(peak / 1024), "rss_mb": round(rss_mb(), 1)}
 
 
+PERIODS = ["7d", "30d", "90d", "all", "custom"]
+
+
+def period_query(name: str, today) -> str:
+    if name == "custom":  # 30 closed days, a month ago: rollups only, no live rows
+        return f"from={today - timedelta(days=60)}&to={today - timedelta(days=31)}"
+    return f"period={name}"
+
+
 def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> dict:
     import django
 
@@ -267,7 +277,7 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
     from agent_platform.services import api_key_create
     from agents_app.models import Agent, FoundationModel, Invocation
     from caching import services
-    from caching.periods import utc_today
+    from caching.periods import day_start, hour_start, utc_today
 
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0)
@@ -290,20 +300,35 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
     gen = Generator(tenant, list(Agent.objects.filter(tenant=tenant).select_related("model").order_by("name")))
     today = utc_today()
     closed = [today - timedelta(days=n) for n in range(DAYS - 1, 0, -1)]
-    agent_url = f"/api/agents/{agents[0].pk}/cache-stats/?period=90d&sessions_limit=20"
-    tenant_url = "/api/cache-stats/?period=90d&top=10"
+    closed_windows = [(day_start(day), 86400) for day in closed]
+    urls = {}
+    for period in PERIODS:
+        query = period_query(period, today)
+        urls[("agent", period)] = f"/api/agents/{agents[0].pk}/cache-stats/?{query}&sessions_limit=20"
+        urls[("tenant", period)] = f"/api/cache-stats/?{query}&top=10"
     csv_url = f"/api/agents/{agents[0].pk}/invocations.csv?period=90d"
     result = {"db": db, "vendor": connection.vendor, "sizes": [], "load_before": loadavg()}
 
     inserted = 0
-    for target in (small, rows):
+    for target in [size for size in (small, rows) if size]:
         add = target - inserted
-        today_rows = add // DAYS
-        insert_closed = gen.insert(add - today_rows, closed)
+        per_day = add // DAYS
+        # Today: its closed hours at a day's pace (rolled up hourly, as beat does every 5 minutes), then a
+        # whole hour's worth in the current hour, inserted after the refresh: the live rows at their worst.
+        now = datetime.now(UTC)
+        current = hour_start(now)
+        closed_hours = int((current - day_start(today)).total_seconds() // 3600)
+        today_closed = per_day * closed_hours // 24
+        live = per_day // 24
+        insert_closed = gen.insert(add - today_closed - live, closed_windows)
         t_roll = time.perf_counter()
         refreshed = services.rollups_refresh(tenant=tenant, days=closed)
         roll_seconds = time.perf_counter() - t_roll
-        insert_today = gen.insert(today_rows, [today])
+        insert_today = gen.insert(today_closed, [(day_start(today), closed_hours * 3600)]) if today_closed else 0
+        t_hours = time.perf_counter()
+        hourly = services.rollups_refresh(tenant=tenant, days=[])
+        hours_seconds = time.perf_counter() - t_hours
+        insert_live = gen.insert(live, [(current, max(1, int((now - current).total_seconds())))])
         inserted = target
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -311,18 +336,25 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
         count = Invocation.objects.count()
         entry = {
             "invocations": count,
-            "insert_seconds": round(insert_closed + insert_today, 1),
+            "live_rows": live,
+            "insert_seconds": round(insert_closed + insert_today + insert_live, 1),
             "rollup_seconds": round(roll_seconds, 1),
             "rollup_days": len(refreshed.days),
-            "agent_rollups": measure(client, agent_url, repeat, raw=False),
-            "tenant_rollups": measure(client, tenant_url, repeat, raw=False),
-            "agent_raw": measure(client, agent_url, raw_repeat, raw=True),
-            "tenant_raw": measure(client, tenant_url, raw_repeat, raw=True),
+            "hourly_seconds": round(hours_seconds, 1),
+            "rollup_hours": len(refreshed.hours) + len(hourly.hours),
+            "latency": {},
             "metrics": measure(client, "/metrics", max(5, repeat // 4), raw=False),
-            "memory_agent": memory_of(client, agent_url),
-            "memory_tenant": memory_of(client, tenant_url),
+            "memory_agent": memory_of(client, urls[("agent", "90d")]),
+            "memory_tenant": memory_of(client, urls[("tenant", "90d")]),
             "memory_csv": memory_of(client, csv_url),
         }
+        for (scope, period), url in urls.items():
+            entry["latency"][f"{scope} {period}"] = {
+                "rollups": measure(client, url, repeat, raw=False),
+                "raw": measure(client, url, raw_repeat, raw=True),
+            }
+            print(scope, period, json.dumps(entry["latency"][f"{scope} {period}"]), file=sys.stderr, flush=True)
+        entry["rss_mb_after"] = round(rss_mb(), 1)
         print(json.dumps(entry), file=sys.stderr, flush=True)
         result["sizes"].append(entry)
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
@@ -378,37 +410,44 @@ def run_db(db: str, args, tmp: Path) -> dict:
             stop()
 
 
-def render(results: list[dict], args, info: dict) -> str:
+def render(results: list[dict], args, info: dict, section: str) -> str:
     lines = [
-        SECTION,
+        section,
         "",
-        f"`bench/cache_stats_bench.py` ({datetime.now(UTC):%Y-%m-%d}, {info['nproc']} CPUs, Python "
-        f"{info['python']}, code at {info['commit']}): one tenant, {AGENTS} agents (16 Claude, 4 Nova), "
-        f"{DAYS} days, sessions of {TURNS} turns, 2% failed. Closed days rolled up, today's rows inserted after the "
-        "rollup (live). "
-        f"Latency through Django's test client with an API key ({args.repeat} requests, {args.raw_repeat} for raw; "
-        "2 warm-ups). Agent: `GET /api/agents/{id}/cache-stats/?period=90d` (1/20 of the rows, 20 sessions); "
-        "tenant: `GET /api/cache-stats/?period=90d`. Raw: rollups switched off, every day aggregated from invocations.",
+        f"`bench/cache_stats_bench.py {' '.join(sys.argv[1:])}` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{info['nproc']} CPUs, Python {info['python']}, code at {info['commit']}): one tenant, {AGENTS} agents "
+        f"(16 Claude, 4 Nova), {DAYS} days, sessions of {TURNS} turns, 2% failed. Closed days rolled up daily; "
+        "today's closed hours rolled up hourly; a whole hour's rows (a day's / 24) inserted in the current hour "
+        "after that refresh (live). Latency through Django's test client with an API key "
+        f"({args.repeat} requests per cell, {args.raw_repeat} for raw; 2 warm-ups). Agent: "
+        "`GET /api/agents/{id}/cache-stats/` (1/20 of the rows, 20 sessions); tenant: `GET /api/cache-stats/`; "
+        "periods `7d`, `30d`, `90d`, `all`, and custom `from`/`to` (30 closed days a month ago). Raw: rollups "
+        "switched off, every day aggregated from invocations; ratio = raw p95 / rollups p95.",
         "",
-        "| DB | invocations | endpoint | rollups median / p95 (min) ms | raw median / p95 (min) ms |",
-        "|---|---:|---|---:|---:|",
+        "| DB | invocations | endpoint | period | rollups p50 / p95 ms | raw p50 / p95 ms | ratio |",
+        "|---|---:|---|---|---:|---:|---:|",
     ]
-
-    def cell(m):
-        return f"{m['median_ms']} / {m['p95_ms']} ({m['min_ms']})"
-
     for r in results:
         for size in r["sizes"]:
-            for scope in ("agent", "tenant"):
-                rolled, raw = size[f"{scope}_rollups"], size[f"{scope}_raw"]
-                lines.append(f"| {r['vendor']} | {size['invocations']:,} | {scope} | {cell(rolled)} | {cell(raw)} |")
-            lines.append(f"| {r['vendor']} | {size['invocations']:,} | `/metrics` | {cell(size['metrics'])} | |")
+            for name, cell in size["latency"].items():
+                scope, period = name.split(" ")
+                rolled, raw = cell["rollups"], cell["raw"]
+                ratio = raw["p95_ms"] / rolled["p95_ms"] if rolled["p95_ms"] else 0
+                lines.append(
+                    f"| {r['vendor']} | {size['invocations']:,} | {scope} | {period} | {rolled['median_ms']} / "
+                    f"**{rolled['p95_ms']}** | {raw['median_ms']} / {raw['p95_ms']} | {ratio:,.0f}x |"
+                )
+            m = size["metrics"]
+            lines.append(
+                f"| {r['vendor']} | {size['invocations']:,} | `/metrics` | all time | {m['median_ms']} / "
+                f"{m['p95_ms']} | | |"
+            )
     lines += [
         "",
         "Memory of the web process (this process; tracemalloc peak of one request, RSS after it). The CSV is the "
         "agent's 90-day `invocations.csv`, streamed and read to the end.",
         "",
-        "| DB | invocations | agent stats peak (KiB) | tenant stats peak (KiB) | CSV export peak (KiB) | RSS (MiB) |",
+        "| DB | invocations | agent 90d peak (KiB) | tenant 90d peak (KiB) | CSV export peak (KiB) | RSS (MiB) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -416,19 +455,15 @@ def render(results: list[dict], args, info: dict) -> str:
             lines.append(
                 f"| {r['vendor']} | {size['invocations']:,} | {size['memory_agent']['tracemalloc_peak_kb']} "
                 f"| {size['memory_tenant']['tracemalloc_peak_kb']} | {size['memory_csv']['tracemalloc_peak_kb']} "
-                f"| {size['memory_csv']['rss_mb']} |"
+                f"| {size['rss_mb_after']} |"
             )
-    lines += [NOTES]
-    lines += [
-        "",
-        "Set-up time (insert, and `rollups_refresh` over the 89 closed days):",
-        "",
-    ]
+    lines += ["", NOTES, "", "Set-up time (insert; `rollups_refresh` over the 89 closed days; the hourly refresh):", ""]
     for r in results:
         for size in r["sizes"]:
             lines.append(
-                f"- {r['vendor']}, {size['invocations']:,} invocations: insert {size['insert_seconds']} s, "
-                f"rollup of {size['rollup_days']} days {size['rollup_seconds']} s"
+                f"- {r['vendor']}, {size['invocations']:,} invocations ({size['live_rows']:,} live): insert "
+                f"{size['insert_seconds']} s, rollup of {size['rollup_days']} days {size['rollup_seconds']} s, "
+                f"hourly refresh ({size['rollup_hours']} hours) {size['hourly_seconds']} s"
             )
         lines.append(
             f"- {r['vendor']} run in all: {r['total_seconds']} s (load average {r['load_before']} before, "
@@ -443,7 +478,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=40)
-    parser.add_argument("--raw-repeat", type=int, default=8)
+    parser.add_argument("--raw-repeat", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing RESULTS.md.")
     parser.add_argument("--worker", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -458,11 +493,12 @@ def main() -> None:
         for db in dbs:
             print(f"==> {db}", file=sys.stderr, flush=True)
             results.append(run_db(db, args, Path(tmp)))
-    text = render(results, args, info)
+    section = SECTION if args.rows <= 1_000_000 else f"{SECTION} at {args.rows:,} invocations"
+    text = render(results, args, info, section)
     if args.no_write:
         print(text)
     else:
-        write_section(SECTION, text)
+        write_section(section, text)
         print(text)
 
 

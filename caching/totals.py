@@ -25,11 +25,14 @@ agent's current model.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db import connections
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -184,10 +187,57 @@ def _days_of(spans: list[Span]) -> set[dt.date]:
     return days
 
 
-def _summed(rows_of, keys: tuple[str, ...], sums: dict) -> list[dict]:
-    if keys:
-        return list(rows_of.values(*keys).annotate(**sums).order_by())
-    return [rows_of.aggregate(**sums)]  # (`values()` without names would group by every column)
+@functools.cache
+def _summing(model: type, keys: tuple[str, ...]) -> QuerySet:
+    """`model`'s rows summed by `keys` (invocations as rollups sum them, rollups by their own fields), built
+    once per process: a request only adds its filter. Building twenty-odd aggregate expressions costs more
+    than running the query over an hour's rows."""
+    if model is Invocation:
+        rows, sums = Invocation.objects.all(), invocation_sums()
+        if "day" in keys:
+            rows = rows.annotate(day=TruncDate("queued_at", tzinfo=UTC))
+    else:
+        rows, sums = model.objects.all(), rollup_sums()
+    return rows.values(*keys).annotate(**sums).order_by()
+
+
+def _summed(model: type, where: Q, keys: tuple[str, ...]) -> list[dict]:
+    """The rows of `model` matching `where`, summed by `keys` (none: one row)."""
+    if not keys:  # (`values()` without names would group by every column)
+        return [model.objects.filter(where).aggregate(**(invocation_sums() if model is Invocation else rollup_sums()))]
+    query = _summing(model, keys).filter(where)
+    if model is Invocation:
+        return list(query)
+    return _rollup_rows(query, keys)
+
+
+def _rollup_rows(query: QuerySet, keys: tuple[str, ...]) -> list[dict]:
+    """Rollup rows summed by `keys`, as the ORM would return them: it writes the SQL, the values are converted
+    here a column at a time. A 90-day by-day sum is a hundred rows of some twenty sums: the ORM's generic
+    per-value converters cost more than the query itself, the one cost of a request that grew with its
+    range."""
+    sql, params = query.query.get_compiler(using=query.db).as_sql()
+    names = [*keys, *SUM_FIELDS]
+    convert = [_converter(query.model._meta.get_field(name)) for name in names]
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [{name: f(value) for name, f, value in zip(names, convert, row, strict=True)} for row in rows]
+
+
+_float_to_decimal = decimal.Context(prec=15).create_decimal_from_float
+
+
+def _converter(field):
+    """What the ORM makes of a database value of a summed `field` (or a key), on either database."""
+    kind = field.get_internal_type()
+    if kind == "DecimalField":  # SQLite sums decimals as doubles; the ORM reads them back with 15 digits
+        return lambda v: _float_to_decimal(v) if isinstance(v, float | int) else v
+    if kind == "DateField":
+        return lambda v: dt.date.fromisoformat(v) if isinstance(v, str) else v
+    if kind.endswith("IntegerField") or kind == "ForeignKey":
+        return lambda v: None if v is None else int(v)
+    return lambda v: v
 
 
 def grouped_cache_totals(
@@ -265,28 +315,23 @@ def grouped_cache_totals_many(
         if gaps:
             live_q |= _spans_q(owner, gaps, "queued_at__gte", "queued_at__lt")
             live_spans += gaps
-    daily = DailyCacheRollup.objects.filter(daily_q) if daily_q else None
-    hourly = HourlyCacheRollup.objects.filter(hourly_q) if hourly_q else None
-    live = Invocation.objects.filter(live_q) if live_q else None
 
     # Live and hourly rows are summed once each, by every key any grouping needs (agents x a day or two: a
     # few rows), and regrouped here. Usually the only live span is the current hour: its day is then known,
     # not computed for every row.
     needed = tuple(k for k in ("agent_id", "day") if any(k in keys for keys in groupings))
-    fine_rows: list[dict] = _summed(hourly, needed, rollup_sums()) if hourly is not None else []
-    if live is not None:
+    fine_rows: list[dict] = _summed(HourlyCacheRollup, hourly_q, needed) if hourly_q else []
+    if live_q:
         live_days = _days_of(live_spans)
         live_day = next(iter(live_days)) if len(live_days) == 1 else None
         sql_keys = tuple(k for k in needed if k != "day" or live_day is None)
-        if "day" in sql_keys:
-            live = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
-        live_rows = _summed(live, sql_keys, invocation_sums())
+        live_rows = _summed(Invocation, live_q, sql_keys)
         fine_rows += [{**row, "day": live_day} for row in live_rows] if live_day is not None else live_rows
 
     answers = []
     for keys in groupings:
         results: dict[tuple, CacheTotals] = {}
-        daily_rows = _summed(daily, keys, rollup_sums()) if daily is not None else []
+        daily_rows = _summed(DailyCacheRollup, daily_q, keys) if daily_q else []
         for row in daily_rows + fine_rows:
             key = tuple(row[k] for k in keys)
             if key in results:
