@@ -19,6 +19,7 @@ from agent_platform.errors import ApplicationError
 from agent_platform.models import Tenant
 from agents_app.models import Agent, Invocation
 from agents_app.selectors import agent_check
+from caching.models import DailyCacheRollup
 
 UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
@@ -94,13 +95,16 @@ def recent_periods(today: dt.date) -> dict[str, Period]:
 
 
 def first_invocation_day(*, tenant: Tenant, agent: Agent | None = None) -> dt.date | None:
-    """The UTC day of the tenant's (or its agent's) first invocation: where the period `all` begins."""
-    if agent is not None:
-        invocations = Invocation.objects.filter(agent=agent_check(tenant=tenant, agent=agent))
-    else:
-        invocations = Invocation.objects.filter(tenant=tenant)
-    first = invocations.order_by("queued_at").values_list("queued_at", flat=True).first()
-    return first.astimezone(UTC).date() if first else None
+    """The UTC day of the tenant's (or its agent's) first invocation: where the period `all` begins.
+
+    Rollups count too: a month of invocations archived (`invocation_partitions --detach`) keeps its figures
+    there, so `all` still begins with it.
+    """
+    owner = {"agent": agent_check(tenant=tenant, agent=agent)} if agent is not None else {"tenant": tenant}
+    first = Invocation.objects.filter(**owner).order_by("queued_at").values_list("queued_at", flat=True).first()
+    first_rolled = DailyCacheRollup.objects.filter(**owner).order_by("day").values_list("day", flat=True).first()
+    days = [day for day in (first and first.astimezone(UTC).date(), first_rolled) if day]
+    return min(days) if days else None
 
 
 # --- Query parameters ----------------------------------------------------------------------------
