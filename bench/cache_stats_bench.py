@@ -259,6 +259,27 @@ def memory_of(client, url: str) -> dict:
 PERIODS = ["7d", "30d", "90d", "all", "custom"]
 
 
+def storage_sizes(connection) -> dict:
+    """PostgreSQL: bytes of the invocations table (its partitions) and of the rollup tables, heap and indexes."""
+    from django.db.models import Count
+
+    from caching.models import CacheRollupDay, CacheRollupHour, DailyCacheRollup, HourlyCacheRollup
+
+    sizes = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(SUM(pg_table_size(c.oid)), 0), COALESCE(SUM(pg_indexes_size(c.oid)), 0) "
+            "FROM pg_class c WHERE c.oid = 'agents_app_invocation'::regclass OR c.oid IN "
+            "(SELECT inhrelid FROM pg_inherits WHERE inhparent = 'agents_app_invocation'::regclass)"
+        )
+        sizes["invocations"] = cursor.fetchone()
+        for model in (DailyCacheRollup, HourlyCacheRollup, CacheRollupDay, CacheRollupHour):
+            table = model._meta.db_table
+            cursor.execute("SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", [table, table])
+            sizes[table] = (*cursor.fetchone(), model.objects.aggregate(n=Count("pk"))["n"])
+    return sizes
+
+
 def period_query(name: str, today) -> str:
     if name == "custom":  # 30 closed days, a month ago: rollups only, no live rows
         return f"from={today - timedelta(days=60)}&to={today - timedelta(days=31)}"
@@ -334,7 +355,9 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         count = Invocation.objects.count()
+        storage = storage_sizes(connection) if connection.vendor == "postgresql" else {}
         entry = {
+            "storage": storage,
             "invocations": count,
             "live_rows": live,
             "insert_seconds": round(insert_closed + insert_today + insert_live, 1),
@@ -457,6 +480,22 @@ def render(results: list[dict], args, info: dict, section: str) -> str:
                 f"| {size['memory_tenant']['tracemalloc_peak_kb']} | {size['memory_csv']['tracemalloc_peak_kb']} "
                 f"| {size['rss_mb_after']} |"
             )
+    for r in results:
+        for size in r["sizes"]:
+            if size.get("storage"):
+                storage = size["storage"]
+                heap, index = storage.pop("invocations")
+                lines += [
+                    "",
+                    f"Storage ({r['vendor']}, {size['invocations']:,} invocations): invocations table "
+                    f"{heap / 2**20:,.0f} MiB + indexes {index / 2**20:,.0f} MiB "
+                    f"({(heap + index) / size['invocations']:,.0f} bytes per invocation); "
+                    + "; ".join(
+                        f"`{table}` {rows:,} rows, {(h + i) / 2**10:,.0f} KiB with indexes"
+                        for table, (h, i, rows) in storage.items()
+                    )
+                    + ".",
+                ]
     lines += ["", NOTES, "", "Set-up time (insert; `rollups_refresh` over the 89 closed days; the hourly refresh):", ""]
     for r in results:
         for size in r["sizes"]:

@@ -8,6 +8,7 @@ agent read refuses another tenant's agent (`Agent.DoesNotExist`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import OuterRef, Subquery
@@ -184,6 +185,40 @@ def tenant_cache_stats(
         least_benefit=least[:top],
         agents=sorted(active, key=lambda i: i.agent.name) if all_agents else None,
     )
+
+
+# --- Reads for other pages: time series, admin cost columns, alert rules ---------------------------
+# Each reads the rollups (daily, hourly) and only the live rest, like the cache stats: none scans the
+# invocations of a closed period.
+
+
+def period_cache_totals(*, tenant: Tenant, period: Period, agent: Agent | None = None) -> CacheTotals:
+    """The tenant's (or its agent's) totals over the period."""
+    agent_id = agent_check(tenant=tenant, agent=agent).pk if agent is not None else None
+    grouped = grouped_cache_totals(
+        tenant_from={tenant.pk: period.day_from}, day_to=period.day_to, keys=(), agent_id=agent_id
+    )
+    return grouped.get((), CacheTotals())
+
+
+def period_cache_totals_by_day(
+    *, tenant: Tenant, period: Period, agent: Agent | None = None
+) -> list[tuple[dt.date, CacheTotals]]:
+    """Every day of the period with its totals (zeros on a day without invocations): a time series."""
+    agent_id = agent_check(tenant=tenant, agent=agent).pk if agent is not None else None
+    grouped = grouped_cache_totals(
+        tenant_from={tenant.pk: period.day_from}, day_to=period.day_to, keys=("day",), agent_id=agent_id
+    )
+    return [(day, grouped.get((day,), CacheTotals())) for day in days_between(period.day_from, period.day_to)]
+
+
+def period_cache_totals_by_agent(*, tenants: Iterable[Tenant], period: Period) -> dict[int, CacheTotals]:
+    """Per agent id, the totals over the period of the agents of `tenants` (the caller's, for a list's columns)
+    that had invocations in it."""
+    grouped = grouped_cache_totals(
+        tenant_from={t.pk: period.day_from for t in tenants}, day_to=period.day_to, keys=("agent_id",)
+    )
+    return {key[0]: totals for key, totals in grouped.items()}
 
 
 # --- Every agent ---------------------------------------------------------------------------------

@@ -183,3 +183,30 @@ def test_an_hour_is_read_from_its_rollup_and_only_the_current_hour_live(tenant, 
     live = [q["sql"] for q in queries.captured_queries if '"agents_app_invocation"' in q["sql"] and "SUM" in q["sql"]]
     assert len(live) == 1 and "12:00:00" in live[0]  # from the start of the current hour only
     assert CacheRollupHour.objects.filter(tenant=tenant).count() == 24 + 12  # yesterday's and today's closed hours
+
+
+def test_the_reads_for_other_pages_equal_raw_aggregation_and_stay_in_their_tenant(
+    tenant, other_tenant, agent, other_agent
+):
+    from agents_app.models import Agent
+    from caching.stats import period_cache_totals, period_cache_totals_by_agent, period_cache_totals_by_day
+
+    today = utc_today()
+    history = History(7, [agent, other_agent])
+    history.add(NOON - 5 * ONE_DAY, NOON + dt.timedelta(minutes=30), 40)
+    for t in (tenant, other_tenant):
+        services.rollups_refresh(tenant=t)
+    period = Period(today - 6 * ONE_DAY, today)
+
+    by_day = period_cache_totals_by_day(tenant=tenant, period=period)
+    total = period_cache_totals(tenant=tenant, period=period)
+    one = period_cache_totals(tenant=tenant, period=period, agent=agent)
+    by_agent = period_cache_totals_by_agent(tenants=[tenant], period=period)
+
+    raw = grouped_cache_totals(tenant_from={tenant.pk: period.day_from}, day_to=today, keys=("day",), use_rollups=False)
+    assert [day for day, _ in by_day] == [today - n * ONE_DAY for n in range(6, -1, -1)]
+    assert exact({(day,): t for day, t in by_day if (day,) in raw}) == exact(raw)
+    assert exact({(): total}) == exact({(): one}) == exact({(): by_agent[agent.pk]})
+    assert total.total_invocations + total.failed_invocations > 0 and other_agent.pk not in by_agent
+    with pytest.raises(Agent.DoesNotExist):
+        period_cache_totals(tenant=tenant, period=period, agent=other_agent)
