@@ -17,6 +17,7 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
 
 from agents_app.models import Invocation
 from caching import services
@@ -87,11 +88,26 @@ def assert_rollups_equal_raw(agents, when: str):
     for scope in scopes(agents):
         for period in periods:
             rolled, raw = both_ways(**scope, period=period)
-            assert rolled == raw, (when, scope, period)
+            assert same(rolled, raw), (when, scope, period, rolled, raw)
     tenant_ids = {a.tenant_id: today - 6 * ONE_DAY for a in agents}
     for keys in [("agent_id", "day"), (), ("agent_id",)]:
         ask = {"tenant_from": tenant_ids, "day_to": today, "keys": keys}
         assert exact(grouped_cache_totals(**ask)) == exact(grouped_cache_totals(**ask, use_rollups=False)), (when, keys)
+
+
+def same(rolled, raw) -> bool:
+    """Equal, but for money that SQLite summed as doubles in two orders: a sum that ends on a half at the
+    7th decimal may round either way to 6 (PostgreSQL sums exactly, so there they are equal)."""
+    if isinstance(rolled, dict):
+        return rolled.keys() == raw.keys() and all(same(rolled[k], raw[k]) for k in rolled)
+    if isinstance(rolled, list):
+        return len(rolled) == len(raw) and all(same(a, b) for a, b in zip(rolled, raw, strict=True))
+    if isinstance(rolled, str) and isinstance(raw, str) and rolled != raw:
+        try:
+            return abs(Decimal(rolled) - Decimal(raw)) <= Decimal("0.000001") and connection.vendor == "sqlite"
+        except ArithmeticError:
+            return False
+    return rolled == raw
 
 
 def exact(grouped: dict) -> dict:
@@ -150,7 +166,7 @@ def test_rollups_equal_raw_aggregation_for_random_histories(tenant, other_tenant
         assert_rollups_equal_raw(agents, "an hour later, refreshed")
 
         # Deleted invocations are not detected; backfilling their days (today's hours included) sets it right.
-        doomed = list(Invocation.objects.order_by("?").values_list("pk", "queued_at")[:6])
+        doomed = history.rng.sample(list(Invocation.objects.order_by("pk").values_list("pk", "queued_at")), 6)
         Invocation.objects.filter(pk__in=[pk for pk, _ in doomed]).delete()
         first = min(queued_at for _, queued_at in doomed).date()
         call_command(
