@@ -41,23 +41,21 @@ def _scope_stats(
     common = {"agent_id": agent_id, "today": today, "use_rollups": use_rollups}
     recent = recent_periods(today)
     month = recent["last_30_days"]
-    # One agent: the recent periods' days are read with the period's when they are near it (7d, a custom
-    # range of the last months), as one read of a few more days costs less than a second read. (A tenant's
-    # by-agent figures would then need agents x days rows: more Python than the second read.)
+    # The recent periods' days are read with the period's when they are near it (7d, a custom range of the
+    # last months): one read of a few more days costs less than a second read.
     span = Period(min(period.day_from, month.day_from), max(period.day_to, month.day_to))
-    together = (span.day_from, span.day_to) == (period.day_from, period.day_to) or (
-        agent_id is not None and span.days <= period.days + 2 * month.days
-    )
-    if not together:
+    if span.days > period.days + 2 * month.days:
         span = period
-    groupings = [("day",)] if agent_id is not None else [("day",), ("agent_id",)]
+    groupings, ranges = [("day",)], [None]
+    if agent_id is None:
+        groupings.append(("agent_id",))
+        ranges.append(None if span.covers(period) and period.covers(span) else (period.day_from, period.day_to))
     per_day, *per_agent = grouped_cache_totals_many(
-        tenant_from={tenant_id: span.day_from}, day_to=span.day_to, groupings=groupings, **common
+        tenant_from={tenant_id: span.day_from}, day_to=span.day_to, groupings=groupings, ranges=ranges, **common
     )
     per_day = {key[0]: totals for key, totals in per_day.items()}
     by_agent = {key[0]: totals for key, totals in per_agent[0].items()} if per_agent else {}
-
-    if together:
+    if span.covers(month):
         recent_days = per_day
     else:
         recent_days = {

@@ -266,11 +266,15 @@ def grouped_cache_totals_many(
     tenant_from: dict[int, dt.date],
     day_to: dt.date,
     groupings: list[tuple[str, ...]],
+    ranges: list[tuple[dt.date, dt.date] | None] | None = None,
     agent_id: int | None = None,
     today: dt.date | None = None,
     use_rollups: bool = True,
 ) -> list[dict[tuple, CacheTotals]]:
     """The same totals grouped several ways (by day, by agent, not at all...), one dict per grouping.
+
+    `ranges` narrows a grouping to the days (first, last) of its own (None:
+    the whole range), so a page that wants two ranges reads once.
 
     `agent_id` must be an agent of the (one) tenant in `tenant_from`: the
     public reads (`caching.stats`) check that before they call.
@@ -298,15 +302,15 @@ def grouped_cache_totals_many(
             hours_to=min(hour_start(now), end),
         )
 
-    daily_q, hourly_q, live_q = Q(), Q(), Q()
+    hourly_q, live_q = Q(), Q()
     live_spans: list[Span] = []
+    daily_of: dict[int, tuple[Q, set[dt.date]]] = {}
     for t, first in tenant_from.items():
         # One agent (of tenant t, as the caller checked): its own index (agent, day / queued_at) serves best.
         owner = Q(agent_id=agent_id) if agent_id is not None else Q(tenant_id=t)
         fresh_days = freshness.fresh.get(t, set())
         fresh_hours = [h for h in freshness.fresh_hours.get(t, ()) if h.astimezone(UTC).date() not in fresh_days]
-        if fresh_days:
-            daily_q |= _spans_q(owner, day_ranges(fresh_days), "day__gte", "day__lte")
+        daily_of[t] = (owner, fresh_days)
         hour_spans = _merged([(h, h + ONE_HOUR) for h in fresh_hours])
         if hour_spans:
             hourly_q |= _spans_q(owner, hour_spans, "hour__gte", "hour__lt")
@@ -319,7 +323,10 @@ def grouped_cache_totals_many(
     # Live and hourly rows are summed once each, by every key any grouping needs (agents x a day or two: a
     # few rows), and regrouped here. Usually the only live span is the current hour: its day is then known,
     # not computed for every row.
-    needed = tuple(k for k in ("agent_id", "day") if any(k in keys for keys in groupings))
+    ranges = ranges or [None] * len(groupings)
+    needed = tuple(
+        k for k in ("agent_id", "day") if any(k in keys for keys in groupings) or (k == "day" and any(ranges))
+    )
     fine_rows: list[dict] = _summed(HourlyCacheRollup, hourly_q, needed) if hourly_q else []
     if live_q:
         live_days = _days_of(live_spans)
@@ -329,10 +336,16 @@ def grouped_cache_totals_many(
         fine_rows += [{**row, "day": live_day} for row in live_rows] if live_day is not None else live_rows
 
     answers = []
-    for keys in groupings:
+    for keys, span in zip(groupings, ranges, strict=True):
         results: dict[tuple, CacheTotals] = {}
+        daily_q = Q()
+        for owner, fresh_days in daily_of.values():
+            days = [d for d in fresh_days if span is None or span[0] <= d <= span[1]]
+            if days:
+                daily_q |= _spans_q(owner, day_ranges(days), "day__gte", "day__lte")
         daily_rows = _summed(DailyCacheRollup, daily_q, keys) if daily_q else []
-        for row in daily_rows + fine_rows:
+        in_span = [row for row in fine_rows if span is None or span[0] <= row["day"] <= span[1]]
+        for row in daily_rows + in_span:
             key = tuple(row[k] for k in keys)
             if key in results:
                 results[key].add_row(row)
