@@ -17,8 +17,9 @@ What counts
 - Rates (`hit_rate`, `efficiency_ratio`) are fractions in [0, 1] rounded to
   6 places, 0 when there is nothing to divide (`pricing.costs.ratio`).
 
-Closed days come from rollups when `caching.rollups` says they are fresh,
-everything else from the invocations. Family and model labels follow the
+Closed days come from daily rollups, and closed hours of recent days from
+hourly rollups, when `caching.rollups` says they are fresh; everything else
+(normally the current hour) from the invocations. Family and model labels follow the
 agent's current model.
 """
 
@@ -202,9 +203,9 @@ def _summing(model: type, keys: tuple[str, ...]) -> QuerySet:
 
 
 def _summed(model: type, where: Q, keys: tuple[str, ...]) -> list[dict]:
-    """The rows of `model` matching `where`, summed by `keys` (none: one row)."""
-    if not keys:  # (`values()` without names would group by every column)
-        return [model.objects.filter(where).aggregate(**(invocation_sums() if model is Invocation else rollup_sums()))]
+    """The rows of `model` matching `where`, summed by `keys` (none: by agent, for the caller to add up; a
+    summing query without keys would be built anew each time)."""
+    keys = keys or ("agent_id",)
     query = _summing(model, keys).filter(where)
     if model is Invocation:
         return list(query)
