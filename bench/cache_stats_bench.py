@@ -285,11 +285,11 @@ def storage_sizes(connection) -> dict:
             "FROM pg_class c WHERE c.oid = 'agents_app_invocation'::regclass OR c.oid IN "
             "(SELECT inhrelid FROM pg_inherits WHERE inhparent = 'agents_app_invocation'::regclass)"
         )
-        sizes["invocations"] = cursor.fetchone()
+        sizes["invocations"] = [int(value) for value in cursor.fetchone()]
         for model in (DailyCacheRollup, HourlyCacheRollup, CacheRollupDay, CacheRollupHour):
             table = model._meta.db_table
             cursor.execute("SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", [table, table])
-            sizes[table] = (*cursor.fetchone(), model.objects.aggregate(n=Count("pk"))["n"])
+            sizes[table] = [*(int(value) for value in cursor.fetchone()), model.objects.aggregate(n=Count("pk"))["n"]]
     return sizes
 
 
@@ -535,6 +535,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--raw-repeat", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing RESULTS.md.")
+    parser.add_argument("--results", nargs="+", metavar="FILE", help="Render saved runs instead of running.")
     parser.add_argument("--worker", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -543,11 +544,15 @@ def main() -> None:
         return
     info = machine()
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    results = []
+    results = [json.loads(Path(name).read_text()) for name in args.results or []]
     with tempfile.TemporaryDirectory(prefix="cache-stats-bench-") as tmp:
-        for db in dbs:
+        for db in dbs if not args.results else []:
             print(f"==> {db}", file=sys.stderr, flush=True)
             results.append(run_db(db, args, Path(tmp)))
+            # Kept, so a later failure loses nothing: `--results FILE...` renders saved runs again.
+            saved = Path(tempfile.gettempdir()) / f"cache-stats-bench-{db}-{args.rows}.json"
+            saved.write_text(json.dumps(results[-1]))
+            print(f"saved {saved}", file=sys.stderr, flush=True)
     section = SECTION if args.rows <= 1_000_000 else f"{SECTION} at {args.rows:,} invocations"
     text = render(results, args, info, section)
     if args.no_write:

@@ -3,9 +3,11 @@
 Rollups (`caching.rollups` says when readers trust them): `rollup_day`
 recomputes one tenant's closed day from its invocations, deleting and
 inserting its `DailyCacheRollup` rows and its `CacheRollupDay` marker in one
-transaction, so running it twice is harmless. `rollups_refresh` decides which
-days to recompute (the stale ones by the same rule the readers use); the beat
-task and `backfill_rollups` both go through it.
+transaction, so running it twice is harmless; `rollup_hour` does the same for
+a closed hour (`HourlyCacheRollup`, `CacheRollupHour`). `rollups_refresh`
+decides which days and hours to recompute (the stale ones by the same rule the
+readers use); the beat tasks (nightly, and every 5 minutes) and
+`backfill_rollups` all go through it.
 """
 
 from __future__ import annotations
