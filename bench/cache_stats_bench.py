@@ -315,6 +315,12 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
 
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0)
+    if connection.vendor == "postgresql":
+        # As in production, where beat creates each month's partition ahead: the history's months have theirs
+        # (a fresh database starts at this month, and older rows would all land in the default partition).
+        from agents_app.partitions import invocation_partitions_ensure
+
+        invocation_partitions_ensure(today=utc_today() - timedelta(days=DAYS), months_ahead=4)
     tenant = Tenant.objects.create(slug="bench", name="Bench")
     claude = FoundationModel.objects.get(model_id="us.anthropic.claude-sonnet-4-6")
     nova = FoundationModel.objects.get(model_id="us.amazon.nova-pro-v1:0")
