@@ -277,6 +277,8 @@ CELERY_TASK_ROUTES = {
     "agents_app.tasks.deployment_run": {"queue": "maintenance"},
     "caching.tasks.*": {"queue": "maintenance"},
     "alerts.tasks.*": {"queue": "maintenance"},
+    "agents_app.tasks.invocation_contents_purge": {"queue": "maintenance"},
+    "agents_app.tasks.invocation_partitions_ensure": {"queue": "maintenance"},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -334,6 +336,11 @@ MAX_PROMPT_CHARS = envint("MAX_PROMPT_CHARS", 100_000)
 # Queued invocations whose task was last sent longer ago than this are sent again (a lost message); a running
 # one whose lease lapsed (a dead worker) is sent again at once.
 INVOCATION_REQUEUE_AFTER = envint("INVOCATION_REQUEUE_AFTER", 120)
+# Days an invocation's prompt and response (and an idle session's conversation) are kept; 0 keeps them.
+# Its figures (tokens, costs, status, times) are kept for reporting whatever this says.
+INVOCATION_CONTENT_RETENTION_DAYS = envint("INVOCATION_CONTENT_RETENTION_DAYS", 0)
+if INVOCATION_CONTENT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("INVOCATION_CONTENT_RETENTION_DAYS must be 0 (keep) or a number of days")
 
 # --- Cache reporting ---
 CACHE_STATS_MAX_DAYS = envint("CACHE_STATS_MAX_DAYS", 366)  # longest from/to range /cache-stats accepts

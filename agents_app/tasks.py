@@ -6,7 +6,8 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
-from agents_app.services import deployments, invocations
+from agents_app import partitions
+from agents_app.services import deployments, invocations, retention
 from agents_app.services.errors import RetryLater
 from agents_app.telemetry import invocation_traced
 
@@ -58,3 +59,15 @@ def deployment_run(self, deployment_id: int) -> None:
         deployments.deployment_run(deployment_id=deployment_id)
     except RetryLater as later:
         raise self.retry(countdown=later.countdown) from None
+
+
+@shared_task
+def invocation_contents_purge() -> dict[str, int]:
+    """Daily: blank the prompts and responses older than INVOCATION_CONTENT_RETENTION_DAYS (figures stay)."""
+    return retention.invocation_contents_purge()
+
+
+@shared_task
+def invocation_partitions_ensure() -> list[str]:
+    """Daily: the invocations table's partitions for this month and the next ones (PostgreSQL; else a no-op)."""
+    return partitions.invocation_partitions_ensure()

@@ -1,24 +1,31 @@
 """Benchmark: /cache-stats latency and memory, rollups against raw aggregation, SQLite and PostgreSQL.
 
-    .venv/bin/python bench/cache_stats_bench.py                # both databases, 100k then 1M invocations
+    .venv/bin/python bench/cache_stats_bench.py                # both databases, 1M invocations
+    .venv/bin/python bench/cache_stats_bench.py --db postgres --rows 10000000 --raw-repeat 3
     .venv/bin/python bench/cache_stats_bench.py --db sqlite --rows 200000 --small 50000 --no-write
 
 One tenant, 20 agents (16 Claude, 4 Nova), 90 days, sessions of five turns.
-Closed days are inserted, rolled up (`rollups_refresh`, as backfill does),
-then today's rows are inserted after the rollup, as in production (they are
-newer than every watermark, so the late-arrival check walks them). Each
+Closed days are inserted and rolled up (`rollups_refresh`, as backfill does);
+today's closed hours are inserted at a day's pace and rolled up hourly (as
+beat does every 5 minutes); then a whole hour's rows (a day's / 24, the
+worst case) are inserted in the current hour after that refresh, as in
+production: they are live, newer than every watermark, so the late-arrival
+walk reads them too. Rows go in with COPY on PostgreSQL (executemany on
+SQLite), 250,000 at a time, so 10M take minutes and little memory. Each
 measurement runs the real API view through Django's test client, with an API
-key: `GET /api/agents/{id}/cache-stats/?period=90d` (one agent, about 1/20 of
-the rows) and `GET /api/cache-stats/?period=90d` (the tenant). "raw" is the
-same request with rollups switched off (every day aggregated from
-invocations). Memory: the process's RSS and the tracemalloc peak of one
-request, at the small size and again at the full size.
+key: `GET /api/agents/{id}/cache-stats/` (one agent, about 1/20 of the rows)
+and `GET /api/cache-stats/` (the tenant), for the periods 7d, 30d, 90d, all
+and a custom 30-day range a month ago. "raw" is the same request with rollups
+switched off (every day aggregated from invocations); the ratio is raw p95 over
+rollups p95. Memory: the process's RSS, and the tracemalloc peak of one request.
+On PostgreSQL the invocations table is partitioned by month (the migrations
+do it), and the bench records its size and the rollups'.
 
 PostgreSQL: BENCH_POSTGRES_URL or TEST_POSTGRES_URL (a database named
 `cache_stats_bench` is created on that server and dropped after); with
 neither, a throwaway server is started with scripts/test_services.sh.
-Results go to the "Cache stats" section of bench/RESULTS.md (other sections
-are left as they are).
+Results go to the "Cache stats" section of bench/RESULTS.md (a run of more
+than 1M rows to a section of its own; other sections are left as they are).
 """
 
 from __future__ import annotations
@@ -42,17 +49,17 @@ from _common import ROOT, loadavg, machine, write_section  # bench/ is on sys.pa
 
 SECTION = "## Cache stats"
 DAYS = 90
+CHUNK = 250_000  # invocations generated and inserted at a time
 AGENTS = 20
 TURNS = 5
 NOTES = """
 Reading the figures: with rollups, a request costs a fixed number of queries whatever the range (auth, agent,
-rollup markers, late-arrival walk, one live query, one rollup query per grouping, sessions). What still grows
-with volume is today's live rows (here a whole day, about 1/90 of the rows: the end-of-day worst case), read
-twice: summed through the `(tenant, queued_at)` index, and walked by primary key from the last rollup's
-watermark to look for late arrivals. Running the rollup task more often than nightly (its beat entry is
-editable in admin) shortens the walk. Raw aggregation grows with the whole range. Memory per request stays
-flat (tracemalloc); the RSS column also carries the bench's own inserts in the same process, so it is an upper
-bound, not the request's footprint.""".strip()
+day and hour markers, the late-arrival walk, the live rows, the hourly rollups, one daily-rollup query per
+grouping, sessions for one agent). What still grows with volume is the current hour's live rows (here a whole
+hour's, about 1/2,160 of the rows), read twice: summed through the `(tenant, queued_at)` or `(agent, queued_at)`
+index, and walked by primary key from the last refresh's watermark. Raw aggregation grows with the whole range.
+Memory per request stays flat (tracemalloc); the RSS column also carries the bench's own inserts in the same
+process, so it is an upper bound, not the request's footprint.""".strip()
 
 
 # --- The worker: one database, one process (Django settings are per process) ---------------------
@@ -141,23 +148,22 @@ class Generator:
 
         return models.DateTimeField().get_db_prep_save(value, connection=self.connection)
 
-    def rows(self, count: int, days: list) -> tuple[list, list]:
-        """`count` invocations in sessions of TURNS, spread evenly over `days` and the agents."""
+    def rows(self, count: int, windows: list) -> tuple[list, list]:
+        """`count` invocations in sessions of TURNS, spread evenly over the (start, seconds) `windows` and the
+        agents."""
         sessions, invocations = [], []
         i = self.inv_index
         n_sessions = max(1, count // TURNS)
         for s in range(n_sessions):
             agent = self.agents[s % len(self.agents)]
-            day = days[s % len(days)]
+            window_start, window_seconds = windows[s % len(windows)]
             self.session_counter += 1
             session_key = self.session_counter
             srow = list(self.session_base)
             srow[self.session_index["agent_id"]] = agent.pk
             srow[self.session_index["session_id"]] = f"bench-{session_key}"
             sessions.append(srow)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
-                seconds=self.random.randrange(0, 86400 - 3600)
-            )
+            start = window_start + timedelta(seconds=self.random.randrange(0, max(1, window_seconds - 90 * TURNS)))
             for turn, (usage, costs) in enumerate(self.patterns[agent.pk]):
                 queued = start + timedelta(seconds=90 * turn)
                 failed = self.random.random() < 0.02
@@ -185,20 +191,21 @@ class Generator:
                 invocations.append(row)
         return sessions, invocations
 
-    def insert(self, count: int, days: list) -> float:
-        """Insert and return the seconds it took."""
+    def insert(self, count: int, windows: list) -> float:
+        """Insert (in chunks, so 10M rows never sit in memory at once) and return the seconds it took."""
         from django.db import transaction
 
         t0 = time.perf_counter()
-        sessions, invocations = self.rows(count, days)
-        first_key = self.session_counter - len(sessions) + 1
-        with transaction.atomic():
-            ids = self._insert(self.session_table, self.session_fields, sessions, returning=True)
-            key_to_id = {first_key + n: pk for n, pk in enumerate(ids)}
-            s_index = self.inv_index["session_id"]
-            for row in invocations:
-                row[s_index] = key_to_id[row[s_index]]
-            self._insert(self.inv_table, self.inv_fields, invocations)
+        for chunk_start in range(0, count, CHUNK):
+            sessions, invocations = self.rows(min(CHUNK, count - chunk_start), windows)
+            first_key = self.session_counter - len(sessions) + 1
+            with transaction.atomic():
+                ids = self._insert(self.session_table, self.session_fields, sessions, returning=True)
+                key_to_id = {first_key + n: pk for n, pk in enumerate(ids)}
+                s_index = self.inv_index["session_id"]
+                for row in invocations:
+                    row[s_index] = key_to_id[row[s_index]]
+                self._insert(self.inv_table, self.inv_fields, invocations)
         return time.perf_counter() - t0
 
     def _insert(self, table, fields, rows, returning=False):
@@ -239,13 +246,20 @@ def measure(client, url: str, repeat: int, *, raw: bool) -> dict:
     with patcher:
         for _ in range(2):  # warm-up
             assert client.get(url).status_code == 200
-        samples = []
+        samples, cpu = [], []
         for _ in range(repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             response = client.get(url)
             samples.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             assert response.status_code == 200, response.content[:300]
-    return percentiles(samples)
+    # The web process's own CPU per request: what the machine's load inflates least (the database server's
+    # work is in it on SQLite, not on PostgreSQL).
+    return {
+        **percentiles(samples),
+        "cpu_p50_ms": percentiles(cpu)["median_ms"],
+        "cpu_p95_ms": percentiles(cpu)["p95_ms"],
+    }
 
 
 def memory_of(client, url: str) -> dict:
@@ -257,6 +271,36 @@ def memory_of(client, url: str) -> dict:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {"tracemalloc_peak_kb": round(peak / 1024), "rss_mb": round(rss_mb(), 1)}
+
+
+PERIODS = ["7d", "30d", "90d", "all", "custom"]
+
+
+def storage_sizes(connection) -> dict:
+    """PostgreSQL: bytes of the invocations table (its partitions) and of the rollup tables, heap and indexes."""
+    from django.db.models import Count
+
+    from caching.models import CacheRollupDay, CacheRollupHour, DailyCacheRollup, HourlyCacheRollup
+
+    sizes = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(SUM(pg_table_size(c.oid)), 0), COALESCE(SUM(pg_indexes_size(c.oid)), 0) "
+            "FROM pg_class c WHERE c.oid = 'agents_app_invocation'::regclass OR c.oid IN "
+            "(SELECT inhrelid FROM pg_inherits WHERE inhparent = 'agents_app_invocation'::regclass)"
+        )
+        sizes["invocations"] = [int(value) for value in cursor.fetchone()]
+        for model in (DailyCacheRollup, HourlyCacheRollup, CacheRollupDay, CacheRollupHour):
+            table = model._meta.db_table
+            cursor.execute("SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", [table, table])
+            sizes[table] = [*(int(value) for value in cursor.fetchone()), model.objects.aggregate(n=Count("pk"))["n"]]
+    return sizes
+
+
+def period_query(name: str, today) -> str:
+    if name == "custom":  # 30 closed days, a month ago: rollups only, no live rows
+        return f"from={today - timedelta(days=60)}&to={today - timedelta(days=31)}"
+    return f"period={name}"
 
 
 def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> dict:
@@ -271,10 +315,16 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
     from agent_platform.services import api_key_create
     from agents_app.models import Agent, FoundationModel, Invocation
     from caching import services
-    from caching.periods import utc_today
+    from caching.periods import day_start, hour_start, utc_today
 
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0)
+    if connection.vendor == "postgresql":
+        # As in production, where beat creates each month's partition ahead: the history's months have theirs
+        # (a fresh database starts at this month, and older rows would all land in the default partition).
+        from agents_app.partitions import invocation_partitions_ensure
+
+        invocation_partitions_ensure(today=utc_today() - timedelta(days=DAYS), months_ahead=4)
     tenant = Tenant.objects.create(slug="bench", name="Bench")
     claude = FoundationModel.objects.get(model_id="us.anthropic.claude-sonnet-4-6")
     nova = FoundationModel.objects.get(model_id="us.amazon.nova-pro-v1:0")
@@ -294,39 +344,63 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
     gen = Generator(tenant, list(Agent.objects.filter(tenant=tenant).select_related("model").order_by("name")))
     today = utc_today()
     closed = [today - timedelta(days=n) for n in range(DAYS - 1, 0, -1)]
-    agent_url = f"/api/agents/{agents[0].pk}/cache-stats/?period=90d&sessions_limit=20"
-    tenant_url = "/api/cache-stats/?period=90d&top=10"
+    closed_windows = [(day_start(day), 86400) for day in closed]
+    urls = {}
+    for period in PERIODS:
+        query = period_query(period, today)
+        urls[("agent", period)] = f"/api/agents/{agents[0].pk}/cache-stats/?{query}&sessions_limit=20"
+        urls[("tenant", period)] = f"/api/cache-stats/?{query}&top=10"
     csv_url = f"/api/agents/{agents[0].pk}/invocations.csv?period=90d"
     result = {"db": db, "vendor": connection.vendor, "sizes": [], "load_before": loadavg()}
 
     inserted = 0
-    for target in (small, rows):
+    for target in [size for size in (small, rows) if size]:
         add = target - inserted
-        today_rows = add // DAYS
-        insert_closed = gen.insert(add - today_rows, closed)
+        per_day = add // DAYS
+        # Today: its closed hours at a day's pace (rolled up hourly, as beat does every 5 minutes), then a
+        # whole hour's worth in the current hour, inserted after the refresh: the live rows at their worst.
+        now = datetime.now(UTC)
+        current = hour_start(now)
+        closed_hours = int((current - day_start(today)).total_seconds() // 3600)
+        today_closed = per_day * closed_hours // 24
+        live = per_day // 24
+        insert_closed = gen.insert(add - today_closed - live, closed_windows)
         t_roll = time.perf_counter()
         refreshed = services.rollups_refresh(tenant=tenant, days=closed)
         roll_seconds = time.perf_counter() - t_roll
-        insert_today = gen.insert(today_rows, [today])
+        insert_today = gen.insert(today_closed, [(day_start(today), closed_hours * 3600)]) if today_closed else 0
+        t_hours = time.perf_counter()
+        hourly = services.rollups_refresh(tenant=tenant, days=[])
+        hours_seconds = time.perf_counter() - t_hours
+        insert_live = gen.insert(live, [(current, max(1, int((now - current).total_seconds())))])
         inserted = target
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         count = Invocation.objects.count()
+        storage = storage_sizes(connection) if connection.vendor == "postgresql" else {}
         entry = {
+            "storage": storage,
             "invocations": count,
-            "insert_seconds": round(insert_closed + insert_today, 1),
+            "live_rows": live,
+            "insert_seconds": round(insert_closed + insert_today + insert_live, 1),
             "rollup_seconds": round(roll_seconds, 1),
             "rollup_days": len(refreshed.days),
-            "agent_rollups": measure(client, agent_url, repeat, raw=False),
-            "tenant_rollups": measure(client, tenant_url, repeat, raw=False),
-            "agent_raw": measure(client, agent_url, raw_repeat, raw=True),
-            "tenant_raw": measure(client, tenant_url, raw_repeat, raw=True),
+            "hourly_seconds": round(hours_seconds, 1),
+            "rollup_hours": len(refreshed.hours) + len(hourly.hours),
+            "latency": {},
             "metrics": measure(client, "/metrics", max(5, repeat // 4), raw=False),
-            "memory_agent": memory_of(client, agent_url),
-            "memory_tenant": memory_of(client, tenant_url),
+            "memory_agent": memory_of(client, urls[("agent", "90d")]),
+            "memory_tenant": memory_of(client, urls[("tenant", "90d")]),
             "memory_csv": memory_of(client, csv_url),
         }
+        for (scope, period), url in urls.items():
+            entry["latency"][f"{scope} {period}"] = {
+                "rollups": measure(client, url, repeat, raw=False),
+                "raw": measure(client, url, raw_repeat, raw=True),
+            }
+            print(scope, period, json.dumps(entry["latency"][f"{scope} {period}"]), file=sys.stderr, flush=True)
+        entry["rss_mb_after"] = round(rss_mb(), 1)
         print(json.dumps(entry), file=sys.stderr, flush=True)
         result["sizes"].append(entry)
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
@@ -382,37 +456,47 @@ def run_db(db: str, args, tmp: Path) -> dict:
             stop()
 
 
-def render(results: list[dict], args, info: dict) -> str:
+def render(results: list[dict], args, info: dict, section: str) -> str:
     lines = [
-        SECTION,
+        section,
         "",
-        f"`bench/cache_stats_bench.py` ({datetime.now(UTC):%Y-%m-%d}, {info['nproc']} CPUs, Python "
-        f"{info['python']}, code at {info['commit']}): one tenant, {AGENTS} agents (16 Claude, 4 Nova), "
-        f"{DAYS} days, sessions of {TURNS} turns, 2% failed. Closed days rolled up, today's rows inserted after the "
-        "rollup (live). "
-        f"Latency through Django's test client with an API key ({args.repeat} requests, {args.raw_repeat} for raw; "
-        "2 warm-ups). Agent: `GET /api/agents/{id}/cache-stats/?period=90d` (1/20 of the rows, 20 sessions); "
-        "tenant: `GET /api/cache-stats/?period=90d`. Raw: rollups switched off, every day aggregated from invocations.",
+        f"`bench/cache_stats_bench.py {' '.join(sys.argv[1:])}` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{info['nproc']} CPUs, Python {info['python']}, code at {info['commit']}): one tenant, {AGENTS} agents "
+        f"(16 Claude, 4 Nova), {DAYS} days, sessions of {TURNS} turns, 2% failed. Closed days rolled up daily; "
+        "today's closed hours rolled up hourly; a whole hour's rows (a day's / 24) inserted in the current hour "
+        "after that refresh (live). Latency through Django's test client with an API key "
+        f"({args.repeat} requests per cell, {args.raw_repeat} for raw; 2 warm-ups). Agent: "
+        "`GET /api/agents/{id}/cache-stats/` (1/20 of the rows, 20 sessions); tenant: `GET /api/cache-stats/`; "
+        "periods `7d`, `30d`, `90d`, `all`, and custom `from`/`to` (30 closed days a month ago). Raw: rollups "
+        "switched off, every day aggregated from invocations; ratio = raw p95 / rollups p95. CPU: the web "
+        "process's own CPU time per request (with rollups), which the machine's load inflates least; on SQLite it "
+        "includes the database's work, on PostgreSQL the server's work is elsewhere.",
         "",
-        "| DB | invocations | endpoint | rollups median / p95 (min) ms | raw median / p95 (min) ms |",
-        "|---|---:|---|---:|---:|",
+        "| DB | invocations | endpoint | period | rollups p50 / p95 ms | CPU p50 / p95 ms | raw p50 / p95 ms | ratio |",
+        "|---|---:|---|---|---:|---:|---:|---:|",
     ]
-
-    def cell(m):
-        return f"{m['median_ms']} / {m['p95_ms']} ({m['min_ms']})"
-
     for r in results:
         for size in r["sizes"]:
-            for scope in ("agent", "tenant"):
-                rolled, raw = size[f"{scope}_rollups"], size[f"{scope}_raw"]
-                lines.append(f"| {r['vendor']} | {size['invocations']:,} | {scope} | {cell(rolled)} | {cell(raw)} |")
-            lines.append(f"| {r['vendor']} | {size['invocations']:,} | `/metrics` | {cell(size['metrics'])} | |")
+            for name, cell in size["latency"].items():
+                scope, period = name.split(" ")
+                rolled, raw = cell["rollups"], cell["raw"]
+                ratio = raw["p95_ms"] / rolled["p95_ms"] if rolled["p95_ms"] else 0
+                lines.append(
+                    f"| {r['vendor']} | {size['invocations']:,} | {scope} | {period} | {rolled['median_ms']} / "
+                    f"**{rolled['p95_ms']}** | {rolled['cpu_p50_ms']} / {rolled['cpu_p95_ms']} | "
+                    f"{raw['median_ms']} / {raw['p95_ms']} | {ratio:,.1f}x |"
+                )
+            m = size["metrics"]
+            lines.append(
+                f"| {r['vendor']} | {size['invocations']:,} | `/metrics` | all time | {m['median_ms']} / "
+                f"{m['p95_ms']} | {m['cpu_p50_ms']} / {m['cpu_p95_ms']} | | |"
+            )
     lines += [
         "",
         "Memory of the web process (this process; tracemalloc peak of one request, RSS after it). The CSV is the "
         "agent's 90-day `invocations.csv`, streamed and read to the end.",
         "",
-        "| DB | invocations | agent stats peak (KiB) | tenant stats peak (KiB) | CSV export peak (KiB) | RSS (MiB) |",
+        "| DB | invocations | agent 90d peak (KiB) | tenant 90d peak (KiB) | CSV export peak (KiB) | RSS (MiB) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -420,19 +504,31 @@ def render(results: list[dict], args, info: dict) -> str:
             lines.append(
                 f"| {r['vendor']} | {size['invocations']:,} | {size['memory_agent']['tracemalloc_peak_kb']} "
                 f"| {size['memory_tenant']['tracemalloc_peak_kb']} | {size['memory_csv']['tracemalloc_peak_kb']} "
-                f"| {size['memory_csv']['rss_mb']} |"
+                f"| {size['rss_mb_after']} |"
             )
-    lines += [NOTES]
-    lines += [
-        "",
-        "Set-up time (insert, and `rollups_refresh` over the 89 closed days):",
-        "",
-    ]
+    for r in results:
+        for size in r["sizes"]:
+            if size.get("storage"):
+                storage = size["storage"]
+                heap, index = storage.pop("invocations")
+                lines += [
+                    "",
+                    f"Storage ({r['vendor']}, {size['invocations']:,} invocations): invocations table "
+                    f"{heap / 2**20:,.0f} MiB + indexes {index / 2**20:,.0f} MiB "
+                    f"({(heap + index) / size['invocations']:,.0f} bytes per invocation); "
+                    + "; ".join(
+                        f"`{table}` {rows:,} rows, {(h + i) / 2**10:,.0f} KiB with indexes"
+                        for table, (h, i, rows) in storage.items()
+                    )
+                    + ".",
+                ]
+    lines += ["", NOTES, "", "Set-up time (insert; `rollups_refresh` over the 89 closed days; the hourly refresh):", ""]
     for r in results:
         for size in r["sizes"]:
             lines.append(
-                f"- {r['vendor']}, {size['invocations']:,} invocations: insert {size['insert_seconds']} s, "
-                f"rollup of {size['rollup_days']} days {size['rollup_seconds']} s"
+                f"- {r['vendor']}, {size['invocations']:,} invocations ({size['live_rows']:,} live): insert "
+                f"{size['insert_seconds']} s, rollup of {size['rollup_days']} days {size['rollup_seconds']} s, "
+                f"hourly refresh ({size['rollup_hours']} hours) {size['hourly_seconds']} s"
             )
         lines.append(
             f"- {r['vendor']} run in all: {r['total_seconds']} s (load average {r['load_before']} before, "
@@ -447,8 +543,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=40)
-    parser.add_argument("--raw-repeat", type=int, default=8)
+    parser.add_argument("--raw-repeat", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing RESULTS.md.")
+    parser.add_argument("--results", nargs="+", metavar="FILE", help="Render saved runs instead of running.")
     parser.add_argument("--worker", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -457,16 +554,21 @@ def main() -> None:
         return
     info = machine()
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    results = []
+    results = [json.loads(Path(name).read_text()) for name in args.results or []]
     with tempfile.TemporaryDirectory(prefix="cache-stats-bench-") as tmp:
-        for db in dbs:
+        for db in dbs if not args.results else []:
             print(f"==> {db}", file=sys.stderr, flush=True)
             results.append(run_db(db, args, Path(tmp)))
-    text = render(results, args, info)
+            # Kept, so a later failure loses nothing: `--results FILE...` renders saved runs again.
+            saved = Path(tempfile.gettempdir()) / f"cache-stats-bench-{db}-{args.rows}.json"
+            saved.write_text(json.dumps(results[-1]))
+            print(f"saved {saved}", file=sys.stderr, flush=True)
+    section = SECTION if args.rows <= 1_000_000 else f"{SECTION} at {args.rows:,} invocations"
+    text = render(results, args, info, section)
     if args.no_write:
         print(text)
     else:
-        write_section(SECTION, text)
+        write_section(section, text)
         print(text)
 
 

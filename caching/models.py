@@ -110,6 +110,50 @@ class CacheRollupDay(models.Model):
         return f"{self.tenant} {self.day}"
 
 
+class HourlyCacheRollup(CacheSums):
+    """One agent's invocations of one UTC hour (of `queued_at`), summed exactly as a `DailyCacheRollup` is.
+
+    Kept for the last few days only (`caching.services.HOURLY_ROLLUP_DAYS`): they serve today, and a closed
+    day until its daily rollup exists. Its figure columns are every rollup's (`CacheSums`), so a figure
+    added there is summed per hour too. Written only by `caching.services.rollup_hour`, with the hour's
+    `CacheRollupHour`.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="hourly_cache_rollups")
+    agent = models.ForeignKey("agents_app.Agent", on_delete=models.CASCADE, related_name="hourly_cache_rollups")
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+    day = models.DateField(help_text="The hour's UTC day (what the by-day figures group by).")
+    rolled_up_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-hour", "agent_id"]
+        constraints = [models.UniqueConstraint(fields=["agent", "hour"], name="unique_cache_rollup_per_agent_hour")]
+        indexes = [models.Index(fields=["tenant", "hour"])]
+
+    def __str__(self):
+        return f"{self.agent} at {self.hour:%Y-%m-%d %H}:00"
+
+
+class CacheRollupHour(models.Model):
+    """A tenant's closed hour has been rolled up: `CacheRollupDay`'s rule, one hour wide (`caching.rollups`)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_rollup_hours")
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+    open_invocations = models.PositiveIntegerField(
+        default=0, help_text="Invocations still queued or running when the hour was summed."
+    )
+    covers_through_id = models.PositiveBigIntegerField(default=0)
+    rolled_up_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-hour"]
+        verbose_name = "rolled-up hour"
+        constraints = [models.UniqueConstraint(fields=["tenant", "hour"], name="unique_cache_rollup_hour")]
+
+    def __str__(self):
+        return f"{self.tenant} {self.hour:%Y-%m-%d %H}:00"
+
+
 class CacheReport(models.Model):
     """A tenant's cache report for a period, as mailed to its admins; `stats` is the tenant cache-stats JSON."""
 

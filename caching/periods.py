@@ -19,9 +19,11 @@ from agent_platform.errors import ApplicationError
 from agent_platform.models import Tenant
 from agents_app.models import Agent, Invocation
 from agents_app.selectors import agent_check
+from caching.models import DailyCacheRollup
 
 UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
+ONE_HOUR = dt.timedelta(hours=1)
 # A period's end is the start of the day after its last: the calendar's last day cannot be in one.
 LAST_DAY = dt.date.max - ONE_DAY
 
@@ -35,6 +37,11 @@ def utc_today() -> dt.date:
 
 def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=UTC)
+
+
+def hour_start(moment: dt.datetime) -> dt.datetime:
+    """The start of the UTC hour `moment` falls in."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def days_between(day_from: dt.date, day_to: dt.date) -> Iterator[dt.date]:
@@ -88,13 +95,16 @@ def recent_periods(today: dt.date) -> dict[str, Period]:
 
 
 def first_invocation_day(*, tenant: Tenant, agent: Agent | None = None) -> dt.date | None:
-    """The UTC day of the tenant's (or its agent's) first invocation: where the period `all` begins."""
-    if agent is not None:
-        invocations = Invocation.objects.filter(agent=agent_check(tenant=tenant, agent=agent))
-    else:
-        invocations = Invocation.objects.filter(tenant=tenant)
-    first = invocations.order_by("queued_at").values_list("queued_at", flat=True).first()
-    return first.astimezone(UTC).date() if first else None
+    """The UTC day of the tenant's (or its agent's) first invocation: where the period `all` begins.
+
+    Rollups count too: a month of invocations archived (`invocation_partitions --detach`) keeps its figures
+    there, so `all` still begins with it.
+    """
+    owner = {"agent": agent_check(tenant=tenant, agent=agent)} if agent is not None else {"tenant": tenant}
+    first = Invocation.objects.filter(**owner).order_by("queued_at").values_list("queued_at", flat=True).first()
+    first_rolled = DailyCacheRollup.objects.filter(**owner).order_by("day").values_list("day", flat=True).first()
+    days = [day for day in (first and first.astimezone(UTC).date(), first_rolled) if day]
+    return min(days) if days else None
 
 
 # --- Query parameters ----------------------------------------------------------------------------

@@ -1,32 +1,43 @@
-"""When a day's rollup can be trusted: the one freshness rule, read by the totals and the rollup writer.
+"""When a rollup can be trusted: the one freshness rule, read by the totals and the rollup writer.
 
-Closed days are read from `DailyCacheRollup` (one row per agent and day) and
-today from the invocations themselves. A rollup can go stale in two ways, and
-each is detected without scanning the day's invocations:
+Two grains: closed days in `DailyCacheRollup` (one row per agent and day,
+marked by a `CacheRollupDay`) and closed hours of the last few days in
+`HourlyCacheRollup` (per agent and hour, marked by a `CacheRollupHour`). A
+reader takes a day from its daily rollup when that is fresh, else each closed
+hour of it from its hourly rollup when that is fresh, and everything else (the
+current hour, anything stale or never rolled up) from the invocations. A rollup
+goes stale in two ways, each detected without scanning its invocations:
 
-1. An invocation of the day was still queued or running when the day was
-   summed: the day's `CacheRollupDay.open_invocations` is then above 0, and the
-   day is read live until a later rollup finds it settled.
-2. An invocation of the day arrived after it was summed (backdated imports,
-   restores, a row committed late): it has an id above the day's
-   `covers_through_id`, the highest invocation id when the day was summed or
-   last checked. One query walks the primary key from the lowest watermark in
-   range (the nightly rollup moves every watermark up, so that is about a
-   day's rows) and finds such days.
+1. An invocation of its day or hour was still queued or running when it was
+   summed: the marker's `open_invocations` is then above 0, and the span is
+   read live until a later rollup finds it settled.
+2. An invocation of its span arrived after it was summed (backdated imports,
+   restores, a row committed late): it has an id above the marker's
+   `covers_through_id`, the highest invocation id when it was summed or last
+   checked. One query walks the primary key from the lowest watermark in
+   range and finds such days and hours. Every refresh (every few minutes,
+   `caching.services`) moves each settled marker's watermark up, so the walk
+   reads the invocations of those last minutes, not a day's.
 
-A closed day without a `CacheRollupDay` (never rolled up) is neither fresh nor
-stale: readers read it live, the nightly run catches up on recent ones.
-So the answer never depends on whether or when rollups ran: the test suite
-checks rollup-based and raw answers are identical. An invocation's costs and
-status change only until it finishes (a finished invocation is never edited),
-which is what makes "open at rollup time" the only status change to watch.
-Deleting invocations (not agents, whose rollups go with them) is not
-detected; re-run `backfill_rollups` for the days after such a deletion.
+A span without a marker (never rolled up) is neither fresh nor stale: readers
+read it live, and the refreshes catch up on recent ones. So the answer never
+depends on whether or when rollups ran: the test suite checks rollup-based and
+raw answers are identical. An invocation's costs and status change only until
+it finishes (a finished invocation is never edited; content retention blanks
+its prompt and response, not its figures), which is what makes "open at rollup
+time" the only status change to watch.
+
+Deleting invocations (not agents, whose rollups go with them) is not detected:
+run `backfill_rollups` over the days of the deleted invocations (today's
+included), which recomputes their daily and hourly rollups. Archiving a month
+of invocations (`invocation_partitions --detach`) is no deletion for reporting:
+the rollups keep the figures, which is why a month is detached only once every
+day of it is rolled up.
 
 `rollup_freshness` is that rule. The reader (`caching.totals`) reads the fresh
-days from rollups and the rest live; the writer (`caching.services`) recomputes
-the stale ones. One agent's reader ignores other agents' late arrivals: its
-own rollup rows are still right.
+spans from rollups and the rest live; the writer (`caching.services`)
+recomputes the stale ones. One agent's reader ignores other agents' late
+arrivals: its own rollup rows are still right.
 """
 
 from __future__ import annotations
@@ -36,10 +47,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.db.models import BigIntegerField, ExpressionWrapper, F, Max, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncHour
 
 from agents_app.models import Invocation
-from caching.models import CacheRollupDay
+from caching.models import CacheRollupDay, CacheRollupHour
 from caching.periods import ONE_DAY, UTC, day_start
 
 MAX_ID = 2**63 - 1
@@ -62,71 +73,101 @@ def unindexed(name: str) -> ExpressionWrapper:
 
 @dataclass
 class RollupFreshness:
-    """Per tenant id, the rolled-up closed days whose rollups can be trusted, and those gone stale."""
+    """Per tenant id, the rolled-up closed days and hours whose rollups can be trusted, and those gone stale."""
 
     fresh: dict[int, set[dt.date]] = field(default_factory=dict)
     stale: dict[int, set[dt.date]] = field(default_factory=dict)
+    fresh_hours: dict[int, set[dt.datetime]] = field(default_factory=dict)
+    stale_hours: dict[int, set[dt.datetime]] = field(default_factory=dict)
 
 
 def rollup_freshness(
-    *, tenant_from: Mapping[int, dt.date | None], day_to: dt.date, agent_id: int | None = None
+    *,
+    tenant_from: Mapping[int, dt.date | None],
+    day_to: dt.date,
+    agent_id: int | None = None,
+    hours_to: dt.datetime | None = None,
 ) -> RollupFreshness:
-    """Which rolled-up days from each tenant's day (None: its first) to the closed `day_to` are fresh or stale.
+    """Which rolled-up days from each tenant's day (None: its first) to the closed `day_to`, and with `hours_to`
+    which rolled-up hours from that day up to `hours_to` (exclusive, the current hour at most), are fresh or stale.
 
-    With `agent_id`, only that agent's late arrivals make a day stale (its own
-    figures are all the caller reads). Two queries: the markers, and the walk
-    for late arrivals.
+    With `agent_id`, only that agent's late arrivals make a span stale (its own
+    figures are all the caller reads). Three queries at most: the day markers,
+    the hour markers, and the walk for late arrivals.
     """
     starts = [day for day in tenant_from.values() if day is not None]
     lowest = min(starts) if len(starts) == len(tenant_from) else None
-    if not tenant_from or (lowest is not None and day_to < lowest):
+    if not tenant_from:
         return RollupFreshness()
-    markers = CacheRollupDay.objects.filter(tenant_id__in=list(tenant_from), day__lte=day_to)
-    if lowest is not None:
-        markers = markers.filter(day__gte=lowest)
-    clean: dict[tuple[int, dt.date], int] = {}
-    stale: set[tuple[int, dt.date]] = set()
-    for t, day, open_count, covered in markers.values_list("tenant_id", "day", "open_invocations", "covers_through_id"):
-        if tenant_from[t] is not None and day < tenant_from[t]:
-            continue
+    clean: dict[tuple[int, dt.date | dt.datetime], int] = {}
+    stale: set[tuple[int, dt.date | dt.datetime]] = set()
+
+    def sort(key, open_count, covered):
         if open_count:
-            stale.add((t, day))
+            stale.add(key)
         else:
-            clean[(t, day)] = covered
+            clean[key] = covered
+
+    if lowest is None or day_to >= lowest:
+        markers = CacheRollupDay.objects.filter(tenant_id__in=list(tenant_from), day__lte=day_to)
+        if lowest is not None:
+            markers = markers.filter(day__gte=lowest)
+        for t, day, open_count, covered in markers.values_list(
+            "tenant_id", "day", "open_invocations", "covers_through_id"
+        ):
+            if tenant_from[t] is None or day >= tenant_from[t]:
+                sort((t, day), open_count, covered)
+    walk_to = day_start(day_to + ONE_DAY)
+    if hours_to is not None and (lowest is None or hours_to > day_start(lowest)):
+        walk_to = max(walk_to, hours_to)
+        markers = CacheRollupHour.objects.filter(tenant_id__in=list(tenant_from), hour__lt=hours_to)
+        if lowest is not None:
+            markers = markers.filter(hour__gte=day_start(lowest))
+        for t, hour, open_count, covered in markers.values_list(
+            "tenant_id", "hour", "open_invocations", "covers_through_id"
+        ):
+            if tenant_from[t] is None or hour >= day_start(tenant_from[t]):
+                sort((t, hour), open_count, covered)
     if clean:
-        for key, newest in _newest_arrivals(min(clean.values()), list(tenant_from), lowest, day_to, agent_id):
-            if key in clean and newest > clean[key]:
+        newest: dict[tuple[int, dt.date | dt.datetime], int] = {}
+        for (t, hour), top in _newest_arrivals(min(clean.values()), list(tenant_from), lowest, walk_to, agent_id):
+            for key in ((t, hour), (t, hour.astimezone(UTC).date())):
+                newest[key] = max(newest.get(key, 0), top)
+        for key, top in newest.items():
+            if key in clean and top > clean[key]:
                 del clean[key]
                 stale.add(key)
     freshness = RollupFreshness()
-    for t, day in clean:
-        freshness.fresh.setdefault(t, set()).add(day)
-    for t, day in stale:
-        freshness.stale.setdefault(t, set()).add(day)
+    for keys, days, hours in (
+        (clean, freshness.fresh, freshness.fresh_hours),
+        (stale, freshness.stale, freshness.stale_hours),
+    ):
+        for t, span in keys:
+            (hours if isinstance(span, dt.datetime) else days).setdefault(t, set()).add(span)
     return freshness
 
 
 def _newest_arrivals(
-    watermark: int, tenant_ids: list[int], day_from: dt.date | None, day_to: dt.date, agent_id: int | None
-) -> list[tuple[tuple[int, dt.date], int]]:
-    """((tenant, day), highest id) of the invocations above `watermark` queued on the days in range."""
+    watermark: int, tenant_ids: list[int], day_from: dt.date | None, end: dt.datetime, agent_id: int | None
+) -> list[tuple[tuple[int, dt.datetime], int]]:
+    """((tenant, hour), highest id) of the invocations above `watermark` queued from `day_from` to `end`."""
     # Walk the primary key from the watermark (no index leads with queued_at, and the tenant and agent are
-    # hidden from the others); the time filter is checked row by row, so the day is computed only for the
-    # few late rows, not for today's.
+    # hidden from the others); the time filter is checked row by row, so the hour is computed only for the
+    # few late rows, not for the current hour's.
     late = (
         invocations_after(watermark)
         .alias(scope_tenant=unindexed("tenant_id"))
-        .filter(scope_tenant__in=tenant_ids, queued_at__lt=day_start(day_to + ONE_DAY))
+        .filter(scope_tenant__in=tenant_ids, queued_at__lt=end)
     )
     if day_from is not None:
         late = late.filter(queued_at__gte=day_start(day_from))
     if agent_id is not None:
         late = late.alias(scope_agent=unindexed("agent_id")).filter(scope_agent=agent_id)
     rows = (
-        late.annotate(day=TruncDate("queued_at", tzinfo=UTC))
-        .values("tenant_id", "day")
+        late.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
+        .values("tenant_id", "hour")
         .annotate(newest=Max("pk"))
-        .values_list("tenant_id", "day", "newest")
+        .values_list("tenant_id", "hour", "newest")
         .order_by()
     )
-    return [((t, day), newest) for t, day, newest in rows]
+    return [((t, hour), newest) for t, hour, newest in rows]

@@ -3,9 +3,11 @@
 Rollups (`caching.rollups` says when readers trust them): `rollup_day`
 recomputes one tenant's closed day from its invocations, deleting and
 inserting its `DailyCacheRollup` rows and its `CacheRollupDay` marker in one
-transaction, so running it twice is harmless. `rollups_refresh` decides which
-days to recompute (the stale ones by the same rule the readers use); the beat
-task and `backfill_rollups` both go through it.
+transaction, so running it twice is harmless; `rollup_hour` does the same for
+a closed hour (`HourlyCacheRollup`, `CacheRollupHour`). `rollups_refresh`
+decides which days and hours to recompute (the stale ones by the same rule the
+readers use); the beat tasks (nightly, and every 5 minutes) and
+`backfill_rollups` all go through it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -29,8 +31,8 @@ from caching.advice import agents_with_traffic
 from caching.advice_services import tenant_cache_advice_request
 from caching.exports import cache_report_csv
 from caching.key_rollups import key_rollups_write
-from caching.models import CacheReport, CacheRollupDay, DailyCacheRollup
-from caching.periods import ONE_DAY, Period, day_start, first_invocation_day, utc_today
+from caching.models import CacheReport, CacheRollupDay, CacheRollupHour, DailyCacheRollup, HourlyCacheRollup
+from caching.periods import ONE_DAY, ONE_HOUR, UTC, Period, day_start, first_invocation_day, hour_start, utc_today
 from caching.rollups import rollup_freshness
 from caching.serializers import tenant_cache_advice_json, tenant_cache_stats_json
 from caching.stats import tenant_cache_stats
@@ -40,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 # Closed days the nightly run fills in when they were never rolled up (a missed night, a new tenant).
 CATCH_UP_DAYS = 7
+# Days whose closed hours are rolled up hourly (today and yesterday: yesterday until its daily rollup is in).
+HOURLY_ROLLUP_DAYS = 2
 
 
 # --- Rollups -------------------------------------------------------------------------------------
@@ -48,6 +52,28 @@ CATCH_UP_DAYS = 7
 def invocation_watermark() -> int:
     """The highest invocation id so far: everything a rollup reads after this has at most this id, or is late."""
     return Invocation.objects.aggregate(top=Max("pk"))["top"] or 0
+
+
+def _agent_sums(tenant: Tenant, start: dt.datetime, end: dt.datetime) -> tuple[list[dict], int]:
+    """Per agent, the figures of the tenant's invocations queued in [start, end); and how many are still open."""
+    rows = (
+        Invocation.objects.filter(tenant=tenant, queued_at__gte=start, queued_at__lt=end)
+        .values("agent_id")
+        .annotate(**invocation_sums(), open_invocations=Count("pk", filter=Q(status__in=OPEN)))
+        .order_by()
+    )
+    sums, open_invocations = [], 0
+    for row in rows:
+        open_invocations += row["open_invocations"]
+        figures = {name: row[name] or 0 for name in SUM_FIELDS}
+        if any(figures.values()):
+            sums.append({"agent_id": row["agent_id"], **figures})
+    return sums, open_invocations
+
+
+def _lock_tenant(tenant: Tenant) -> None:
+    # One rollup of a tenant at a time (beat and a backfill may overlap); SQLite serializes anyway.
+    list(Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk"))
 
 
 def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, today: dt.date | None = None) -> int:
@@ -63,33 +89,45 @@ def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, to
         watermark = invocation_watermark()
     now = timezone.now()
     with transaction.atomic():
-        # One rollup of a tenant at a time (beat and a backfill may overlap); SQLite serializes anyway.
-        list(Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk"))
-        invocations = Invocation.objects.filter(
+        _lock_tenant(tenant)
+        sums, open_invocations = _agent_sums(tenant, day_start(day), day_start(day + ONE_DAY))
+        DailyCacheRollup.objects.filter(tenant=tenant, day=day).delete()
+        DailyCacheRollup.objects.bulk_create(
+            DailyCacheRollup(tenant=tenant, day=day, rolled_up_at=now, **row) for row in sums
+        )
+        day_invocations = Invocation.objects.filter(
             tenant=tenant, queued_at__gte=day_start(day), queued_at__lt=day_start(day + ONE_DAY)
         )
-        rows = (
-            invocations.values("agent_id")
-            .annotate(**invocation_sums(), open_invocations=Count("pk", filter=Q(status__in=OPEN)))
-            .order_by()
-        )
-        rollups, open_invocations = [], 0
-        for row in rows:
-            open_invocations += row["open_invocations"]
-            sums = {name: row[name] or 0 for name in SUM_FIELDS}
-            if any(sums.values()):
-                rollups.append(
-                    DailyCacheRollup(tenant=tenant, agent_id=row["agent_id"], day=day, rolled_up_at=now, **sums)
-                )
-        DailyCacheRollup.objects.filter(tenant=tenant, day=day).delete()
-        DailyCacheRollup.objects.bulk_create(rollups)
-        key_rollups_write(tenant=tenant, day=day, invocations=invocations, now=now)
+        key_rollups_write(tenant=tenant, day=day, invocations=day_invocations, now=now)
         CacheRollupDay.objects.update_or_create(
             tenant=tenant,
             day=day,
             defaults={"open_invocations": open_invocations, "covers_through_id": watermark, "rolled_up_at": now},
         )
-    return len(rollups)
+    return len(sums)
+
+
+def rollup_hour(*, tenant: Tenant, hour: dt.datetime, watermark: int | None = None) -> int:
+    """`rollup_day` for one closed UTC hour (`hour` is its start): the hourly rows and the hour's marker."""
+    hour = hour_start(hour)
+    if hour >= hour_start(timezone.now()):
+        raise ApplicationError(f"{hour:%Y-%m-%d %H}:00 is not over yet (UTC).", field="hour")
+    if watermark is None:
+        watermark = invocation_watermark()
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        sums, open_invocations = _agent_sums(tenant, hour, hour + ONE_HOUR)
+        HourlyCacheRollup.objects.filter(tenant=tenant, hour=hour).delete()
+        HourlyCacheRollup.objects.bulk_create(
+            HourlyCacheRollup(tenant=tenant, hour=hour, day=hour.date(), rolled_up_at=now, **row) for row in sums
+        )
+        CacheRollupHour.objects.update_or_create(
+            tenant=tenant,
+            hour=hour,
+            defaults={"open_invocations": open_invocations, "covers_through_id": watermark, "rolled_up_at": now},
+        )
+    return len(sums)
 
 
 @dataclass
@@ -97,6 +135,14 @@ class RefreshResult:
     tenant: Tenant
     days: list[dt.date]
     watermark: int
+    hours: list[dt.datetime] = field(default_factory=list)
+
+
+@dataclass
+class Due:
+    days: list[dt.date]
+    hours: list[dt.datetime] = field(default_factory=list)
+    fresh_hours: set[dt.datetime] = field(default_factory=set)
 
 
 def rollup_days_due(
@@ -104,12 +150,31 @@ def rollup_days_due(
 ) -> list[dt.date]:
     """The closed days to recompute: `days`, every stale one (`caching.rollups`), and with `catch_up` the
     last CATCH_UP_DAYS days that were never rolled up."""
-    freshness = rollup_freshness(tenant_from={tenant.pk: None}, day_to=today - ONE_DAY)
+    return _due(tenant=tenant, days=days, today=today, catch_up=catch_up, now=None).days
+
+
+def _due(*, tenant: Tenant, days: Iterable[dt.date], today: dt.date, catch_up: bool, now: dt.datetime | None) -> Due:
+    """`rollup_days_due`, and with `now` the hours to (re)compute: the stale ones, and the closed hours of the
+    last HOURLY_ROLLUP_DAYS days never rolled up, except on days whose daily rollup is fresh."""
+    hours_to = hour_start(now) if now is not None else None
+    freshness = rollup_freshness(tenant_from={tenant.pk: None}, day_to=today - ONE_DAY, hours_to=hours_to)
     fresh, stale = freshness.fresh.get(tenant.pk, set()), freshness.stale.get(tenant.pk, set())
     due = set(days) | stale
     if catch_up:
         due |= {today - n * ONE_DAY for n in range(1, CATCH_UP_DAYS + 1)} - fresh - stale
-    return sorted(day for day in due if day < today)
+    due_days = sorted(day for day in due if day < today)
+    if hours_to is None:
+        return Due(due_days)
+    served = fresh | set(due_days)  # recomputed days are read from their daily rollups
+    known = freshness.fresh_hours.get(tenant.pk, set())
+    hours = set(freshness.stale_hours.get(tenant.pk, set()))
+    oldest = hour = day_start(today - (HOURLY_ROLLUP_DAYS - 1) * ONE_DAY)
+    while hour < hours_to:
+        if hour not in known:
+            hours.add(hour)
+        hour += ONE_HOUR
+    due_hours = sorted(h for h in hours if oldest <= h < hours_to and h.astimezone(UTC).date() not in served)
+    return Due(due_days, due_hours, known)
 
 
 def rollups_refresh(
@@ -117,6 +182,8 @@ def rollups_refresh(
     tenant: Tenant,
     days: Iterable[dt.date] | None = None,
     today: dt.date | None = None,
+    hours: bool = True,
+    recompute_hours_of: Iterable[dt.date] = (),
     on_day: Callable[[dt.date], None] | None = None,
     on_plan: Callable[[list[dt.date]], None] | None = None,
 ) -> RefreshResult:
@@ -124,35 +191,72 @@ def rollups_refresh(
 
     `days` defaults to the nightly choice: yesterday, and the last CATCH_UP_DAYS
     days if they were never rolled up (a missed night). Stale days are always
-    added.
+    added. With `hours` (the default), the closed hours of the last
+    HOURLY_ROLLUP_DAYS days not served by a daily rollup are rolled up too,
+    the stale ones again, and the hourly rows of older days are dropped;
+    `recompute_hours_of` names days of that window whose closed hours are
+    recomputed whatever their markers say (after invocations were deleted).
 
-    After recomputing the due days, every other marker is known to be complete
-    up to the watermark taken at the start (no invocation of its day had a
-    larger id), so it moves up to it: readers then only look for late
-    arrivals among the invocations since this run.
+    After recomputing, every other marker is known to be complete up to the
+    watermark taken at the start (no invocation of its span had a larger id),
+    so it moves up to it: readers then only look for late arrivals among the
+    invocations since this run.
     """
+    now = timezone.now()
     today = today or utc_today()
     watermark = invocation_watermark()
     nightly = days is None
-    due = rollup_days_due(tenant=tenant, days=[today - ONE_DAY] if nightly else days, today=today, catch_up=nightly)
+    plan = _due(
+        tenant=tenant,
+        days=[today - ONE_DAY] if nightly else days,
+        today=today,
+        catch_up=nightly,
+        now=now if hours else None,
+    )
+    due, due_hours = plan.days, plan.hours
+    if hours and recompute_hours_of:
+        window = {day_start(d) for d in recompute_hours_of}
+        forced = {h for h in plan.fresh_hours if day_start(h.astimezone(UTC).date()) in window}
+        due_hours = sorted(set(due_hours) | forced)
     if on_plan:
         on_plan(due)
     for day in due:
         rollup_day(tenant=tenant, day=day, watermark=watermark, today=today)
         if on_day:
             on_day(day)
+    for hour in due_hours:
+        rollup_hour(tenant=tenant, hour=hour, watermark=watermark)
     CacheRollupDay.objects.filter(tenant=tenant, covers_through_id__lt=watermark).exclude(day__in=due).update(
         covers_through_id=watermark
     )
-    return RefreshResult(tenant=tenant, days=due, watermark=watermark)
+    if hours:
+        # Only the fresh ones: a stale hour of a day its daily rollup serves keeps its staleness.
+        CacheRollupHour.objects.filter(
+            tenant=tenant, covers_through_id__lt=watermark, hour__in=plan.fresh_hours - set(due_hours)
+        ).update(covers_through_id=watermark)
+        oldest = day_start(today - (HOURLY_ROLLUP_DAYS - 1) * ONE_DAY)
+        HourlyCacheRollup.objects.filter(tenant=tenant, hour__lt=oldest).delete()
+        CacheRollupHour.objects.filter(tenant=tenant, hour__lt=oldest).delete()
+    return RefreshResult(tenant=tenant, days=due, watermark=watermark, hours=due_hours)
 
 
-def rollups_refresh_all(*, today: dt.date | None = None) -> list[RefreshResult]:
-    """The nightly run: every tenant, yesterday plus whatever went stale."""
+def rollups_refresh_recent(*, today: dt.date | None = None) -> list[RefreshResult]:
+    """Every few minutes: each tenant's closed hours so far, and whatever went stale."""
+    return rollups_refresh_all(today=today, nightly=False)
+
+
+def rollups_refresh_all(*, today: dt.date | None = None, nightly: bool = True) -> list[RefreshResult]:
+    """Every tenant: yesterday plus whatever went stale, and the hours (`nightly=False`: no new day)."""
     results = []
     for tenant in Tenant.objects.order_by("pk"):
-        result = rollups_refresh(tenant=tenant, today=today)
-        logger.info("cache rollups of %s: %d day(s) recomputed", tenant.slug, len(result.days))
+        result = rollups_refresh(tenant=tenant, today=today, days=None if nightly else [])
+        if result.days or result.hours:
+            logger.info(
+                "cache rollups of %s: %d day(s), %d hour(s) recomputed",
+                tenant.slug,
+                len(result.days),
+                len(result.hours),
+            )
         results.append(result)
     return results
 

@@ -8,6 +8,7 @@ agent read refuses another tenant's agent (`Agent.DoesNotExist`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import OuterRef, Subquery
@@ -39,17 +40,25 @@ def _scope_stats(
 ) -> ScopeStats:
     today = today or utc_today()
     common = {"agent_id": agent_id, "today": today, "use_rollups": use_rollups}
-    groupings = [("day",)] if agent_id is not None else [("day",), ("agent_id",), ("api_key_id",)]
+    recent = recent_periods(today)
+    month = recent["last_30_days"]
+    # The recent periods' days are read with the period's when they are near it (7d, a custom range of the
+    # last months): one read of a few more days costs less than a second read.
+    span = Period(min(period.day_from, month.day_from), max(period.day_to, month.day_to))
+    if span.days > period.days + 2 * month.days:
+        span = period
+    groupings, ranges = [("day",)], [None]
+    if agent_id is None:
+        scope_range = None if span.covers(period) and period.covers(span) else (period.day_from, period.day_to)
+        groupings += [("agent_id",), ("api_key_id",)]
+        ranges += [scope_range, scope_range]
     per_day, *per_scope = grouped_cache_totals_many(
-        tenant_from={tenant_id: period.day_from}, day_to=period.day_to, groupings=groupings, **common
+        tenant_from={tenant_id: span.day_from}, day_to=span.day_to, groupings=groupings, ranges=ranges, **common
     )
     per_day = {key[0]: totals for key, totals in per_day.items()}
     by_agent = {key[0]: totals for key, totals in per_scope[0].items()} if per_scope else {}
     by_key = {key[0]: totals for key, totals in per_scope[1].items()} if per_scope else {}
-
-    recent = recent_periods(today)
-    month = recent["last_30_days"]
-    if period.covers(month):
+    if span.covers(month):
         recent_days = per_day
     else:
         recent_days = {
@@ -65,7 +74,7 @@ def _scope_stats(
     by_day = [(day, per_day.get(day, CacheTotals())) for day in days_between(period.day_from, period.day_to)]
     return ScopeStats(
         period=period,
-        totals=CacheTotals.total(per_day.values()),
+        totals=CacheTotals.total(totals for _, totals in by_day),
         by_day=by_day,
         by_period=by_period,
         by_agent=by_agent,
@@ -203,6 +212,40 @@ def tenant_cache_stats(
         least_benefit=least[:top],
         agents=sorted(active, key=lambda i: i.agent.name) if all_agents else None,
     )
+
+
+# --- Reads for other pages: time series, admin cost columns, alert rules ---------------------------
+# Each reads the rollups (daily, hourly) and only the live rest, like the cache stats: none scans the
+# invocations of a closed period.
+
+
+def period_cache_totals(*, tenant: Tenant, period: Period, agent: Agent | None = None) -> CacheTotals:
+    """The tenant's (or its agent's) totals over the period."""
+    agent_id = agent_check(tenant=tenant, agent=agent).pk if agent is not None else None
+    grouped = grouped_cache_totals(
+        tenant_from={tenant.pk: period.day_from}, day_to=period.day_to, keys=(), agent_id=agent_id
+    )
+    return grouped.get((), CacheTotals())
+
+
+def period_cache_totals_by_day(
+    *, tenant: Tenant, period: Period, agent: Agent | None = None
+) -> list[tuple[dt.date, CacheTotals]]:
+    """Every day of the period with its totals (zeros on a day without invocations): a time series."""
+    agent_id = agent_check(tenant=tenant, agent=agent).pk if agent is not None else None
+    grouped = grouped_cache_totals(
+        tenant_from={tenant.pk: period.day_from}, day_to=period.day_to, keys=("day",), agent_id=agent_id
+    )
+    return [(day, grouped.get((day,), CacheTotals())) for day in days_between(period.day_from, period.day_to)]
+
+
+def period_cache_totals_by_agent(*, tenants: Iterable[Tenant], period: Period) -> dict[int, CacheTotals]:
+    """Per agent id, the totals over the period of the agents of `tenants` (the caller's, for a list's columns)
+    that had invocations in it."""
+    grouped = grouped_cache_totals(
+        tenant_from={t.pk: period.day_from for t in tenants}, day_to=period.day_to, keys=("agent_id",)
+    )
+    return {key[0]: totals for key, totals in grouped.items()}
 
 
 # --- Every agent ---------------------------------------------------------------------------------

@@ -17,6 +17,12 @@ def rollups_refresh_all() -> dict[str, int]:
 
 
 @shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3)
+def rollups_refresh_recent() -> dict[str, int]:
+    """Every few minutes: each tenant's closed hours of today, and any span that changed since it was rolled up."""
+    return {result.tenant.slug: len(result.hours) for result in services.rollups_refresh_recent()}
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3)
 def cache_reports_create_due() -> int:
     """Weekly: store the reports that are due, then mail each one in its own task."""
     reports = services.cache_reports_create_due()

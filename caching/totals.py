@@ -20,26 +20,32 @@ What counts
 - Rates (`hit_rate`, `efficiency_ratio`) are fractions in [0, 1] rounded to
   6 places, 0 when there is nothing to divide (`pricing.costs.ratio`).
 
-Closed days come from rollups when `caching.rollups` says they are fresh,
-everything else from the invocations. Family and model labels follow the
+Closed days come from daily rollups, and closed hours of recent days from
+hourly rollups, when `caching.rollups` says they are fresh; everything else
+(normally the current hour) from the invocations. Family and model labels follow the
 agent's current model.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db import connections
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncHour
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from agents_app.models import Invocation
 from bedrock import misses
 from caching import histograms, rollups
-from caching.models import DailyCacheRollup, DailyKeyRollup
-from caching.periods import ONE_DAY, UTC, day_ranges, day_start, days_between, utc_today
+from caching.models import DailyCacheRollup, DailyKeyRollup, HourlyCacheRollup
+from caching.periods import ONE_DAY, ONE_HOUR, UTC, day_ranges, day_start, hour_start
 from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, ratio, spend, total_input_tokens
 
 TIMING_FIELDS = frozenset(histograms.FIELDS)
@@ -174,14 +180,104 @@ class CacheTotals:
         return ratio(self.cache_read_tokens, self.total_input_tokens)
 
 
-def _ranges_q(owner: Q, ranges: list[tuple[dt.date, dt.date]], *, on_days: bool) -> Q:
-    spans = Q()
-    for first, last in ranges:
-        if on_days:
-            spans |= Q(day__gte=first, day__lte=last)
+Span = tuple[dt.datetime, dt.datetime]  # [start, end)
+
+
+def _spans_q(owner: Q, spans: list[tuple], low: str, high: str) -> Q:
+    """`owner` and a value of `low`/`high` lookups in any of the spans."""
+    either = Q()
+    for first, last in spans:
+        either |= Q(**{low: first, high: last})
+    return owner & either
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    merged: list[list[dt.datetime]] = []
+    for start, end in sorted(spans):
+        if merged and merged[-1][1] >= start:
+            merged[-1][1] = max(merged[-1][1], end)
         else:
-            spans |= Q(queued_at__gte=day_start(first), queued_at__lt=day_start(last + ONE_DAY))
-    return owner & spans
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def _gaps(covered: list[Span], start: dt.datetime, end: dt.datetime) -> list[Span]:
+    """The parts of [start, end) outside the (merged) `covered` spans."""
+    gaps, cursor = [], start
+    for first, last in covered:
+        if first > cursor:
+            gaps.append((cursor, min(first, end)))
+        cursor = max(cursor, last)
+    if cursor < end:
+        gaps.append((cursor, end))
+    return [(a, b) for a, b in gaps if a < b]
+
+
+def _days_of(spans: list[Span]) -> set[dt.date]:
+    days = set()
+    for start, end in spans:
+        day = start.astimezone(UTC).date()
+        while day_start(day) < end:
+            days.add(day)
+            day += ONE_DAY
+    return days
+
+
+@functools.cache
+def _summing(model: type, keys: tuple[str, ...]) -> QuerySet:
+    """`model`'s rows summed by `keys` (invocations as rollups sum them, rollups by their own fields), built
+    once per process: a request only adds its filter. Building twenty-odd aggregate expressions costs more
+    than running the query over an hour's rows."""
+    if model is Invocation:
+        rows, sums = Invocation.objects.all(), invocation_sums()
+        if "day" in keys:
+            rows = rows.annotate(day=TruncDate("queued_at", tzinfo=UTC))
+        if "hour" in keys:
+            rows = rows.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
+    else:
+        rows, sums = model.objects.all(), rollup_sums()
+    return rows.values(*keys).annotate(**sums).order_by()
+
+
+def _summed(model: type, where: Q, keys: tuple[str, ...]) -> list[dict]:
+    """The rows of `model` matching `where`, summed by `keys` (none: by agent, for the caller to add up; a
+    summing query without keys would be built anew each time)."""
+    keys = keys or ("agent_id",)
+    query = _summing(model, keys).filter(where)
+    if model is Invocation:
+        return list(query)
+    return _rollup_rows(query, keys)
+
+
+def _rollup_rows(query: QuerySet, keys: tuple[str, ...]) -> list[dict]:
+    """Rollup rows summed by `keys`, as the ORM would return them: it writes the SQL, the values are converted
+    here a column at a time. A 90-day by-day sum is a hundred rows of some twenty sums: the ORM's generic
+    per-value converters cost more than the query itself, the one cost of a request that grew with its
+    range."""
+    sql, params = query.query.get_compiler(using=query.db).as_sql()
+    names = [*keys, *SUM_FIELDS]
+    convert = [_converter(query.model._meta.get_field(name)) for name in names]
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [{name: f(value) for name, f, value in zip(names, convert, row, strict=True)} for row in rows]
+
+
+_float_to_decimal = decimal.Context(prec=15).create_decimal_from_float
+
+
+def _converter(field):
+    """What the ORM makes of a database value of a summed `field` (or a key), on either database."""
+    kind = field.get_internal_type()
+    if kind == "DecimalField":  # SQLite sums decimals as doubles; the ORM reads them back with 15 digits
+        return lambda v: _float_to_decimal(v) if isinstance(v, float | int) else v
+    if kind == "DateField":
+        return lambda v: dt.date.fromisoformat(v) if isinstance(v, str) else v
+    if kind == "DateTimeField":  # SQLite: the UTC time as text
+        return lambda v: parse_datetime(v).replace(tzinfo=UTC) if isinstance(v, str) else v
+    if kind.endswith("IntegerField") or kind == "ForeignKey":
+        return lambda v: None if v is None else int(v)
+    return lambda v: v
 
 
 def grouped_cache_totals(
@@ -193,7 +289,8 @@ def grouped_cache_totals(
     today: dt.date | None = None,
     use_rollups: bool = True,
 ) -> dict[tuple, CacheTotals]:
-    """Totals grouped by `keys` (any of "agent_id", "api_key_id", "day", "hour") per tenant from its day to `day_to`."""
+    """Totals grouped by `keys` (any of "agent_id", "api_key_id", "day", "hour", or none) per tenant from its
+    day to `day_to`."""
     (grouped,) = grouped_cache_totals_many(
         tenant_from=tenant_from,
         day_to=day_to,
@@ -210,79 +307,99 @@ def grouped_cache_totals_many(
     tenant_from: dict[int, dt.date],
     day_to: dt.date,
     groupings: list[tuple[str, ...]],
+    ranges: list[tuple[dt.date, dt.date] | None] | None = None,
     agent_id: int | None = None,
     today: dt.date | None = None,
     use_rollups: bool = True,
 ) -> list[dict[tuple, CacheTotals]]:
-    """The same totals grouped several ways (by day, by agent...), one dict per grouping.
+    """The same totals grouped several ways (by day, by agent, not at all...), one dict per grouping.
+
+    `ranges` narrows a grouping to the days (first, last) of its own (None:
+    the whole range), so a page that wants two ranges reads once.
 
     `agent_id` must be an agent of the (one) tenant in `tenant_from`: the
     public reads (`caching.stats`) check that before they call.
-    Two queries to tell settled days from live ones (rollup markers, late
-    arrivals), one over the live invocations, and one over the rollup rows per
-    grouping, whatever the range: the database does the summing, Python merges
-    a few rows.
-    `use_rollups=False` reads invocations only (the reference answer the rollup
-    path must equal).
+    A fresh daily rollup serves its day; else a fresh hourly rollup serves its
+    hour; the rest (the current hour, what is stale or never rolled up) is
+    summed from the invocations. Three queries tell settled spans from live
+    ones (day markers, hour markers, late arrivals), one sums the live
+    invocations, and per grouping one sums the daily rollups and one the hourly
+    ones, whatever the range: the database does the summing, Python merges a
+    few rows. `use_rollups=False` reads invocations only (the reference answer
+    the rollup path must equal).
     """
-    today = today or utc_today()
+    now = timezone.now()
+    today = today or now.astimezone(UTC).date()
     tenant_from = {t: first for t, first in tenant_from.items() if first <= day_to}
     if not tenant_from:
         return [{} for _ in groupings]
-    fresh = {}
-    # "hour" (the UTC hour a row was queued in): daily rollups cannot split a day, so those read live rows.
-    hourly = any("hour" in keys for keys in groupings)
-    if use_rollups and not hourly:
-        closed_to = min(day_to, today - ONE_DAY)
-        fresh = rollups.rollup_freshness(tenant_from=tenant_from, day_to=closed_to, agent_id=agent_id).fresh
+    # Daily rollups cannot split a day into hours, and hourly ones have no API key: groupings by those read
+    # what the rollups cannot give them from the invocations.
+    by_hour = any("hour" in keys for keys in groupings)
+    by_key = any("api_key_id" in keys for keys in groupings)
+    end = day_start(day_to + ONE_DAY)
+    freshness = rollups.RollupFreshness()
+    if use_rollups:
+        freshness = rollups.rollup_freshness(
+            tenant_from=tenant_from,
+            day_to=min(day_to, today - ONE_DAY),
+            agent_id=agent_id,
+            hours_to=min(hour_start(now), end),
+        )
 
-    rollup_q = Q()
-    live_q = Q()
-    live_days_all: set[dt.date] = set()
+    hourly_q, live_q = Q(), Q()
+    live_spans: list[Span] = []
+    daily_of: dict[int, tuple[Q, set[dt.date]]] = {}
     for t, first in tenant_from.items():
         # One agent (of tenant t, as the caller checked): its own index (agent, day / queued_at) serves best.
         owner = Q(agent_id=agent_id) if agent_id is not None else Q(tenant_id=t)
-        fresh_days = fresh.get(t, set())
-        if fresh_days:
-            rollup_q |= _ranges_q(owner, day_ranges(fresh_days), on_days=True)
-        live_days = [day for day in days_between(first, day_to) if day not in fresh_days]
-        if live_days:
-            live_q |= _ranges_q(owner, day_ranges(live_days), on_days=False)
-            live_days_all.update(live_days)
-    rollup_rows_of = DailyCacheRollup.objects.filter(rollup_q) if rollup_q else None
-    # By API key: the per-key rollup, the same days under the same rule (`caching.key_rollups`).
-    key_rows_of = DailyKeyRollup.objects.filter(rollup_q) if rollup_q else None
-    live = Invocation.objects.filter(live_q) if live_q else None
+        fresh_days = set() if by_hour else freshness.fresh.get(t, set())
+        fresh_hours = [] if by_key else freshness.fresh_hours.get(t, ())
+        fresh_hours = [h for h in fresh_hours if h.astimezone(UTC).date() not in fresh_days]
+        daily_of[t] = (owner, fresh_days)
+        hour_spans = _merged([(h, h + ONE_HOUR) for h in fresh_hours])
+        if hour_spans:
+            hourly_q |= _spans_q(owner, hour_spans, "hour__gte", "hour__lt")
+        covered = _merged(hour_spans + [(day_start(d), day_start(d + ONE_DAY)) for d in fresh_days])
+        gaps = _gaps(covered, day_start(first), end)
+        if gaps:
+            live_q |= _spans_q(owner, gaps, "queued_at__gte", "queued_at__lt")
+            live_spans += gaps
 
-    # Live rows are summed once, by every key any grouping needs (agents x live days: a few rows), and
-    # regrouped here. Usually the only live day is today: its day is then known, not computed for every row.
-    live_rows: list[dict] = []
-    if live is not None:
-        live_day = next(iter(live_days_all)) if len(live_days_all) == 1 else None
-        needed = [k for k in ("agent_id", "api_key_id", "day", "hour") if any(k in keys for keys in groupings)]
-        sql_keys = [k for k in needed if k != "day" or live_day is None]
-        if "day" in sql_keys:
-            live = live.annotate(day=TruncDate("queued_at", tzinfo=UTC))
-        if "hour" in sql_keys:
-            live = live.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
-        if sql_keys:
-            live_rows = list(live.values(*sql_keys).annotate(**invocation_sums()).order_by())
-        else:  # (`values()` without names would group by every column)
-            live_rows = [live.aggregate(**invocation_sums())]
-        if live_day is not None:
-            live_rows = [{**row, "day": live_day} for row in live_rows]
+    # Live and hourly rows are summed once each, by every key any grouping needs (agents x a day or two: a
+    # few rows), and regrouped here. Usually the only live span is the current hour: its day is then known,
+    # not computed for every row.
+    ranges = ranges or [None] * len(groupings)
+    needed = tuple(
+        k
+        for k in ("agent_id", "api_key_id", "day", "hour")
+        if any(k in keys for keys in groupings) or (k == "day" and any(ranges))
+    )
+    fine_rows: list[dict] = _summed(HourlyCacheRollup, hourly_q, needed) if hourly_q else []
+    if live_q:
+        live_days = _days_of(live_spans)
+        live_day = next(iter(live_days)) if len(live_days) == 1 else None
+        sql_keys = tuple(k for k in needed if k != "day" or live_day is None)
+        live_rows = _summed(Invocation, live_q, sql_keys)
+        fine_rows += [{**row, "day": live_day} for row in live_rows] if live_day is not None else live_rows
 
     answers = []
-    for keys in groupings:
+    for keys, span in zip(groupings, ranges, strict=True):
         results: dict[tuple, CacheTotals] = {}
-        source = key_rows_of if "api_key_id" in keys else rollup_rows_of
-        rollup_rows = source.values(*keys).annotate(**rollup_sums()).order_by() if source is not None else []
-        for rows in (rollup_rows, live_rows):
-            for row in rows:
-                key = tuple(row[k] for k in keys)
-                if key in results:
-                    results[key].add_row(row)
-                else:
-                    results[key] = CacheTotals.from_row(row)
+        daily_q = Q()
+        for owner, fresh_days in daily_of.values():
+            days = [d for d in fresh_days if span is None or span[0] <= d <= span[1]]
+            if days:
+                daily_q |= _spans_q(owner, day_ranges(days), "day__gte", "day__lte")
+        # By API key: the per-key rollup, the same days under the same rule (`caching.key_rollups`).
+        daily = DailyKeyRollup if "api_key_id" in keys else DailyCacheRollup
+        daily_rows = _summed(daily, daily_q, keys) if daily_q else []
+        in_span = [row for row in fine_rows if span is None or span[0] <= row["day"] <= span[1]]
+        for row in daily_rows + in_span:
+            key = tuple(row[k] for k in keys)
+            if key in results:
+                results[key].add_row(row)
+            else:
+                results[key] = CacheTotals.from_row(row)
         answers.append(results)
     return answers

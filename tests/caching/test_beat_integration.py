@@ -141,7 +141,7 @@ def test_beat_and_worker_roll_up_and_mail_the_report(tmp_path, redis_url):
     seeded = subprocess.run(
         [*manage, "shell", "-c", SEED], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
-    assert seeded.returncode == 0 and "seeded 2" in seeded.stdout, seeded.stderr
+    assert seeded.returncode == 0 and "seeded 3" in seeded.stdout, seeded.stderr
 
     worker_log, beat_log = tmp_path / "worker.log", tmp_path / "beat.log"
     celery = [str(BIN / "celery"), "-A", "agent_platform"]
@@ -185,3 +185,4 @@ def test_beat_and_worker_roll_up_and_mail_the_report(tmp_path, redis_url):
     worker_output = worker_log.read_text(errors="replace")
     assert "Subject: Prompt caching report for Acme" in worker_output
     assert "caching.tasks.rollups_refresh_all" in worker_output and "succeeded" in worker_output
+    assert "caching.tasks.rollups_refresh_recent" in worker_output

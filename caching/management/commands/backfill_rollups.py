@@ -1,7 +1,9 @@
 """Roll up past days: `backfill_rollups [--from DATE] [--to DATE] [--tenant SLUG]`.
 
 Defaults: from each tenant's first invocation to yesterday (UTC). Days that went
-stale elsewhere (late invocations, unfinished ones) are recomputed too. Safe to
+stale elsewhere (late invocations, unfinished ones) are recomputed too, and so
+are the hourly rollups of the range's recent days: `--to` may be today, whose
+closed hours are then recomputed (what deleting invocations asks for). Safe to
 run again, or while the nightly task runs.
 """
 
@@ -46,8 +48,8 @@ class Command(BaseCommand):
         today = utc_today()
         yesterday = today - ONE_DAY
         day_to = day_to or yesterday
-        if day_to > yesterday:
-            raise CommandError(f"--to must be a closed day (at most {yesterday}, UTC); today is rolled up tomorrow.")
+        if day_to > today:
+            raise CommandError(f"--to must be at most today ({today}, UTC).")
         if day_from and day_from > day_to:
             raise CommandError("--from must not be after --to.")
         tenants = Tenant.objects.order_by("pk")
@@ -60,8 +62,10 @@ class Command(BaseCommand):
         for t in tenants:
             first = day_from or first_invocation_day(tenant=t)
             plans.append((t, list(days_between(first, day_to)) if first else []))
+        hourly_from = today - (services.HOURLY_ROLLUP_DAYS - 1) * ONE_DAY
+        closed = [(t, [day for day in days if day < today], days) for t, days in plans]
 
-        planned = sum(len(days) for _, days in plans)
+        planned = sum(len(days) for _, days, _ in closed)
         total_days = 0
         # No bar for nothing to do (tqdm draws an unknown total as a garbled line), nor where nobody watches it:
         # `disable=None` is tqdm's "only on a terminal".
@@ -73,11 +77,12 @@ class Command(BaseCommand):
             file=self.stderr._out,
         )
         with bar:
-            for t, days in plans:
+            for t, days, asked in closed:
                 bar.set_description_str(t.slug)
                 result = services.rollups_refresh(
                     tenant=t,
                     days=days,
+                    recompute_hours_of=[day for day in asked if day >= hourly_from],
                     today=today,
                     on_plan=partial(grow_bar, bar, len(days)),
                     on_day=lambda day: bar.update(1),
