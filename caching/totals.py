@@ -275,7 +275,9 @@ def _converter(field):
         return lambda v: dt.date.fromisoformat(v) if isinstance(v, str) else v
     if kind == "DateTimeField":  # SQLite: the UTC time as text
         return lambda v: parse_datetime(v).replace(tzinfo=UTC) if isinstance(v, str) else v
-    if kind.endswith("IntegerField") or kind == "ForeignKey":
+    if kind == "ForeignKey":  # as its target: an agent's id is a number, an API key's is text
+        return _converter(field.target_field)
+    if kind.endswith(("IntegerField", "AutoField")):
         return lambda v: None if v is None else int(v)
     return lambda v: v
 
