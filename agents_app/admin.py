@@ -4,7 +4,6 @@ from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.urls import path
-from django.utils import timezone
 from django.utils.html import format_html
 
 from agent_platform.admin import SuperuserEditsAdmin
@@ -12,26 +11,22 @@ from agent_platform.errors import ApplicationError
 from agent_platform.tenancy import (
     TenantRecordsAdmin,
     TenantScopedAdmin,
-    TenantSettingsAdmin,
     user_sees_tenants,
     writable_rows,
 )
-from agents_app import admin_spend, admin_views, budgets, selectors
+from agents_app import admin_spend, admin_views, selectors
 from agents_app.admin_filters import CachingStateFilter
 from agents_app.catalog import model_label, model_scope, model_short_label
 from agents_app.models import (
     Agent,
     AgentSession,
-    Budget,
     Deployment,
-    FamilyCachingDefault,
     FoundationModel,
     Invocation,
     ModelFamily,
 )
 from agents_app.services import agents as agent_services
 from agents_app.services import deployments as deployment_services
-from pricing.costs import money
 from pricing.selectors import model_prices_map
 
 
@@ -282,43 +277,6 @@ class AgentAdmin(TenantScopedAdmin):
             messages.warning(request, note)
 
 
-class FamilyCachingDefaultForm(forms.ModelForm):
-    class Meta:
-        model = FamilyCachingDefault
-        fields = ["tenant", "family", "prompt_caching_enabled"]
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("family") is not None:
-            # The service's rule, so the admin refuses what the API refuses, in the same words.
-            try:
-                agent_services.family_default_check(
-                    family=cleaned["family"], enabled=bool(cleaned.get("prompt_caching_enabled"))
-                )
-            except ApplicationError as exc:
-                self.add_error(exc.field if exc.field in self.fields else None, exc.message)
-        return cleaned
-
-
-@admin.register(FamilyCachingDefault)
-class FamilyCachingDefaultAdmin(TenantSettingsAdmin):
-    form = FamilyCachingDefaultForm
-    list_display = ["tenant", "family", "prompt_caching_enabled", "updated_at"]
-    list_filter = ["family", "prompt_caching_enabled"]
-
-    def save_model(self, request, obj, form, change):
-        agent_services.family_default_set(
-            tenant=obj.tenant, family=obj.family, enabled=obj.prompt_caching_enabled, actor=request.user
-        )
-
-    def delete_model(self, request, obj):
-        agent_services.family_default_delete(default=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for default in queryset.select_related("tenant", "family"):
-            agent_services.family_default_delete(default=default, actor=request.user)
-
-
 @admin.register(Deployment)
 class DeploymentAdmin(TenantRecordsAdmin):
     """Every version pushed: failures keep their error and attempts; superseded ones say which version won."""
@@ -458,19 +416,5 @@ class InvocationAdmin(TenantRecordsAdmin):
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
 
-@admin.register(Budget)
-class BudgetAdmin(TenantSettingsAdmin):
-    """Hard monthly budgets: tenant admins set and raise them; the month's spend so far is shown beside each."""
-
-    list_display = ["__str__", "tenant", "agent", "monthly_limit", "spent_this_month", "updated_at"]
-    list_filter = [("tenant", RelatedOnlyFieldListFilter)]
-    list_select_related = ["tenant", "agent"]
-    fields = ["tenant", "agent", "monthly_limit", "spent_this_month"]
-    readonly_fields = ["spent_this_month"]
-
-    @admin.display(description="Spent this month (USD)")
-    def spent_this_month(self, budget):
-        if budget.pk is None:
-            return "-"
-        month = budgets.month_of(timezone.now())
-        return money(budgets.month_spend(tenant_id=budget.tenant_id, month=month, agent_id=budget.agent_id))
+# The tenant settings' admins (family caching defaults, budgets) live beside this module.
+from agents_app import admin_settings  # noqa: E402, F401
