@@ -24,7 +24,7 @@ from caching.stats import agent_cache_stats
 from tests.caching.stats_data import add_invocation
 from tests.conftest import restore_migrated_data
 
-BEFORE = [("agents_app", "0007_invocation_cache_miss_reason")]
+BEFORE = [("agents_app", "0012_invocation_agents_app__queued__34fcb2_idx")]
 UTC = dt.UTC
 
 
