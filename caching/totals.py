@@ -138,9 +138,13 @@ class CacheTotals:
 
     def add(self, other: CacheTotals) -> None:
         for name in SUM_FIELDS:
-            value = other.timings.get(name, 0) if name in TIMING_FIELDS else getattr(other, name)
+            value = other.value(name)
             if value:
                 self._add(name, value)
+
+    def value(self, name: str):
+        """A summed figure by its `SUM_FIELDS` name (the timing histograms' columns are kept in `timings`)."""
+        return self.timings.get(name, 0) if name in TIMING_FIELDS else getattr(self, name)
 
     def _add(self, name: str, value) -> None:
         if name in TIMING_FIELDS:

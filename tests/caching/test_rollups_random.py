@@ -113,7 +113,7 @@ def same(rolled, raw) -> bool:
 def exact(grouped: dict) -> dict:
     """Figures to 9 places: SQLite sums decimals as doubles, so two orders of summing differ far below that."""
     return {
-        key: {name: round(Decimal(getattr(totals, name)), 9) for name in SUM_FIELDS} for key, totals in grouped.items()
+        key: {name: round(Decimal(totals.value(name)), 9) for name in SUM_FIELDS} for key, totals in grouped.items()
     }
 
 
