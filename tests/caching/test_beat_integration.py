@@ -52,6 +52,7 @@ for n, (read, write) in enumerate([(0, 2000), (2000, 0)]):
     inv = Invocation.objects.create(
         tenant=tenant, agent=agent, session=session, prompt="hi", status="succeeded", caching_enabled=True,
         input_tokens=100, cache_read_tokens=read, cache_write_tokens=write, cache_hit=read > 0,
+        gross_savings=Decimal("0.0054") if read else 0, write_premium=0 if read else Decimal("0.0015"),
         net_savings=Decimal("0.0054") if read else Decimal("-0.0015"),
     )
     Invocation.objects.filter(pk=inv.pk).update(queued_at=yesterday + dt.timedelta(minutes=n))

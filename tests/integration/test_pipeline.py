@@ -37,15 +37,19 @@ def test_second_invocation_of_a_session_reads_the_cache_and_saves(stack, key, cl
     ("model_id", "family"),
     [("us.amazon.nova-pro-v1:0", "amazon-nova"), ("us.meta.llama3-3-70b-instruct-v1:0", "meta-llama")],
 )
-def test_models_that_cannot_cache_run_uncached_with_a_warning(stack, key, emulator, model_id, family):
-    stack.call(key, "PUT", f"/api/model-families/{family}/caching-default/", json={"prompt_caching_enabled": True})
+def test_models_that_cannot_cache_refuse_caching_and_run_uncached(stack, key, emulator, model_id, family):
+    # Caching is refused for a family none of whose models can cache, as it is for one agent.
+    refused = stack.call(
+        key, "PUT", f"/api/model-families/{family}/caching-default/", json={"prompt_caching_enabled": True}
+    )
+    assert refused.status_code == 400 and "prompt_caching_enabled" in refused.text, refused.text
     agent = stack.create_agent(key, name=f"on {family}", system_prompt=LONG_PROMPT, model_id=model_id)
     seen = len(emulator.requests)
 
     done = stack.wait_finished(key, stack.invoke(key, agent["id"], "Hello")["id"])
 
     assert done["status"] == "succeeded", done["error"]
-    assert "cannot cache" in " ".join(done["warnings"])
+    assert done["caching_enabled"] is False and done["warnings"] == []
     assert done["cache_read_tokens"] == done["cache_write_tokens"] == 0 and done["cache_hit"] is None
     assert [r["checkpoints"] for r in emulator.requests[seen:]] == [[]]
 
