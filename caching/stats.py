@@ -197,15 +197,9 @@ def tenant_cache_stats(
     by_net = sorted(active, key=lambda item: (-item.totals.net_savings, item.agent.name))
     least = [AgentTotals(i.agent, i.totals, least_benefit_reasons(i.totals)) for i in active]
     least = sorted((i for i in least if i.reasons), key=lambda i: (i.totals.net_savings, i.agent.name))
-    keys = {k.pk: k for k in TenantAPIKey.objects.filter(tenant=tenant, pk__in=[k for k in stats.by_key if k])}
-    by_key = [
-        KeyTotals(keys.get(key_id), totals)
-        for key_id, totals in stats.by_key.items()
-        if totals.total_invocations or totals.failed_invocations
-    ]
     return TenantCacheStats(
         tenant=tenant,
-        by_key=sorted(by_key, key=lambda i: (-i.totals.spend, i.api_key.prefix if i.api_key else "")),
+        by_key=key_totals(tenant, stats.by_key),
         stats=stats,
         by_family=sorted(families.values(), key=lambda f: f.name),
         top_agents=by_net[:top],
@@ -272,3 +266,15 @@ def cache_totals_by_agent(*, today: dt.date | None = None) -> list[tuple[Agent, 
     grouped = grouped_cache_totals(tenant_from=tenant_from, day_to=today, keys=("agent_id",), today=today)
     agents = Agent.objects.filter(pk__in=[key[0] for key in grouped]).select_related("tenant", "model")
     return [(agent, grouped[(agent.pk,)]) for agent in agents.order_by("tenant__slug", "name")]
+
+
+def key_totals(tenant: Tenant, by_key: dict[str | None, CacheTotals]) -> list[KeyTotals]:
+    """Totals by the tenant's API key that asked (None: the admin, commands), those with invocations, highest
+    spend first."""
+    keys = TenantAPIKey.objects.filter(tenant=tenant, pk__in=[key_id for key_id in by_key if key_id]).in_bulk()
+    rows = [
+        KeyTotals(keys.get(key_id), totals)
+        for key_id, totals in by_key.items()
+        if totals.total_invocations or totals.failed_invocations
+    ]
+    return sorted(rows, key=lambda row: (-row.totals.spend, row.api_key.prefix if row.api_key else ""))

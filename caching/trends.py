@@ -22,7 +22,7 @@ from agent_platform.models import Tenant, TenantAPIKey
 from agents_app.admin_spend import AgentSpend
 from agents_app.models import Agent
 from caching.periods import UTC, Period, day_start, days_between, utc_today
-from caching.stats import AgentTotals, FamilyTotals, KeyTotals, least_benefit_reasons
+from caching.stats import AgentTotals, FamilyTotals, KeyTotals, key_totals, least_benefit_reasons
 from caching.totals import CacheTotals, grouped_cache_totals, grouped_cache_totals_many
 
 HOURLY_MAX_DAYS = 2
@@ -226,13 +226,11 @@ def _of_key(grouped: dict[tuple, CacheTotals], key_id: str | None) -> dict[tuple
 
 def _by_key(tenant: Tenant, per_agent_key: dict[tuple, CacheTotals], chosen: dict[int, Agent]) -> list[KeyTotals]:
     """The chosen agents' totals by the API key that asked, highest spend first."""
-    sums: dict[int | None, CacheTotals] = {}
+    sums: dict[str | None, CacheTotals] = {}
     for (agent_id, key_id), totals in per_agent_key.items():
-        if agent_id in chosen and (totals.total_invocations or totals.failed_invocations):
+        if agent_id in chosen:
             sums.setdefault(key_id, CacheTotals()).add(totals)
-    keys = TenantAPIKey.objects.filter(tenant=tenant, pk__in=[key_id for key_id in sums if key_id]).in_bulk()
-    rows = [KeyTotals(keys.get(key_id), totals) for key_id, totals in sums.items()]
-    return sorted(rows, key=lambda row: (-row.totals.spend, row.api_key.prefix if row.api_key else ""))
+    return key_totals(tenant, sums)
 
 
 def agents_spend(agents: list[Agent], day_from: dt.date, day_to: dt.date) -> dict[int, AgentSpend]:
