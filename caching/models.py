@@ -111,27 +111,32 @@ class CacheRollupDay(models.Model):
 
 
 class HourlyCacheRollup(CacheSums):
-    """One agent's invocations of one UTC hour (of `queued_at`), summed exactly as a `DailyCacheRollup` is.
+    """One agent's invocations of one UTC hour (of `queued_at`) asked for by one API key (none: the admin, a
+    command), summed exactly as a `DailyCacheRollup` is.
 
     Kept for the last few days only (`caching.services.HOURLY_ROLLUP_DAYS`): they serve today, and a closed
-    day until its daily rollup exists. Its figure columns are every rollup's (`CacheSums`), so a figure
-    added there is summed per hour too. Written only by `caching.services.rollup_hour`, with the hour's
-    `CacheRollupHour`.
+    day until its daily rollup exists. Split by key as well as by agent, so the tenant's figures by key
+    (which every tenant read includes) are served by it too; summed over keys it is the agent's hour. Its
+    figure columns are every rollup's (`CacheSums`), so a figure added there is summed per hour too. Written
+    only by `caching.services.rollup_hour`, with the hour's `CacheRollupHour`.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="hourly_cache_rollups")
     agent = models.ForeignKey("agents_app.Agent", on_delete=models.CASCADE, related_name="hourly_cache_rollups")
+    # As in `DailyKeyRollup`: a deleted key's rows stay and show as "no key".
+    api_key = models.ForeignKey(
+        "agent_platform.TenantAPIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
     day = models.DateField(help_text="The hour's UTC day (what the by-day figures group by).")
     rolled_up_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-hour", "agent_id"]
-        constraints = [models.UniqueConstraint(fields=["agent", "hour"], name="unique_cache_rollup_per_agent_hour")]
-        indexes = [models.Index(fields=["tenant", "hour"])]
+        indexes = [models.Index(fields=["tenant", "hour"]), models.Index(fields=["agent", "hour"])]
 
     def __str__(self):
-        return f"{self.agent} at {self.hour:%Y-%m-%d %H}:00"
+        return f"{self.agent} at {self.hour:%Y-%m-%d %H}:00 by {self.api_key_id or 'no key'}"
 
 
 class CacheRollupHour(models.Model):

@@ -54,11 +54,14 @@ def invocation_watermark() -> int:
     return Invocation.objects.aggregate(top=Max("pk"))["top"] or 0
 
 
-def _agent_sums(tenant: Tenant, start: dt.datetime, end: dt.datetime) -> tuple[list[dict], int]:
-    """Per agent, the figures of the tenant's invocations queued in [start, end); and how many are still open."""
+def _agent_sums(
+    tenant: Tenant, start: dt.datetime, end: dt.datetime, keys: tuple[str, ...] = ("agent_id",)
+) -> tuple[list[dict], int]:
+    """Per agent (or per `keys`), the figures of the tenant's invocations queued in [start, end); and how many
+    are still open."""
     rows = (
         Invocation.objects.filter(tenant=tenant, queued_at__gte=start, queued_at__lt=end)
-        .values("agent_id")
+        .values(*keys)
         .annotate(**invocation_sums(), open_invocations=Count("pk", filter=Q(status__in=OPEN)))
         .order_by()
     )
@@ -67,7 +70,7 @@ def _agent_sums(tenant: Tenant, start: dt.datetime, end: dt.datetime) -> tuple[l
         open_invocations += row["open_invocations"]
         figures = {name: row[name] or 0 for name in SUM_FIELDS}
         if any(figures.values()):
-            sums.append({"agent_id": row["agent_id"], **figures})
+            sums.append({**{key: row[key] for key in keys}, **figures})
     return sums, open_invocations
 
 
@@ -108,7 +111,8 @@ def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, to
 
 
 def rollup_hour(*, tenant: Tenant, hour: dt.datetime, watermark: int | None = None) -> int:
-    """`rollup_day` for one closed UTC hour (`hour` is its start): the hourly rows and the hour's marker."""
+    """`rollup_day` for one closed UTC hour (`hour` is its start): the hourly rows (per agent and API key) and
+    the hour's marker."""
     hour = hour_start(hour)
     if hour >= hour_start(timezone.now()):
         raise ApplicationError(f"{hour:%Y-%m-%d %H}:00 is not over yet (UTC).", field="hour")
@@ -117,7 +121,7 @@ def rollup_hour(*, tenant: Tenant, hour: dt.datetime, watermark: int | None = No
     now = timezone.now()
     with transaction.atomic():
         _lock_tenant(tenant)
-        sums, open_invocations = _agent_sums(tenant, hour, hour + ONE_HOUR)
+        sums, open_invocations = _agent_sums(tenant, hour, hour + ONE_HOUR, keys=("agent_id", "api_key_id"))
         HourlyCacheRollup.objects.filter(tenant=tenant, hour=hour).delete()
         HourlyCacheRollup.objects.bulk_create(
             HourlyCacheRollup(tenant=tenant, hour=hour, day=hour.date(), rolled_up_at=now, **row) for row in sums

@@ -339,10 +339,8 @@ def grouped_cache_totals_many(
     tenant_from = {t: first for t, first in tenant_from.items() if first <= day_to}
     if not tenant_from:
         return [{} for _ in groupings]
-    # Daily rollups cannot split a day into hours, and hourly ones have no API key: groupings by those read
-    # what the rollups cannot give them from the invocations.
+    # Daily rollups cannot split a day into hours: a grouping by hour reads hourly rollups and invocations.
     by_hour = any("hour" in keys for keys in groupings)
-    by_key = any("api_key_id" in keys for keys in groupings)
     end = day_start(day_to + ONE_DAY)
     freshness = rollups.RollupFreshness()
     if use_rollups:
@@ -360,7 +358,7 @@ def grouped_cache_totals_many(
         # One agent (of tenant t, as the caller checked): its own index (agent, day / queued_at) serves best.
         owner = Q(agent_id=agent_id) if agent_id is not None else Q(tenant_id=t)
         fresh_days = set() if by_hour else freshness.fresh.get(t, set())
-        fresh_hours = [] if by_key else freshness.fresh_hours.get(t, ())
+        fresh_hours = freshness.fresh_hours.get(t, ())
         fresh_hours = [h for h in fresh_hours if h.astimezone(UTC).date() not in fresh_days]
         daily_of[t] = (owner, fresh_days)
         hour_spans = _merged([(h, h + ONE_HOUR) for h in fresh_hours])

@@ -1,6 +1,7 @@
 """Daily and hourly rollups equal raw aggregation for random histories.
 
-Each history has two tenants, three agents, invocations of every status over
+Each history has two tenants, three agents, two API keys a tenant (and invocations no key asked for),
+invocations of every status over
 the last days and today's hours, prices that change mid-history (a tenant's
 price override); then late arrivals into rolled-up days and hours, open
 invocations finishing, the clock moving into the next hours, and deletions
@@ -19,6 +20,7 @@ import time_machine
 from django.core.management import call_command
 from django.db import connection
 
+from agent_platform.services import api_key_create
 from agents_app.models import Invocation
 from caching import services
 from caching.models import CacheRollupHour, DailyCacheRollup, HourlyCacheRollup
@@ -44,6 +46,8 @@ class History:
     def __init__(self, seed, agents):
         self.rng = random.Random(seed)
         self.agents = agents
+        tenants = {agent.tenant.pk: agent.tenant for agent in agents}.values()
+        self.keys = {t.pk: [None] + [api_key_create(tenant=t, name=f"key {n}")[0] for n in (1, 2)] for t in tenants}
 
     def moment(self, start: dt.datetime, end: dt.datetime) -> dt.datetime:
         return start + dt.timedelta(seconds=self.rng.randrange(int((end - start).total_seconds())))
@@ -68,6 +72,8 @@ class History:
                     prices=model_prices(tenant=agent.tenant, model=agent.model),
                 )
             )
+            added[-1].api_key = rng.choice(self.keys[agent.tenant_id])
+            Invocation.objects.filter(pk=added[-1].pk).update(api_key=added[-1].api_key)
         return added
 
 
@@ -90,7 +96,7 @@ def assert_rollups_equal_raw(agents, when: str):
             rolled, raw = both_ways(**scope, period=period)
             assert same(rolled, raw), (when, scope, period, rolled, raw)
     tenant_ids = {a.tenant_id: today - 6 * ONE_DAY for a in agents}
-    for keys in [("agent_id", "day"), (), ("agent_id",)]:
+    for keys in [("agent_id", "day"), (), ("agent_id",), ("api_key_id",), ("agent_id", "api_key_id", "day")]:
         ask = {"tenant_from": tenant_ids, "day_to": today, "keys": keys}
         assert exact(grouped_cache_totals(**ask)) == exact(grouped_cache_totals(**ask, use_rollups=False)), (when, keys)
 
@@ -226,3 +232,23 @@ def test_the_reads_for_other_pages_equal_raw_aggregation_and_stay_in_their_tenan
     assert total.total_invocations + total.failed_invocations > 0 and other_agent.pk not in by_agent
     with pytest.raises(Agent.DoesNotExist):
         period_cache_totals(tenant=tenant, period=period, agent=other_agent)
+
+
+def test_the_tenants_figures_by_key_read_hourly_rollups_and_only_the_current_hour_live(
+    tenant, agent, django_assert_max_num_queries
+):
+    key, _ = api_key_create(tenant=tenant, name="batch")
+    today = utc_today()
+    for hour in range(12):
+        asked = add_invocation(agent, dt.datetime.combine(today, dt.time(hour, 5), dt.UTC), input=hour + 1)
+        Invocation.objects.filter(pk=asked.pk).update(api_key=key if hour % 2 else None)
+    services.rollups_refresh_recent()
+    add_invocation(agent, NOON + dt.timedelta(minutes=1), input=1000)
+
+    with django_assert_max_num_queries(6) as queries:
+        by_key = grouped_cache_totals(tenant_from={tenant.pk: today}, day_to=today, keys=("api_key_id",))
+
+    assert by_key[(key.pk,)].input_tokens == sum(range(2, 13, 2))
+    assert by_key[(None,)].input_tokens == sum(range(1, 12, 2)) + 1000
+    live = [q["sql"] for q in queries.captured_queries if '"agents_app_invocation"' in q["sql"] and "SUM" in q["sql"]]
+    assert len(live) == 1 and "12:00:00" in live[0]  # from the start of the current hour only
