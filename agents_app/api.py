@@ -38,10 +38,11 @@ from bedrock import misses
 from pricing.selectors import model_prices_map
 
 
-def tenant_agent(request, agent_id) -> Agent:
-    """The caller's agent or 404: another tenant's agent is indistinguishable from a missing one."""
+def tenant_agent(request, agent_id, *, states: bool = True) -> Agent:
+    """The caller's agent or 404: another tenant's agent is indistinguishable from a missing one. `states`: as
+    `selectors.agent_get`."""
     try:
-        return selectors.agent_get(tenant=request.tenant, agent_id=agent_id)
+        return selectors.agent_get(tenant=request.tenant, agent_id=agent_id, states=states)
     except Agent.DoesNotExist:
         raise Http404 from None
 

@@ -30,8 +30,14 @@ def agent_list(*, tenant: Tenant) -> QuerySet[Agent]:
     return Agent.objects.with_caching_state().with_deploy_state().filter(tenant=tenant).select_related("model__family")
 
 
-def agent_get(*, tenant: Tenant, agent_id) -> Agent:
-    """The tenant's agent, or `Agent.DoesNotExist` (another tenant's agent does not exist for this caller)."""
+def agent_get(*, tenant: Tenant, agent_id, states: bool = True) -> Agent:
+    """The tenant's agent, or `Agent.DoesNotExist` (another tenant's agent does not exist for this caller).
+
+    `states=False` leaves out the caching and deploy state (`agent_list`'s subqueries), for reads of the
+    agent's figures that never show them.
+    """
+    if not states:
+        return Agent.objects.filter(tenant=tenant).select_related("model__family").get(pk=agent_id)
     return agent_list(tenant=tenant).get(pk=agent_id)
 
 

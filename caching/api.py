@@ -129,7 +129,7 @@ class AgentCacheStatsApi(APIView):
         examples=[OpenApiExample("Seven days", value=AGENT_STATS_EXAMPLE, response_only=True)],
     )
     def get(self, request, agent_id):
-        agent = tenant_agent(request, agent_id)
+        agent = tenant_agent(request, agent_id, states=False)
         period = period_from_params(request.query_params, tenant=request.tenant, agent=agent)
         limit = int_param(request.query_params, "sessions_limit", default=20, low=0, high=MAX_SESSIONS_LIMIT)
         data = stats.agent_cache_stats(tenant=request.tenant, agent=agent, period=period, sessions_limit=limit)
@@ -181,7 +181,7 @@ class AgentInvocationsCsvApi(APIView):
         responses=CSV_RESPONSE,
     )
     def get(self, request, agent_id):
-        agent = tenant_agent(request, agent_id)
+        agent = tenant_agent(request, agent_id, states=False)
         period = period_from_params(request.query_params, tenant=request.tenant, agent=agent)
         rows = exports.invocation_csv_rows(tenant=request.tenant, agent=agent, period=period)
         return csv_response(rows, f"invocations-{agent.pk}-{period.day_from}-{period.day_to}.csv")
@@ -195,7 +195,7 @@ class AgentSessionsCsvApi(APIView):
         responses=CSV_RESPONSE,
     )
     def get(self, request, agent_id):
-        agent = tenant_agent(request, agent_id)
+        agent = tenant_agent(request, agent_id, states=False)
         period = period_from_params(request.query_params, tenant=request.tenant, agent=agent)
         rows = exports.session_csv_rows(tenant=request.tenant, agent=agent, period=period)
         return csv_response(rows, f"sessions-{agent.pk}-{period.day_from}-{period.day_to}.csv")

@@ -30,7 +30,7 @@ def _recent_session_ids(invocations: QuerySet[Invocation], limit: int) -> tuple[
     pages, keyset-paginated: usually one short query (sessions have a few
     turns each), never a scan of the period.
     """
-    chosen: list[int] = []
+    chosen: dict[int, None] = {}  # ordered, with a set's lookups
     newest_first = invocations.order_by("-queued_at", "-id")
     page_size = 8 * (limit + 1)
     after = None
@@ -38,15 +38,15 @@ def _recent_session_ids(invocations: QuerySet[Invocation], limit: int) -> tuple[
         page = newest_first
         if after is not None:
             page = page.filter(Q(queued_at__lt=after[0]) | Q(queued_at=after[0], pk__lt=after[1]))
-        rows = list(page.values_list("session_id", "queued_at", "pk")[:page_size])
-        for session_id, _, _ in rows:
-            if session_id not in chosen:
-                chosen.append(session_id)
-                if len(chosen) > limit:
-                    return chosen[:limit], True
+        # Session ids only: the place to go on from is read once, when a page was not enough.
+        rows = list(page.values_list("session_id", "pk")[:page_size])
+        for session_id, _ in rows:
+            chosen[session_id] = None
+            if len(chosen) > limit:
+                return list(chosen)[:limit], True
         if len(rows) < page_size:
-            return chosen, False
-        after = rows[-1][1:]
+            return list(chosen), False
+        after = Invocation.objects.filter(pk=rows[-1][1]).values_list("queued_at", "pk").get()
         page_size *= 4
 
 

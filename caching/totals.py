@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -49,6 +49,7 @@ from caching.periods import ONE_DAY, ONE_HOUR, UTC, day_ranges, day_start, hour_
 from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, ratio, spend, total_input_tokens
 
 TIMING_FIELDS = frozenset(histograms.FIELDS)
+TIMING_FIELDS_FIRST = histograms.FIELDS[0]
 SUCCEEDED = Invocation.Status.SUCCEEDED
 FAILED = Invocation.Status.FAILED
 OPEN = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
@@ -66,7 +67,10 @@ COUNT_FIELDS = (
 # Attempts at the model calls of finished invocations (succeeded or failed): all of them, those that failed
 # and were tried again (every attempt but an invocation's last), and those lost with a dead worker.
 ATTEMPT_FIELDS = ("attempts", "retried_attempts", "lost_attempts")
-SUM_FIELDS = COUNT_FIELDS + TOKEN_FIELDS + MONEY_FIELDS + ATTEMPT_FIELDS + histograms.FIELDS
+# What the cache stats, reports, trends and alerts show; the timing histograms' columns only `/metrics` reads,
+# so the reads leave them out unless asked (`timings=True`): half the columns to sum, convert and add.
+FIGURE_FIELDS = COUNT_FIELDS + TOKEN_FIELDS + MONEY_FIELDS + ATTEMPT_FIELDS
+SUM_FIELDS = FIGURE_FIELDS + histograms.FIELDS
 
 
 def invocation_sums() -> dict:
@@ -92,6 +96,10 @@ def invocation_sums() -> dict:
 
 def rollup_sums() -> dict:
     return {name: Sum(name) for name in SUM_FIELDS}
+
+
+def _fields(timings: bool) -> tuple[str, ...]:
+    return SUM_FIELDS if timings else FIGURE_FIELDS
 
 
 @dataclass
@@ -130,27 +138,35 @@ class CacheTotals:
         totals.add_row(row)
         return totals
 
+    # Adding runs a few thousand times a request (rows into groups, days into periods): straight through the
+    # instance's dict, not setattr/getattr per figure.
     def add_row(self, row: dict) -> None:
-        for name in SUM_FIELDS:
-            value = row.get(name)
+        """Add a summed row (a dict by `SUM_FIELDS` names; its timing columns only if it has them)."""
+        figures = self.__dict__
+        for name in FIGURE_FIELDS:
+            value = row[name]
             if value:
-                self._add(name, value)
+                figures[name] += value
+        if TIMING_FIELDS_FIRST in row:
+            self._add_timings(row)
 
     def add(self, other: CacheTotals) -> None:
-        for name in SUM_FIELDS:
-            value = other.value(name)
+        figures, others = self.__dict__, other.__dict__
+        for name in FIGURE_FIELDS:
+            figures[name] += others[name]
+        if other.timings:
+            self._add_timings(other.timings)
+
+    def _add_timings(self, values: dict) -> None:
+        timings = self.timings
+        for name in histograms.FIELDS:
+            value = values.get(name)
             if value:
-                self._add(name, value)
+                timings[name] = timings.get(name, 0) + value
 
     def value(self, name: str):
         """A summed figure by its `SUM_FIELDS` name (the timing histograms' columns are kept in `timings`)."""
         return self.timings.get(name, 0) if name in TIMING_FIELDS else getattr(self, name)
-
-    def _add(self, name: str, value) -> None:
-        if name in TIMING_FIELDS:
-            self.timings[name] = self.timings.get(name, 0) + value
-        else:
-            setattr(self, name, getattr(self, name) + value)
 
     def histogram(self, name: str) -> tuple[list[tuple[float, int]], int, float]:
         """(cumulative count per bucket bound, count, sum in seconds) of a timing histogram ("duration", ...)."""
@@ -228,10 +244,11 @@ def _days_of(spans: list[Span]) -> set[dt.date]:
 
 
 @functools.cache
-def _summing(model: type, keys: tuple[str, ...]) -> QuerySet:
+def _summing(model: type, keys: tuple[str, ...], timings: bool) -> QuerySet:
     """`model`'s rows summed by `keys` (invocations as rollups sum them, rollups by their own fields), built
     once per process: a request only adds its filter. Building twenty-odd aggregate expressions costs more
     than running the query over an hour's rows."""
+    fields = _fields(timings)
     if model is Invocation:
         rows, sums = Invocation.objects.all(), invocation_sums()
         if "day" in keys:
@@ -240,50 +257,78 @@ def _summing(model: type, keys: tuple[str, ...]) -> QuerySet:
             rows = rows.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
     else:
         rows, sums = model.objects.all(), rollup_sums()
-    return rows.values(*keys).annotate(**sums).order_by()
+    # In `sums`' order, which matters: see "attempts" in `invocation_sums`.
+    return rows.values(*keys).annotate(**{name: sum_ for name, sum_ in sums.items() if name in fields}).order_by()
 
 
-def _summed(model: type, where: Q, keys: tuple[str, ...]) -> list[dict]:
+def _summed(model: type, where: Q, keys: tuple[str, ...], timings: bool) -> list[dict]:
     """The rows of `model` matching `where`, summed by `keys` (none: by agent, for the caller to add up; a
     summing query without keys would be built anew each time)."""
     keys = keys or ("agent_id",)
-    query = _summing(model, keys).filter(where)
+    query = _summing(model, keys, timings).filter(where)
     if model is Invocation:
         return list(query)
-    return _rollup_rows(query, keys)
+    return _rollup_rows(query, keys, _fields(timings))
 
 
-def _rollup_rows(query: QuerySet, keys: tuple[str, ...]) -> list[dict]:
+def _rollup_rows(query: QuerySet, keys: tuple[str, ...], fields: tuple[str, ...]) -> list[dict]:
     """Rollup rows summed by `keys`, as the ORM would return them: it writes the SQL, the values are converted
     here a column at a time. A 90-day by-day sum is a hundred rows of some twenty sums: the ORM's generic
     per-value converters cost more than the query itself, the one cost of a request that grew with its
     range."""
+    connection = connections[query.db]
     sql, params = query.query.get_compiler(using=query.db).as_sql()
-    names = [*keys, *SUM_FIELDS]
-    convert = [_converter(query.model._meta.get_field(name)) for name in names]
-    with connections[query.db].cursor() as cursor:
+    names = [*keys, *fields]
+    conversions = _conversions(query.model, tuple(names), connection.vendor)
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [{name: f(value) for name, f, value in zip(names, convert, row, strict=True)} for row in rows]
+    result = []
+    for row in rows:
+        values = list(row)
+        for i, convert in conversions:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        result.append(dict(zip(names, values, strict=True)))
+    return result
 
 
 _float_to_decimal = decimal.Context(prec=15).create_decimal_from_float
 
 
-def _converter(field):
-    """What the ORM makes of a database value of a summed `field` (or a key), on either database."""
+# SQLite's dates and times: text, unless the column's declared type made sqlite3 convert them already.
+def _sqlite_date(value) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _sqlite_datetime(value) -> dt.datetime:
+    return parse_datetime(value).replace(tzinfo=UTC) if isinstance(value, str) else value
+
+
+@functools.cache
+def _conversions(model: type, names: tuple[str, ...], vendor: str) -> list[tuple[int, Callable]]:
+    """(column, converter) for the summed columns (and keys) whose database values are not yet what the ORM
+    would make of them; the others are taken as they come."""
+    conversions = []
+    for i, name in enumerate(names):
+        convert = _converter(model._meta.get_field(name), vendor)
+        if convert is not None:
+            conversions.append((i, convert))
+    return conversions
+
+
+def _converter(field, vendor: str) -> Callable | None:
     kind = field.get_internal_type()
-    if kind == "DecimalField":  # SQLite sums decimals as doubles; the ORM reads them back with 15 digits
-        return lambda v: _float_to_decimal(v) if isinstance(v, float | int) else v
-    if kind == "DateField":
-        return lambda v: dt.date.fromisoformat(v) if isinstance(v, str) else v
-    if kind == "DateTimeField":  # SQLite: the UTC time as text
-        return lambda v: parse_datetime(v).replace(tzinfo=UTC) if isinstance(v, str) else v
     if kind == "ForeignKey":  # as its target: an agent's id is a number, an API key's is text
-        return _converter(field.target_field)
-    if kind.endswith(("IntegerField", "AutoField")):
-        return lambda v: None if v is None else int(v)
-    return lambda v: v
+        return _converter(field.target_field, vendor)
+    if vendor == "sqlite":
+        # SQLite sums decimals as doubles (the ORM reads them back with 15 digits) and keeps dates as text;
+        # its integer sums are integers.
+        return {"DecimalField": _float_to_decimal, "DateField": _sqlite_date}.get(
+            kind, _sqlite_datetime if kind == "DateTimeField" else None
+        )
+    # PostgreSQL sums bigints as numeric.
+    return int if kind.endswith(("IntegerField", "AutoField")) else None
 
 
 def grouped_cache_totals(
@@ -294,6 +339,7 @@ def grouped_cache_totals(
     agent_id: int | None = None,
     today: dt.date | None = None,
     use_rollups: bool = True,
+    timings: bool = False,
 ) -> dict[tuple, CacheTotals]:
     """Totals grouped by `keys` (any of "agent_id", "api_key_id", "day", "hour", or none) per tenant from its
     day to `day_to`."""
@@ -304,6 +350,7 @@ def grouped_cache_totals(
         agent_id=agent_id,
         today=today,
         use_rollups=use_rollups,
+        timings=timings,
     )
     return grouped
 
@@ -317,8 +364,11 @@ def grouped_cache_totals_many(
     agent_id: int | None = None,
     today: dt.date | None = None,
     use_rollups: bool = True,
+    timings: bool = False,
 ) -> list[dict[tuple, CacheTotals]]:
     """The same totals grouped several ways (by day, by agent, not at all...), one dict per grouping.
+
+    The timing histograms' columns are summed only with `timings` (`/metrics`).
 
     `ranges` narrows a grouping to the days (first, last) of its own (None:
     the whole range), so a page that wants two ranges reads once.
@@ -379,27 +429,43 @@ def grouped_cache_totals_many(
         for k in ("agent_id", "api_key_id", "day", "hour")
         if any(k in keys for keys in groupings) or (k == "day" and any(ranges))
     )
-    fine_rows: list[dict] = _summed(HourlyCacheRollup, hourly_q, needed) if hourly_q else []
+    fine_rows: list[dict] = _summed(HourlyCacheRollup, hourly_q, needed, timings) if hourly_q else []
     if live_q:
         live_days = _days_of(live_spans)
         live_day = next(iter(live_days)) if len(live_days) == 1 else None
         sql_keys = tuple(k for k in needed if k != "day" or live_day is None)
-        live_rows = _summed(Invocation, live_q, sql_keys)
+        live_rows = _summed(Invocation, live_q, sql_keys, timings)
         fine_rows += [{**row, "day": live_day} for row in live_rows] if live_day is not None else live_rows
+
+    # By API key: the per-key rollup, the same days under the same rule (`caching.key_rollups`). Summed over
+    # keys it is the per-agent rollup, so groupings by agent and by key over the same days (a tenant read asks
+    # for both) share one read of it, summed by both: agents x keys rows, regrouped below.
+    undated: dict[tuple | None, set[str]] = {}
+    for keys, span in zip(groupings, ranges, strict=True):
+        if "day" not in keys and "hour" not in keys:
+            undated.setdefault(span, set()).update(keys or ("agent_id",))
+    daily_reads: dict[tuple, list[dict]] = {}
+
+    def daily_rows(keys: tuple[str, ...], span: tuple | None) -> list[dict]:
+        shared = undated.get(span, set())
+        if "api_key_id" in shared and len(shared) > 1 and set(keys) <= shared:
+            daily, keys = DailyKeyRollup, tuple(k for k in ("agent_id", "api_key_id") if k in shared)
+        else:
+            daily = DailyKeyRollup if "api_key_id" in keys else DailyCacheRollup
+        if (daily, keys, span) not in daily_reads:
+            daily_q = Q()
+            for owner, fresh_days in daily_of.values():
+                days = [d for d in fresh_days if span is None or span[0] <= d <= span[1]]
+                if days:
+                    daily_q |= _spans_q(owner, day_ranges(days), "day__gte", "day__lte")
+            daily_reads[daily, keys, span] = _summed(daily, daily_q, keys, timings) if daily_q else []
+        return daily_reads[daily, keys, span]
 
     answers = []
     for keys, span in zip(groupings, ranges, strict=True):
         results: dict[tuple, CacheTotals] = {}
-        daily_q = Q()
-        for owner, fresh_days in daily_of.values():
-            days = [d for d in fresh_days if span is None or span[0] <= d <= span[1]]
-            if days:
-                daily_q |= _spans_q(owner, day_ranges(days), "day__gte", "day__lte")
-        # By API key: the per-key rollup, the same days under the same rule (`caching.key_rollups`).
-        daily = DailyKeyRollup if "api_key_id" in keys else DailyCacheRollup
-        daily_rows = _summed(daily, daily_q, keys) if daily_q else []
         in_span = [row for row in fine_rows if span is None or span[0] <= row["day"] <= span[1]]
-        for row in daily_rows + in_span:
+        for row in daily_rows(keys, span) + in_span:
             key = tuple(row[k] for k in keys)
             if key in results:
                 results[key].add_row(row)
