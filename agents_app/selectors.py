@@ -205,9 +205,9 @@ def session_list(*, tenant: Tenant, agent: Agent) -> QuerySet[AgentSession]:
 
 def session_summaries_of(sessions: Iterable[AgentSession]) -> dict[int, SessionCacheSummary]:
     """Each session's figures over all its invocations (what counts: `agents_app.sessions`), by session pk."""
-    ids = [session.pk for session in sessions]
-    rows = session_rows(Invocation.objects.filter(session_id__in=ids)) if ids else []
-    return {summary.id: summary for summary in session_summaries(rows)}
+    names = {session.pk: session.session_id for session in sessions}
+    rows = session_rows(Invocation.objects.filter(session_id__in=list(names))) if names else []
+    return {summary.id: summary for summary in session_summaries(rows, names)}
 
 
 def session_row(session: AgentSession, summary: SessionCacheSummary | None) -> dict:

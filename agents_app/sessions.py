@@ -17,7 +17,7 @@ start of the next) and the next one wrote the cache instead of reading it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -33,7 +33,6 @@ SESSION_CACHE_TTL = dt.timedelta(seconds=DEFAULT_TTL_SECONDS)
 
 SESSION_ROW_FIELDS = (
     "session_id",
-    "session__session_id",
     "status",
     "queued_at",
     "started_at",
@@ -131,20 +130,27 @@ class SessionCacheSummary:
         return self.cache_expirations > 0
 
 
-def session_rows(invocations: QuerySet[Invocation]) -> QuerySet:
-    """The rows `session_summaries` reads: SESSION_ROW_FIELDS ordered by session, then time."""
-    return invocations.order_by("session_id", "queued_at", "id").values_list(*SESSION_ROW_FIELDS)
+def session_rows(invocations: QuerySet[Invocation], *, names: bool = False) -> QuerySet:
+    """The rows `session_summaries` reads: SESSION_ROW_FIELDS ordered by session, then time; with `names`,
+    each session's own id too (joined, for reads of every session of a period).
+
+    Reads of a few known sessions take their ids apart: joined to the sessions table, PostgreSQL prices the
+    read of their hundred rows out of millions as worth a parallel plan, whose start costs more than the read.
+    """
+    fields = (*SESSION_ROW_FIELDS, "session__session_id") if names else SESSION_ROW_FIELDS
+    return invocations.order_by("session_id", "queued_at", "id").values(*fields)
 
 
-def session_summaries(rows: Iterable[tuple]) -> Iterator[SessionCacheSummary]:
-    """Rows from `session_rows`: one summary per session, in the order of the rows."""
+def session_summaries(rows: Iterable[dict], names: Mapping[int, str] | None = None) -> Iterator[SessionCacheSummary]:
+    """Rows from `session_rows`: one summary per session, in the order of the rows. `names`: the sessions' own
+    ids by pk, for rows read without them."""
     current = None
-    for values in rows:
-        row = dict(zip(SESSION_ROW_FIELDS, values, strict=True))
+    for row in rows:
         if current is None or current.id != row["session_id"]:
             if current is not None:
                 yield current
-            current = SessionCacheSummary(id=row["session_id"], session_id=row["session__session_id"])
+            name = names[row["session_id"]] if names is not None else row["session__session_id"]
+            current = SessionCacheSummary(id=row["session_id"], session_id=name)
         current.add(row)
     if current is not None:
         yield current

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from django.db.models import Q, QuerySet
 
 from agent_platform.models import Tenant
-from agents_app.models import Agent, Invocation
+from agents_app.models import Agent, AgentSession, Invocation
 from agents_app.selectors import agent_check
 from agents_app.sessions import SessionCacheSummary, session_rows, session_summaries
 from caching.periods import Period
@@ -64,11 +64,12 @@ def agent_cache_sessions(
     rows = session_rows(
         Invocation.objects.filter(session_id__in=chosen, queued_at__gte=period.start, queued_at__lt=period.end)
     )
-    by_id = {summary.id: summary for summary in session_summaries(rows)}
+    names = dict(AgentSession.objects.filter(pk__in=chosen).values_list("pk", "session_id"))
+    by_id = {summary.id: summary for summary in session_summaries(rows, names)}
     return [by_id[session_id] for session_id in chosen if session_id in by_id], has_more
 
 
 def agent_period_sessions(*, tenant: Tenant, agent: Agent, period: Period) -> Iterator[SessionCacheSummary]:
     """Every session active in the period, by session id, its figures over the period; read in chunks."""
-    rows = session_rows(period_invocations(tenant=tenant, agent=agent, period=period))
+    rows = session_rows(period_invocations(tenant=tenant, agent=agent, period=period), names=True)
     return session_summaries(rows.iterator(chunk_size=2000))
