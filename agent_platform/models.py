@@ -35,13 +35,19 @@ class Membership(models.Model):
         return f"{self.user} in {self.tenant} ({self.role})"
 
 
+class TenantAPIKeyManager(BaseAPIKeyManager):
+    def get_usable_keys(self) -> models.QuerySet:
+        # With its tenant: every request authenticated by a key reads it next.
+        return super().get_usable_keys().select_related("tenant")
+
+
 class TenantAPIKey(AbstractAPIKey):
     """An API key of one tenant, stored hashed; the key itself is shown once, when created."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
 
-    objects = BaseAPIKeyManager()
+    objects = TenantAPIKeyManager()
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"

@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connections
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -243,45 +243,57 @@ def _days_of(spans: list[Span]) -> set[dt.date]:
     return days
 
 
+# Summing statements are written once per process, and a request compiles only its filter: the ORM would
+# compile twenty-odd aggregates anew each time, which costs more than running the query over a day's rollup
+# rows or an hour's invocations. The values are converted here a column at a time, as the ORM would convert
+# them: its generic per-value converters cost more than the query too. (`vendor` keys the caches: each
+# database writes its statements its own way.)
+
+
 @functools.cache
-def _summing(model: type, keys: tuple[str, ...], timings: bool) -> QuerySet:
-    """`model`'s rows summed by `keys` (invocations as rollups sum them, rollups by their own fields), built
-    once per process: a request only adds its filter. Building twenty-odd aggregate expressions costs more
-    than running the query over an hour's rows."""
-    fields = _fields(timings)
-    if model is Invocation:
-        rows, sums = Invocation.objects.all(), invocation_sums()
-        if "day" in keys:
-            rows = rows.annotate(day=TruncDate("queued_at", tzinfo=UTC))
-        if "hour" in keys:
-            rows = rows.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
-    else:
-        rows, sums = model.objects.all(), rollup_sums()
-    # In `sums`' order, which matters: see "attempts" in `invocation_sums`.
-    return rows.values(*keys).annotate(**{name: sum_ for name, sum_ in sums.items() if name in fields}).order_by()
+def _invocation_statement(keys: tuple[str, ...], fields: tuple[str, ...], vendor: str) -> tuple:
+    """(SELECT ... WHERE, its params, GROUP BY ..., its params, the columns' names) of invocations summed by
+    `keys` as rollups sum them (`invocation_sums`), compiled by the ORM once, without a filter."""
+    rows = Invocation.objects.all()
+    if "day" in keys:
+        rows = rows.annotate(day=TruncDate("queued_at", tzinfo=UTC))
+    if "hour" in keys:
+        rows = rows.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
+    # In `invocation_sums`' order, which matters: see "attempts" there.
+    sums = {name: sum_ for name, sum_ in invocation_sums().items() if name in fields}
+    sql, params = rows.values(*keys).annotate(**sums).order_by().query.get_compiler(DEFAULT_DB_ALIAS).as_sql()
+    select, _, grouping = sql.rpartition(" GROUP BY ")  # unfiltered: the request's filter goes before it
+    tail = f" GROUP BY {grouping}"
+    split = len(params) - tail.count("%s")
+    return f"{select} WHERE ", tuple(params[:split]), tail, tuple(params[split:]), (*keys, *sums)
+
+
+@functools.cache
+def _rollup_statement(model: type, keys: tuple[str, ...], fields: tuple[str, ...], vendor: str) -> tuple:
+    """The same for a rollup table: plain sums of plain columns, written here."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    table = quote(model._meta.db_table)
+    keyed = [f"{table}.{quote(model._meta.get_field(k).column)}" for k in keys]
+    sums = [f"SUM({table}.{quote(model._meta.get_field(f).column)})" for f in fields]
+    head = f"SELECT {', '.join(keyed + sums)} FROM {table} WHERE "
+    return head, (), f" GROUP BY {', '.join(keyed)}", (), (*keys, *fields)
 
 
 def _summed(model: type, where: Q, keys: tuple[str, ...], timings: bool) -> list[dict]:
-    """The rows of `model` matching `where`, summed by `keys` (none: by agent, for the caller to add up; a
-    summing query without keys would be built anew each time)."""
-    keys = keys or ("agent_id",)
-    query = _summing(model, keys, timings).filter(where)
+    """The rows of `model` (invocations or a rollup) matching `where`, summed by `keys` (none: by agent, for
+    the caller to add up), as the ORM would return them."""
+    keys, fields = keys or ("agent_id",), _fields(timings)
+    connection = connections[DEFAULT_DB_ALIAS]
     if model is Invocation:
-        return list(query)
-    return _rollup_rows(query, keys, _fields(timings))
-
-
-def _rollup_rows(query: QuerySet, keys: tuple[str, ...], fields: tuple[str, ...]) -> list[dict]:
-    """Rollup rows summed by `keys`, as the ORM would return them: it writes the SQL, the values are converted
-    here a column at a time. A 90-day by-day sum is a hundred rows of some twenty sums: the ORM's generic
-    per-value converters cost more than the query itself, the one cost of a request that grew with its
-    range."""
-    connection = connections[query.db]
-    sql, params = query.query.get_compiler(using=query.db).as_sql()
-    names = [*keys, *fields]
-    conversions = _conversions(query.model, tuple(names), connection.vendor)
+        head, head_params, tail, tail_params, names = _invocation_statement(keys, fields, connection.vendor)
+    else:
+        head, head_params, tail, tail_params, names = _rollup_statement(model, keys, fields, connection.vendor)
+    filtered = model.objects.filter(where).query
+    where_sql, where_params = filtered.get_compiler(connection=connection).compile(filtered.where)
+    # Invocations' sums and keys come back as the hourly rollup's columns of the same names would.
+    conversions = _conversions(HourlyCacheRollup if model is Invocation else model, names, connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(head + where_sql + tail, (*head_params, *where_params, *tail_params))
         rows = cursor.fetchall()
     result = []
     for row in rows:
@@ -296,13 +308,16 @@ def _rollup_rows(query: QuerySet, keys: tuple[str, ...], fields: tuple[str, ...]
 _float_to_decimal = decimal.Context(prec=15).create_decimal_from_float
 
 
-# SQLite's dates and times: text, unless the column's declared type made sqlite3 convert them already.
+# SQLite's dates: text, unless the column's declared type made sqlite3 convert them already.
 def _sqlite_date(value) -> dt.date:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _sqlite_datetime(value) -> dt.datetime:
-    return parse_datetime(value).replace(tzinfo=UTC) if isinstance(value, str) else value
+def _utc_datetime(value) -> dt.datetime:
+    """A UTC time: SQLite's text, or a time without its zone."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @functools.cache
@@ -325,8 +340,10 @@ def _converter(field, vendor: str) -> Callable | None:
         # SQLite sums decimals as doubles (the ORM reads them back with 15 digits) and keeps dates as text;
         # its integer sums are integers.
         return {"DecimalField": _float_to_decimal, "DateField": _sqlite_date}.get(
-            kind, _sqlite_datetime if kind == "DateTimeField" else None
+            kind, _utc_datetime if kind == "DateTimeField" else None
         )
+    if kind == "DateTimeField":  # an hour truncated in UTC comes back without its zone
+        return _utc_datetime
     # PostgreSQL sums bigints as numeric.
     return int if kind.endswith(("IntegerField", "AutoField")) else None
 
