@@ -46,7 +46,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from django.db.models import BigIntegerField, ExpressionWrapper, F, Max, QuerySet
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Max, Q, QuerySet
 from django.db.models.functions import TruncHour
 
 from agents_app.models import Invocation
@@ -108,24 +108,20 @@ def rollup_freshness(
         else:
             clean[key] = covered
 
+    # Each read is built with one filter: a request reads the markers every time, and each further
+    # `filter()` call is a queryset copied and compiled again.
     if lowest is None or day_to >= lowest:
-        markers = CacheRollupDay.objects.filter(tenant_id__in=list(tenant_from), day__lte=day_to)
-        if lowest is not None:
-            markers = markers.filter(day__gte=lowest)
-        for t, day, open_count, covered in markers.values_list(
-            "tenant_id", "day", "open_invocations", "covers_through_id"
-        ):
+        since = Q(day__gte=lowest) if lowest is not None else Q()
+        markers = CacheRollupDay.objects.values_list("tenant_id", "day", "open_invocations", "covers_through_id")
+        for t, day, open_count, covered in markers.filter(since, tenant_id__in=list(tenant_from), day__lte=day_to):
             if tenant_from[t] is None or day >= tenant_from[t]:
                 sort((t, day), open_count, covered)
     walk_to = day_start(day_to + ONE_DAY)
     if hours_to is not None and (lowest is None or hours_to > day_start(lowest)):
         walk_to = max(walk_to, hours_to)
-        markers = CacheRollupHour.objects.filter(tenant_id__in=list(tenant_from), hour__lt=hours_to)
-        if lowest is not None:
-            markers = markers.filter(hour__gte=day_start(lowest))
-        for t, hour, open_count, covered in markers.values_list(
-            "tenant_id", "hour", "open_invocations", "covers_through_id"
-        ):
+        since = Q(hour__gte=day_start(lowest)) if lowest is not None else Q()
+        markers = CacheRollupHour.objects.values_list("tenant_id", "hour", "open_invocations", "covers_through_id")
+        for t, hour, open_count, covered in markers.filter(since, tenant_id__in=list(tenant_from), hour__lt=hours_to):
             if tenant_from[t] is None or hour >= day_start(tenant_from[t]):
                 sort((t, hour), open_count, covered)
     if clean:
@@ -154,18 +150,18 @@ def _newest_arrivals(
     # Walk the primary key from the watermark (no index leads with queued_at, and the tenant and agent are
     # hidden from the others); the time filter is checked row by row, so the hour is computed only for the
     # few late rows, not for the current hour's.
-    late = (
-        invocations_after(watermark)
-        .alias(scope_tenant=unindexed("tenant_id"))
-        .filter(scope_tenant__in=tenant_ids, queued_at__lt=end)
-    )
+    scope = {"scope_tenant": unindexed("tenant_id")}
+    where = Q(scope_tenant__in=tenant_ids, queued_at__lt=end)
     if day_from is not None:
-        late = late.filter(queued_at__gte=day_start(day_from))
+        where &= Q(queued_at__gte=day_start(day_from))
     if agent_id is not None:
-        late = late.alias(scope_agent=unindexed("agent_id")).filter(scope_agent=agent_id)
+        scope["scope_agent"] = unindexed("agent_id")
+        where &= Q(scope_agent=agent_id)
     rows = (
-        late.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
-        .values("tenant_id", "hour")
+        invocations_after(watermark)
+        .alias(**scope)
+        .filter(where)
+        .values("tenant_id", hour=TruncHour("queued_at", tzinfo=UTC))
         .annotate(newest=Max("pk"))
         .values_list("tenant_id", "hour", "newest")
         .order_by()

@@ -246,8 +246,8 @@ def period_cache_totals_by_agent(*, tenants: Iterable[Tenant], period: Period) -
 
 
 def cache_totals_by_agent(*, today: dt.date | None = None) -> list[tuple[Agent, CacheTotals]]:
-    """All-time totals of every agent of every tenant, with the timing histograms: six queries, however many
-    tenants.
+    """All-time totals of every agent of every tenant, with the attempts and timing histograms: six queries,
+    however many tenants.
 
     Platform-wide on purpose (`/metrics` is scraped by the operator, not a
     tenant), so it takes no tenant.
@@ -264,7 +264,7 @@ def cache_totals_by_agent(*, today: dt.date | None = None) -> list[tuple[Agent, 
             tenant_from[tenant_id] = min(candidates)
     if not tenant_from:
         return []
-    grouped = grouped_cache_totals(tenant_from=tenant_from, day_to=today, keys=("agent_id",), today=today, timings=True)
+    grouped = grouped_cache_totals(tenant_from=tenant_from, day_to=today, keys=("agent_id",), today=today, metrics=True)
     agents = Agent.objects.filter(pk__in=[key[0] for key in grouped]).select_related("tenant", "model")
     return [(agent, grouped[(agent.pk,)]) for agent in agents.order_by("tenant__slug", "name")]
 

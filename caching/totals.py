@@ -49,7 +49,6 @@ from caching.periods import ONE_DAY, ONE_HOUR, UTC, day_ranges, day_start, hour_
 from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS, ratio, spend, total_input_tokens
 
 TIMING_FIELDS = frozenset(histograms.FIELDS)
-TIMING_FIELDS_FIRST = histograms.FIELDS[0]
 SUCCEEDED = Invocation.Status.SUCCEEDED
 FAILED = Invocation.Status.FAILED
 OPEN = (Invocation.Status.QUEUED, Invocation.Status.RUNNING)
@@ -67,10 +66,12 @@ COUNT_FIELDS = (
 # Attempts at the model calls of finished invocations (succeeded or failed): all of them, those that failed
 # and were tried again (every attempt but an invocation's last), and those lost with a dead worker.
 ATTEMPT_FIELDS = ("attempts", "retried_attempts", "lost_attempts")
-# What the cache stats, reports, trends and alerts show; the timing histograms' columns only `/metrics` reads,
-# so the reads leave them out unless asked (`timings=True`): half the columns to sum, convert and add.
-FIGURE_FIELDS = COUNT_FIELDS + TOKEN_FIELDS + MONEY_FIELDS + ATTEMPT_FIELDS
-SUM_FIELDS = FIGURE_FIELDS + histograms.FIELDS
+# What the cache stats, reports, trends and alerts show. The attempts and the timing histograms' columns only
+# `/metrics` reads, so the reads leave them out unless asked (`metrics=True`): half the columns to sum,
+# convert and add.
+FIGURE_FIELDS = COUNT_FIELDS + TOKEN_FIELDS + MONEY_FIELDS
+METRIC_FIELDS = ATTEMPT_FIELDS + histograms.FIELDS
+SUM_FIELDS = FIGURE_FIELDS + METRIC_FIELDS
 
 
 def invocation_sums() -> dict:
@@ -98,8 +99,8 @@ def rollup_sums() -> dict:
     return {name: Sum(name) for name in SUM_FIELDS}
 
 
-def _fields(timings: bool) -> tuple[str, ...]:
-    return SUM_FIELDS if timings else FIGURE_FIELDS
+def _fields(metrics: bool) -> tuple[str, ...]:
+    return SUM_FIELDS if metrics else FIGURE_FIELDS
 
 
 @dataclass
@@ -141,18 +142,20 @@ class CacheTotals:
     # Adding runs a few thousand times a request (rows into groups, days into periods): straight through the
     # instance's dict, not setattr/getattr per figure.
     def add_row(self, row: dict) -> None:
-        """Add a summed row (a dict by `SUM_FIELDS` names; its timing columns only if it has them)."""
+        """Add a summed row (a dict by `SUM_FIELDS` names; its `METRIC_FIELDS` only if it has them)."""
         figures = self.__dict__
         for name in FIGURE_FIELDS:
             value = row[name]
             if value:
                 figures[name] += value
-        if TIMING_FIELDS_FIRST in row:
+        if "attempts" in row:
+            for name in ATTEMPT_FIELDS:
+                figures[name] += row[name] or 0
             self._add_timings(row)
 
     def add(self, other: CacheTotals) -> None:
         figures, others = self.__dict__, other.__dict__
-        for name in FIGURE_FIELDS:
+        for name in FIGURE_FIELDS + ATTEMPT_FIELDS:
             figures[name] += others[name]
         if other.timings:
             self._add_timings(other.timings)
@@ -279,10 +282,10 @@ def _rollup_statement(model: type, keys: tuple[str, ...], fields: tuple[str, ...
     return head, (), f" GROUP BY {', '.join(keyed)}", (), (*keys, *fields)
 
 
-def _summed(model: type, where: Q, keys: tuple[str, ...], timings: bool) -> list[dict]:
+def _summed(model: type, where: Q, keys: tuple[str, ...], metrics: bool) -> list[dict]:
     """The rows of `model` (invocations or a rollup) matching `where`, summed by `keys` (none: by agent, for
     the caller to add up), as the ORM would return them."""
-    keys, fields = keys or ("agent_id",), _fields(timings)
+    keys, fields = keys or ("agent_id",), _fields(metrics)
     connection = connections[DEFAULT_DB_ALIAS]
     if model is Invocation:
         head, head_params, tail, tail_params, names = _invocation_statement(keys, fields, connection.vendor)
@@ -356,7 +359,7 @@ def grouped_cache_totals(
     agent_id: int | None = None,
     today: dt.date | None = None,
     use_rollups: bool = True,
-    timings: bool = False,
+    metrics: bool = False,
 ) -> dict[tuple, CacheTotals]:
     """Totals grouped by `keys` (any of "agent_id", "api_key_id", "day", "hour", or none) per tenant from its
     day to `day_to`."""
@@ -367,7 +370,7 @@ def grouped_cache_totals(
         agent_id=agent_id,
         today=today,
         use_rollups=use_rollups,
-        timings=timings,
+        metrics=metrics,
     )
     return grouped
 
@@ -381,11 +384,11 @@ def grouped_cache_totals_many(
     agent_id: int | None = None,
     today: dt.date | None = None,
     use_rollups: bool = True,
-    timings: bool = False,
+    metrics: bool = False,
 ) -> list[dict[tuple, CacheTotals]]:
     """The same totals grouped several ways (by day, by agent, not at all...), one dict per grouping.
 
-    The timing histograms' columns are summed only with `timings` (`/metrics`).
+    The attempts and the timing histograms' columns are summed only with `metrics` (`/metrics`).
 
     `ranges` narrows a grouping to the days (first, last) of its own (None:
     the whole range), so a page that wants two ranges reads once.
@@ -446,12 +449,12 @@ def grouped_cache_totals_many(
         for k in ("agent_id", "api_key_id", "day", "hour")
         if any(k in keys for keys in groupings) or (k == "day" and any(ranges))
     )
-    fine_rows: list[dict] = _summed(HourlyCacheRollup, hourly_q, needed, timings) if hourly_q else []
+    fine_rows: list[dict] = _summed(HourlyCacheRollup, hourly_q, needed, metrics) if hourly_q else []
     if live_q:
         live_days = _days_of(live_spans)
         live_day = next(iter(live_days)) if len(live_days) == 1 else None
         sql_keys = tuple(k for k in needed if k != "day" or live_day is None)
-        live_rows = _summed(Invocation, live_q, sql_keys, timings)
+        live_rows = _summed(Invocation, live_q, sql_keys, metrics)
         fine_rows += [{**row, "day": live_day} for row in live_rows] if live_day is not None else live_rows
 
     # By API key: the per-key rollup, the same days under the same rule (`caching.key_rollups`). Summed over
@@ -475,7 +478,7 @@ def grouped_cache_totals_many(
                 days = [d for d in fresh_days if span is None or span[0] <= d <= span[1]]
                 if days:
                     daily_q |= _spans_q(owner, day_ranges(days), "day__gte", "day__lte")
-            daily_reads[daily, keys, span] = _summed(daily, daily_q, keys, timings) if daily_q else []
+            daily_reads[daily, keys, span] = _summed(daily, daily_q, keys, metrics) if daily_q else []
         return daily_reads[daily, keys, span]
 
     answers = []

@@ -44,7 +44,7 @@ def assert_totals_equal_both_ways(tenant, period):
         "tenant_from": {tenant.pk: period.day_from},
         "day_to": period.day_to,
         "keys": ("agent_id", "day"),
-        "timings": True,
+        "metrics": True,
     }
     rolled, raw = grouped_cache_totals(**ask), grouped_cache_totals(**ask, use_rollups=False)
     assert rolled == raw

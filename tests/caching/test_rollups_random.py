@@ -98,7 +98,7 @@ def assert_rollups_equal_raw(agents, when: str):
     tenant_ids = {a.tenant_id: today - 6 * ONE_DAY for a in agents}
     for keys in [("agent_id", "day"), (), ("agent_id",), ("api_key_id",), ("agent_id", "api_key_id", "day")]:
         ask = {"tenant_from": tenant_ids, "day_to": today, "keys": keys}
-        ask["timings"] = True
+        ask["metrics"] = True
         assert exact(grouped_cache_totals(**ask)) == exact(grouped_cache_totals(**ask, use_rollups=False)), (when, keys)
 
 
