@@ -199,9 +199,9 @@ def test_agent_stats_take_a_fixed_number_of_queries(api, agent, django_assert_ma
     for n in range(30):
         add_invocation(agent, at(utc_today() - dt.timedelta(days=2), 8, n), session=f"extra{n}", input=1)
 
-    # Auth 3, the agent, the rollups' freshness 3, hourly, live and daily sums, and the sessions: the walk,
-    # their invocations, their ids.
-    with django_assert_max_num_queries(13):
+    # Auth 2 (the address's failed keys, the key with its tenant), the agent, the rollups' freshness 3, hourly,
+    # live and daily sums, and the sessions: the walk, their invocations, their ids.
+    with django_assert_max_num_queries(12):
         response = api.get(url(agent, period="90d", sessions_limit=50))
     assert response.status_code == 200 and len(response.json()["sessions"]) == 33
 
@@ -289,9 +289,9 @@ def test_tenant_stats_take_a_fixed_number_of_queries(api, tenant, tenant_agents,
         add_invocation(extra, at(utc_today() - dt.timedelta(days=3), 8), input=5, read=10)
     services.rollups_refresh(tenant=tenant, days=[utc_today() - dt.timedelta(days=3)])
 
-    # Beyond the daily rollups: the hour markers and the hourly rollups (by agent and key: today's closed hours
-    # serve the breakdown by key too), and for the breakdown by API key its rollup rows and the keys.
-    with django_assert_max_num_queries(12):
+    # Auth 2, the rollups' freshness 3, hourly and live sums (by agent and key: today's closed hours serve the
+    # breakdown by key too), daily sums by day and by agent and key (one read serves both), the agents, the keys.
+    with django_assert_max_num_queries(10):
         response = api.get("/api/cache-stats/?period=90d&top=20")
     assert response.status_code == 200 and len(response.json()["top_agents"]) == 13
 
