@@ -1,7 +1,7 @@
 """The cache-stats API: thin views that parse the query, call one read and shape its answer.
 
 The period parameters are read by `caching.periods`, the figures come from
-`caching.stats` (what is counted: `caching.totals`), and `caching.serializers`
+`caching.stats` (what is counted: `caching.sums`), and `caching.serializers`
 writes them.
 """
 

@@ -3,7 +3,7 @@
 `/metrics` serves Prometheus histograms of how long a turn ran and how long it waited for a worker. A scrape
 must not scan a million invocations for them, so each bucket is a rollup column (cumulative: the invocations
 at or below the bound, as Prometheus's `le`), summed over closed days from the rollups and over the open part
-from live rows, through the same totals engine (`caching.totals.SUM_FIELDS`) as tokens and money. Durations
+from live rows, through the same totals engine (`caching.sums.SUM_FIELDS`) as tokens and money. Durations
 are stored in whole milliseconds on the invocation (exact sums) and exported in seconds.
 
 - `duration`: `Invocation.latency_ms`, the run of the model calls, of succeeded invocations.

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from agent_platform.models import Tenant
 from agents_app.models import Invocation
 from caching.models import DailyKeyRollup
-from caching.totals import SUM_FIELDS, invocation_sums
+from caching.sums import SUM_FIELDS, invocation_sums
 
 
 def key_rollups_write(*, tenant: Tenant, day: dt.date, invocations: QuerySet[Invocation], now: dt.datetime) -> int:

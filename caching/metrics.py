@@ -12,7 +12,7 @@ Names follow Prometheus's conventions: an `agent_platform_` prefix, the unit
 in the name in base units (`_seconds`, `_tokens`, `_usd`), `_total` on
 counters. Every series is labelled by tenant (slug), agent (name), agent_id
 and model (the agent's current model id); a few add one label of their own
-(`status`, `type`, `reason`, `part`). What counts follows `caching.totals`:
+(`status`, `type`, `reason`, `part`). What counts follows `caching.sums`:
 an invocation is counted once it has finished.
 
 Net saving and the hit ratio are gauges, not counters: a first call's write
@@ -36,7 +36,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from caching.stats import cache_totals_by_agent
-from caching.totals import MISS_REASON_FIELDS, CacheTotals
+from caching.sums import MISS_REASON_FIELDS
+from caching.totals import CacheTotals
 
 PREFIX = "agent_platform"
 LABELS = ["tenant", "agent", "agent_id", "model"]

@@ -23,7 +23,7 @@ TimingHistogramColumns = type(
 
 
 class CacheSums(TimingHistogramColumns):
-    """The figures a rollup row sums (`caching.totals.SUM_FIELDS`), shared by every rollup."""
+    """The figures a rollup row sums (`caching.sums.SUM_FIELDS`), shared by every rollup."""
 
     total_invocations = models.PositiveIntegerField(default=0, help_text="Succeeded invocations.")
     failed_invocations = models.PositiveIntegerField(default=0)
@@ -62,7 +62,7 @@ class CacheSums(TimingHistogramColumns):
 class DailyCacheRollup(CacheSums):
     """One agent's invocations of one UTC day (the date of `queued_at`), summed.
 
-    Counts and sums follow `caching.totals.invocation_sums`: tokens and money
+    Counts and sums follow `caching.sums.invocation_sums`: tokens and money
     of succeeded invocations only (the stored per-invocation Decimal figures,
     never recomputed), failed ones counted apart. Written only by
     `caching.services.rollup_day`, together with the day's `CacheRollupDay`.

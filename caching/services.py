@@ -36,7 +36,7 @@ from caching.periods import ONE_DAY, ONE_HOUR, UTC, Period, day_start, first_inv
 from caching.rollups import rollup_freshness
 from caching.serializers import tenant_cache_advice_json, tenant_cache_stats_json
 from caching.stats import tenant_cache_stats
-from caching.totals import OPEN, SUM_FIELDS, invocation_sums
+from caching.sums import OPEN, SUM_FIELDS, invocation_sums
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Cache stats of an agent, of a tenant, and of every agent (for `/metrics`): data, shaped by `caching.serializers`.
 
-What is counted: `caching.totals`. Which days come from rollups:
+What is counted: `caching.sums`. Which days come from rollups:
 `caching.rollups`. Every read of a tenant's figures takes the tenant, and an
 agent read refuses another tenant's agent (`Agent.DoesNotExist`).
 """

@@ -2,7 +2,7 @@
 
 Daily rollups cannot answer "the last hour", so a window is summed from the
 invocations themselves, with the same aggregates as every other total
-(`caching.totals.invocation_sums`: succeeded invocations' tokens and money,
+(`caching.sums.invocation_sums`: succeeded invocations' tokens and money,
 failed ones counted apart). A window of an hour is a few hundred rows of a
 tenant even at a million invocations, read through the `(tenant, queued_at)`
 or `(agent, queued_at)` index; windows are capped at a day for that reason.
@@ -16,7 +16,8 @@ import datetime as dt
 from django.db.models import Q
 
 from agents_app.models import Invocation
-from caching.totals import CacheTotals, invocation_sums
+from caching.sums import invocation_sums
+from caching.totals import CacheTotals
 
 MAX_WINDOW = dt.timedelta(days=1)
 

@@ -14,7 +14,8 @@ from caching.periods import Period, utc_today
 from caching.rollups import rollup_freshness
 from caching.serializers import agent_cache_stats_json, tenant_cache_stats_json
 from caching.stats import agent_cache_stats, tenant_cache_stats
-from caching.totals import SUM_FIELDS, grouped_cache_totals
+from caching.sums import SUM_FIELDS
+from caching.totals import grouped_cache_totals
 from tests.caching.stats_data import add_invocation, at, seed_support_agent
 from tests.conftest import NOVA, make_agent
 
@@ -316,7 +317,7 @@ def test_the_migration_fills_in_the_new_columns_of_existing_rollups(tenant, busy
 
     from django.apps import apps
 
-    from caching.totals import ATTEMPT_FIELDS
+    from caching.sums import ATTEMPT_FIELDS
 
     migration = importlib.import_module("caching.migrations.0008_rollup_attempts_and_timings")
     today = busy_tenant["today"]

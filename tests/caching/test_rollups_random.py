@@ -25,7 +25,8 @@ from agents_app.models import Invocation
 from caching import services
 from caching.models import CacheRollupHour, DailyCacheRollup, HourlyCacheRollup
 from caching.periods import Period, utc_today
-from caching.totals import SUM_FIELDS, grouped_cache_totals
+from caching.sums import SUM_FIELDS
+from caching.totals import grouped_cache_totals
 from pricing.models import PriceOverride
 from pricing.selectors import model_prices
 from tests.caching.stats_data import add_invocation
