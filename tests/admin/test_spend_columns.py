@@ -199,8 +199,9 @@ def test_agents_figures_from_rollups_equal_the_rows_own_sums(tenant, agent):
     day_to = utc_today()
     day_from = day_to - dt.timedelta(days=admin_spend.SPEND_DAYS - 1)
 
-    from_rollups = trends.agents_spend([agent, nova], day_from, day_to)
-    from_rows = admin_spend.agent_spend_from_rows([agent, nova], day_from, day_to)
+    agent_tenants = {agent.pk: agent.tenant_id, nova.pk: nova.tenant_id}
+    from_rollups = trends.agents_spend(agent_tenants, day_from, day_to)
+    from_rows = admin_spend.agent_spend_from_rows(agent_tenants, day_from, day_to)
 
     assert from_rollups == from_rows
     assert from_rows[agent.pk].hit_rate == 0.5 and from_rows[nova.pk].hit_rate is None
