@@ -78,6 +78,38 @@ def test_agents_sort_by_cost(member, tenant):
     assert names == ["Idle", "Cheap", "Middling", "Dear"]
 
 
+def test_agents_sort_by_hit_rate_and_savings_across_pages_within_the_filters(member, tenant, other_tenant):
+    from django.contrib import admin
+
+    from agents_app.models import Agent
+
+    # Hit rates: none (caching off), 0 %, 50 %, 100 %; another tenant's agent is never listed.
+    for name, hits in (("Zero", [False]), ("Half", [True, False]), ("Full", [True])):
+        agent = make_agent(tenant, name=name, prompt_caching_enabled=True)
+        for n, hit in enumerate(hits):
+            add_invocation(agent, at(utc_today(), 1, n), session=f"{name}{n}", input=10, read=1000 if hit else 0)
+    add_invocation(make_agent(tenant, NOVA, name="Off"), at(utc_today(), 1), input=10, caching=False)
+    add_invocation(make_agent(other_tenant, name="Theirs"), at(utc_today(), 1), input=10, read=5000)
+    listed = page(member.get(AGENTS))
+    link = sort_link(listed, "agent_hit_rate")
+
+    def names(url):
+        return re.findall(r'class="field-name"><a href="[^"]+">([^<]+)</a>', page(member.get(url)))
+
+    assert names(AGENTS + link) == ["Off", "Zero", "Half", "Full"]  # no rate ("-") below 0 %
+    assert names(AGENTS + link.replace("o=", "o=-")) == ["Full", "Half", "Zero", "Off"]
+    savings_desc = sort_link(listed, "agent_net_savings").replace("o=", "o=-")
+    model_admin = admin.site._registry[Agent]
+    model_admin.list_per_page, per_page = 2, model_admin.list_per_page
+    try:
+        first, second = names(AGENTS + savings_desc), names(AGENTS + savings_desc + "&p=2")
+        caching_only = names(AGENTS + savings_desc + "&caching=on")
+    finally:
+        model_admin.list_per_page = per_page
+    assert first + second == ["Full", "Half", "Off", "Zero"]  # Full and Half each read 1,000 tokens; ties by name
+    assert "Theirs" not in first + second and "Off" not in caching_only
+
+
 def test_a_superuser_tells_same_named_agents_of_two_tenants_apart(client, tenant, other_tenant):
     make_agent(tenant, name="Support")
     make_agent(other_tenant, name="Support")
