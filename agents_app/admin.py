@@ -342,9 +342,12 @@ class AgentSessionAdmin(TenantRecordsAdmin):
         admin_lists.session_created_at,
         admin_lists.session_last_invoked_at,
     ]
-    list_filter = [("agent", RelatedOnlyFieldListFilter)]
+    list_filter = [("agent", admin_lists.RelatedWithRowsFilter)]
     list_select_related = ["agent"]
     exclude = ["messages"]
+
+    def get_changelist(self, request, **kwargs):
+        return admin_lists.CountOnceChangeList
 
     def get_queryset(self, request):
         # The list shows the session's running totals, not its conversation, which may be long.
@@ -366,8 +369,12 @@ class InvocationAdmin(TenantRecordsAdmin):
         admin_lists.invocation_cache_miss_reason,
         admin_lists.invocation_queued_at,
     ]
-    list_filter = ["status", "cache_hit", "cache_miss_reason", ("agent", RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "cache_hit", "cache_miss_reason", ("agent", admin_lists.RelatedWithRowsFilter)]
     list_select_related = ["agent"]  # the session is not shown: no join for it
+
+    def get_changelist(self, request, **kwargs):
+        return admin_lists.CountOnceChangeList
+
     # The page's summary (templates/admin/agents_app/invocation/change_form.html) shows the prompt, the
     # response and the figures readably; the stored fields stay one click away.
     fieldsets = [

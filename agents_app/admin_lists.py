@@ -17,6 +17,10 @@ import functools
 
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import InvalidPage
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.html import format_html
@@ -89,3 +93,51 @@ def invocation_cache_miss_reason(invocation) -> str:
 @admin.display(description="Queued at", ordering="queued_at")
 def invocation_queued_at(invocation) -> str:
     return moment(invocation.queued_at)
+
+
+# --- Filters and counts ------------------------------------------------------------------------
+
+
+class RelatedWithRowsFilter(admin.RelatedFieldListFilter):
+    """`RelatedOnlyFieldListFilter`'s choices (the agents the listed rows point at) found by asking each agent
+    whether any listed row points at it (EXISTS, through the rows' index on it) rather than by collecting the
+    distinct agents of every listed row: its cost follows the agents, not the invocations."""
+
+    def field_choices(self, field, request, model_admin):
+        listed = model_admin.get_queryset(request).filter(**{self.field_path: OuterRef("pk")})
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, limit_choices_to=Q(Exists(listed)), ordering=ordering)
+
+
+def changelist_results(changelist: ChangeList, request, rows) -> None:
+    """What `ChangeList.get_results` sets, over `rows` (the filtered queryset, or the ids of its rows in the order
+    shown), counting the unfiltered list apart only when a filter or search narrows it: Django counts every row
+    a second time for "N total" even when nothing does, and a count reads every row (on PostgreSQL, every
+    partition)."""
+    cl = changelist
+    paginator = cl.model_admin.get_paginator(request, rows, cl.list_per_page)
+    cl.result_count = paginator.count
+    cl.show_full_result_count = cl.model_admin.show_full_result_count
+    narrowed = cl.queryset.query.where != cl.root_queryset.query.where or cl.queryset.query.distinct
+    if not cl.show_full_result_count:
+        cl.full_result_count = None
+    else:
+        cl.full_result_count = cl.root_queryset.count() if narrowed else cl.result_count
+    cl.show_admin_actions = not cl.show_full_result_count or bool(cl.full_result_count)
+    cl.can_show_all = cl.result_count <= cl.list_max_show_all
+    cl.multi_page = cl.result_count > cl.list_per_page
+    if (cl.show_all and cl.can_show_all) or not cl.multi_page:
+        cl.result_list = rows._clone() if isinstance(rows, QuerySet) else rows
+    else:
+        try:
+            cl.result_list = paginator.page(cl.page_num).object_list
+        except InvalidPage as exc:
+            raise IncorrectLookupParameters from exc
+    cl.paginator = paginator
+
+
+class CountOnceChangeList(ChangeList):
+    """A list that counts its rows once when nothing narrows it (`changelist_results`)."""
+
+    def get_results(self, request):
+        changelist_results(self, request, self.queryset)

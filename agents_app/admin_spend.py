@@ -31,13 +31,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
-from django.core.paginator import InvalidPage
 from django.db.models import Count, Expression, F, FloatField, OrderBy, Q, Sum
 from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
+from agents_app import admin_lists
 from agents_app.models import COST_SUM, Invocation
 from pricing.costs import money, percent, ratio, total_input_tokens, usd
 
@@ -139,7 +137,7 @@ def _spend_orders(ordering) -> list[tuple[str, bool]]:
     ]
 
 
-class AgentSpendChangeList(ChangeList):
+class AgentSpendChangeList(admin_lists.CountOnceChangeList):
     """The agents list, each agent of the page carrying its `spend` (one read for the page). Sorted by a spend
     column, the spend columns sort first (in the order asked) and the other columns break ties."""
 
@@ -154,7 +152,7 @@ class AgentSpendChangeList(ChangeList):
         if self.spend_orders:
             found = self._results_by_spend(request)
         else:
-            super().get_results(request)
+            super().get_results(request)  # counted once when nothing narrows the list
             self.result_list = list(self.result_list)
             found = agent_spend({agent.pk: agent.tenant_id for agent in self.result_list})
         for agent in self.result_list:
@@ -167,23 +165,9 @@ class AgentSpendChangeList(ChangeList):
         ids = list(agent_tenants)
         for figure, descending in reversed(self.spend_orders):  # stable sorts: the first column asked wins
             ids.sort(key=lambda pk: _spend_key(found.get(pk, AgentSpend()), figure), reverse=descending)
-        paginator = self.model_admin.get_paginator(request, ids, self.list_per_page)
-        self.result_count = paginator.count
-        self.show_full_result_count = self.model_admin.show_full_result_count
-        self.full_result_count = self.root_queryset.count() if self.show_full_result_count else None
-        self.show_admin_actions = not self.show_full_result_count or bool(self.full_result_count)
-        self.can_show_all = self.result_count <= self.list_max_show_all
-        self.multi_page = self.result_count > self.list_per_page
-        if (self.show_all and self.can_show_all) or not self.multi_page:
-            page_ids = ids
-        else:
-            try:
-                page_ids = paginator.page(self.page_num).object_list
-            except InvalidPage as exc:
-                raise IncorrectLookupParameters from exc
-        agents = self.queryset.filter(pk__in=page_ids).in_bulk()
-        self.result_list = [agents[pk] for pk in page_ids if pk in agents]
-        self.paginator = paginator
+        admin_lists.changelist_results(self, request, ids)
+        agents = self.queryset.filter(pk__in=self.result_list).in_bulk()
+        self.result_list = [agents[pk] for pk in self.result_list if pk in agents]
         return found
 
 

@@ -246,10 +246,10 @@ class AgentSession(models.Model):
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["agent", "session_id"], name="unique_session_per_agent")]
         indexes = [
-            # The sessions list across tenants, in its default order and sorted by cost: read off an index
-            # instead of sorting every session.
+            # The sessions list across tenants, in its default order and sorted by cost (ties newest first, as
+            # the list's header link asks): read off an index instead of sorting every session.
             models.Index(fields=["created_at", "id"], name="session_created_idx"),
-            models.Index(COST_SUM, name="session_cost_idx"),
+            models.Index(COST_SUM, F("created_at").desc(), F("id").desc(), name="session_cost_idx"),
         ]
 
     def __str__(self):
@@ -344,8 +344,9 @@ class Invocation(models.Model):
             # The default order across tenants (a superuser's invocations list): its first page is read off
             # this index instead of sorting every invocation.
             models.Index(fields=["queued_at", "id"]),
-            # The same list sorted by cost.
-            models.Index(COST_SUM, name="invocation_cost_idx"),
+            # The same list sorted by cost, the cheapest first (ties, the failed ones among them, newest first as
+            # the list's header link asks): read off this index; the dearest first, backwards, ties sorted.
+            models.Index(COST_SUM, F("queued_at").desc(), F("id").desc(), name="invocation_cost_idx"),
         ]
 
     def __str__(self):
