@@ -2,7 +2,6 @@ import functools
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.urls import path
@@ -145,9 +144,9 @@ class AgentAdmin(TenantScopedAdmin):
         admin_spend.agent_hit_rate,
     ]
     list_filter = [
-        ("tenant", RelatedOnlyFieldListFilter),
-        ("model__family", RelatedOnlyFieldListFilter),
-        ("model", RelatedOnlyFieldListFilter),
+        ("tenant", admin_lists.RelatedOnlyScopedFilter),
+        ("model__family", admin_lists.RelatedOnlyScopedFilter),
+        ("model", admin_lists.RelatedOnlyScopedFilter),
         CachingStateFilter,
         "cache_strategy",
     ]
@@ -156,12 +155,15 @@ class AgentAdmin(TenantScopedAdmin):
     actions = ["enable_caching", "disable_caching", "redeploy", "export_json"]
     action_checkbox = admin_lists.action_checkbox
 
+    def scoped_queryset(self, request):
+        """The agents the user may see, without the list's annotations (what the related filters ask)."""
+        return super().get_queryset(request)
+
     def get_queryset(self, request):
         deployed = Q(deployments__status=Deployment.Status.DEPLOYED)
         latest = Deployment.objects.filter(agent=OuterRef("pk")).order_by("-version")
         return (
-            super()
-            .get_queryset(request)
+            self.scoped_queryset(request)
             # Read with the rows: no query per agent for the caching column, and the caching filter's fields.
             .with_caching_state()
             .annotate(

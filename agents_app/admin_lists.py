@@ -109,6 +109,16 @@ class RelatedWithRowsFilter(admin.RelatedFieldListFilter):
         return field.get_choices(include_blank=False, limit_choices_to=Q(Exists(listed)), ordering=ordering)
 
 
+class RelatedOnlyScopedFilter(admin.RelatedOnlyFieldListFilter):
+    """`RelatedOnlyFieldListFilter` over the admin's `scoped_queryset` (the rows the user may see, without the
+    list's annotations, which only slow the choices' subquery down)."""
+
+    def field_choices(self, field, request, model_admin):
+        rows = model_admin.scoped_queryset(request).distinct().values_list(f"{self.field_path}__pk", flat=True)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, limit_choices_to={"pk__in": rows}, ordering=ordering)
+
+
 def changelist_results(changelist: ChangeList, request, rows) -> None:
     """What `ChangeList.get_results` sets, over `rows` (the filtered queryset, or the ids of its rows in the order
     shown), counting the unfiltered list apart only when a filter or search narrows it: Django counts every row
