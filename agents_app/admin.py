@@ -1,6 +1,7 @@
+import functools
+
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.urls import path
@@ -14,7 +15,7 @@ from agent_platform.tenancy import (
     user_sees_tenants,
     writable_rows,
 )
-from agents_app import admin_spend, admin_views, selectors
+from agents_app import admin_lists, admin_spend, admin_views, selectors
 from agents_app.admin_filters import CachingStateFilter
 from agents_app.catalog import model_label, model_scope, model_short_label
 from agents_app.models import (
@@ -110,6 +111,11 @@ class AgentAdminForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, exc.message)
 
 
+@functools.cache
+def cache_badge() -> str:
+    return render_to_string("admin/agents_app/agent/cache_badge.html")  # the same for every row
+
+
 def redeploy_agents(modeladmin, request, agents) -> None:
     agents, skipped = writable_rows(request, agents)
     requested = [
@@ -138,22 +144,26 @@ class AgentAdmin(TenantScopedAdmin):
         admin_spend.agent_hit_rate,
     ]
     list_filter = [
-        ("tenant", RelatedOnlyFieldListFilter),
-        ("model__family", RelatedOnlyFieldListFilter),
-        ("model", RelatedOnlyFieldListFilter),
+        ("tenant", admin_lists.RelatedOnlyScopedFilter),
+        ("model__family", admin_lists.RelatedOnlyScopedFilter),
+        ("model", admin_lists.RelatedOnlyScopedFilter),
         CachingStateFilter,
         "cache_strategy",
     ]
     search_fields = ["name", "description"]
     list_select_related = ["tenant", "model__family"]
     actions = ["enable_caching", "disable_caching", "redeploy", "export_json"]
+    action_checkbox = admin_lists.action_checkbox
+
+    def scoped_queryset(self, request):
+        """The agents the user may see, without the list's annotations (what the related filters ask)."""
+        return super().get_queryset(request)
 
     def get_queryset(self, request):
         deployed = Q(deployments__status=Deployment.Status.DEPLOYED)
         latest = Deployment.objects.filter(agent=OuterRef("pk")).order_by("-version")
         return (
-            super()
-            .get_queryset(request)
+            self.scoped_queryset(request)
             # Read with the rows: no query per agent for the caching column, and the caching filter's fields.
             .with_caching_state()
             .annotate(
@@ -186,8 +196,7 @@ class AgentAdmin(TenantScopedAdmin):
         name = model_short_label(agent.model)  # `us.` and `global.` entries of one model apart
         if not self.caching_state(agent).effective:
             return name
-        badge = render_to_string("admin/agents_app/agent/cache_badge.html")
-        return format_html("{} {}", name, badge)
+        return format_html("{} {}", name, cache_badge())
 
     @admin.display(description="Caching")
     def caching(self, agent):
@@ -332,15 +341,19 @@ class AgentSessionAdmin(TenantRecordsAdmin):
         admin_spend.session_net_savings,
         admin_spend.session_hit_rate,
         admin_spend.session_cached_ratio,
-        "created_at",
-        "last_invoked_at",
+        admin_lists.session_created_at,
+        admin_lists.session_last_invoked_at,
     ]
-    list_filter = [("agent", RelatedOnlyFieldListFilter)]
+    list_filter = [("agent", admin_lists.RelatedWithRowsFilter)]
     list_select_related = ["agent"]
     exclude = ["messages"]
 
+    def get_changelist(self, request, **kwargs):
+        return admin_lists.CountOnceChangeList
+
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(**admin_spend.session_spend_annotations())
+        # The list shows the session's running totals, not its conversation, which may be long.
+        return super().get_queryset(request).defer("messages")
 
 
 @admin.register(Invocation)
@@ -348,18 +361,22 @@ class InvocationAdmin(TenantRecordsAdmin):
     list_display = [
         "id",
         "agent",
-        "status",
+        admin_lists.invocation_status,
         "input_tokens",
         admin_spend.invocation_cache_tokens,
         "output_tokens",
         admin_spend.invocation_cost,
         admin_spend.invocation_net_savings,
-        "cache_hit",
-        "cache_miss_reason",
-        "queued_at",
+        admin_lists.invocation_cache_hit,
+        admin_lists.invocation_cache_miss_reason,
+        admin_lists.invocation_queued_at,
     ]
-    list_filter = ["status", "cache_hit", "cache_miss_reason", ("agent", RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "cache_hit", "cache_miss_reason", ("agent", admin_lists.RelatedWithRowsFilter)]
     list_select_related = ["agent"]  # the session is not shown: no join for it
+
+    def get_changelist(self, request, **kwargs):
+        return admin_lists.CountOnceChangeList
+
     # The page's summary (templates/admin/agents_app/invocation/change_form.html) shows the prompt, the
     # response and the figures readably; the stored fields stay one click away.
     fieldsets = [
@@ -397,9 +414,6 @@ class InvocationAdmin(TenantRecordsAdmin):
             },
         ),
     ]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(**admin_spend.invocation_spend_annotations())
 
     def get_urls(self):
         status = self.admin_site.admin_view(

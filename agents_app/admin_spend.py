@@ -1,18 +1,21 @@
 """Spend columns of the agents, sessions and invocations admin lists: cost, savings, hit rate, tokens.
 
 Agents: each agent's figures over the last `SPEND_DAYS` whole UTC days, today
-included (the cache-stats API's `30d`), read for the page's agents only, after
-pagination. Reporting registers its rollup-backed reader at start-up
-(`agent_spend_reader_set`, from `caching.admin`): the same figures as
-`/cache-stats`, in a few queries whatever the volume. This app may not import
-reporting (it sits below it), hence the registration; without a reader the
-figures are summed from the invocation rows this app owns. Sorting by a column
-orders by a subquery over the invocation rows (the same sums; evaluated only
-when that sort is asked for).
+included (the cache-stats API's `30d`). Reporting registers its rollup-backed
+reader at start-up (`agent_spend_reader_set`, from `caching.admin`): the same
+figures as `/cache-stats`, in a few queries whatever the volume, since the
+engine sums by tenant (an agent's figures cost about what its tenant's do).
+This app may not import reporting (it sits below it), hence the registration;
+without a reader the figures are summed from the invocation rows this app
+owns. The list as first shown reads the page's agents after paging. Sorted by
+a spend column, it reads every agent the filters leave (the same one read),
+sorts them by the figures shown, and pages that order: no SQL can sort by
+figures that come from rollups and live rows, and a subquery over the raw rows
+would sum every invocation of the period for every agent.
 
-Sessions and invocations: annotations over their own invocation rows (a
-session's few turns, through the `(session, queued_at)` index), sortable and
-evaluated for the page's rows only.
+Sessions: their running totals (`agents_app.sessions`), plain columns of the
+session row, kept as its invocations finish. Invocations: their own figures.
+Both sort in SQL.
 
 What counts is reporting's rule (`caching.totals`): succeeded invocations
 only; the hit rate is cache hits over succeeded invocations with caching on,
@@ -28,33 +31,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
-from django.db.models import (
-    Count,
-    DecimalField,
-    Expression,
-    F,
-    FloatField,
-    IntegerField,
-    OuterRef,
-    Q,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models import Count, Expression, F, FloatField, OrderBy, Q, Sum
+from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
-from agents_app.models import Agent, Invocation
-from pricing.costs import money, percent, ratio, usd
+from agents_app import admin_lists
+from agents_app.models import COST_SUM, Invocation
+from pricing.costs import money, percent, ratio, total_input_tokens, usd
 
 SPEND_DAYS = 30
-MONEY_SUM = DecimalField(max_digits=26, decimal_places=12)
-TOTAL_INPUT = F("input_tokens") + F("cache_read_tokens") + F("cache_write_tokens")
-COST = F("cost_with_cache") + F("output_cost")
-HIT_RATE = Cast(Count("pk", filter=Q(cache_hit=True)), FloatField()) / NullIf(
-    Cast(Count("pk", filter=Q(caching_enabled=True)), FloatField()), 0.0
-)
 
 
 def spend_since(today: dt.date | None = None) -> dt.datetime:
@@ -64,29 +49,6 @@ def spend_since(today: dt.date | None = None) -> dt.datetime:
     return dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
 
 
-def _per_owner(owner: str, since: dt.datetime | None):
-    """A one-row subquery template: the owner's succeeded invocations, grouped by the owner."""
-    rows = Invocation.objects.filter(**{owner: OuterRef("pk")}, status=Invocation.Status.SUCCEEDED)
-    if since is not None:
-        rows = rows.filter(queued_at__gte=since)
-    return rows.order_by().values(owner)
-
-
-def _sum(rows, expression, field):
-    return Subquery(rows.annotate(value=expression).values("value")[:1], output_field=field)
-
-
-def _cost_annotations(rows) -> dict:
-    """Input cost with the cache and output cost apart, each rounded once for display and their sum shown (the
-    figures add up as on every other page); sorting by cost orders by the two together."""
-    zero = Value(0, output_field=MONEY_SUM)
-    return {
-        "spend_input_cost": Coalesce(_sum(rows, Sum("cost_with_cache"), MONEY_SUM), zero),
-        "spend_output_cost": Coalesce(_sum(rows, Sum("output_cost"), MONEY_SUM), zero),
-        "spend_net_savings": Coalesce(_sum(rows, Sum("net_savings"), MONEY_SUM), zero),
-    }
-
-
 @dataclass(frozen=True)
 class AgentSpend:
     input_cost: Decimal = Decimal(0)  # input with the cache
@@ -94,9 +56,15 @@ class AgentSpend:
     net_savings: Decimal = Decimal(0)
     hit_rate: float | None = None  # None: no succeeded invocation had caching on
 
+    @property
+    def cost(self) -> Decimal:
+        """As shown: the two parts each rounded once, then added."""
+        return Decimal(money(self.input_cost)) + Decimal(money(self.output_cost))
 
-# (agents, first day, last day) -> {agent id: AgentSpend}; agents without invocations may be left out.
-AgentSpendReader = Callable[[list[Agent], dt.date, dt.date], dict[int, AgentSpend]]
+
+# ({agent id: its tenant's id}, first day, last day) -> {agent id: AgentSpend}; agents without invocations may be
+# left out.
+AgentSpendReader = Callable[[dict[int, int], dt.date, dt.date], dict[int, AgentSpend]]
 _agent_spend_reader: AgentSpendReader | None = None
 
 
@@ -105,13 +73,16 @@ def agent_spend_reader_set(reader: AgentSpendReader | None) -> None:
     _agent_spend_reader = reader
 
 
-def agent_spend_from_rows(agents: list[Agent], day_from: dt.date, day_to: dt.date) -> dict[int, AgentSpend]:
+def agent_spend_from_rows(agent_tenants: dict[int, int], day_from: dt.date, day_to: dt.date) -> dict[int, AgentSpend]:
     """The agents' figures summed from their invocation rows, one grouped query."""
     start = dt.datetime.combine(day_from, dt.time.min, tzinfo=dt.UTC)
     end = dt.datetime.combine(day_to + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     rows = (
         Invocation.objects.filter(
-            agent__in=agents, queued_at__gte=start, queued_at__lt=end, status=Invocation.Status.SUCCEEDED
+            agent__in=list(agent_tenants),
+            queued_at__gte=start,
+            queued_at__lt=end,
+            status=Invocation.Status.SUCCEEDED,
         )
         .values("agent_id")
         .annotate(
@@ -134,65 +105,81 @@ def agent_spend_from_rows(agents: list[Agent], day_from: dt.date, day_to: dt.dat
     }
 
 
-def agent_spend(agents: list[Agent], *, today: dt.date | None = None) -> dict[int, AgentSpend]:
+def agent_spend(agent_tenants: dict[int, int], *, today: dt.date | None = None) -> dict[int, AgentSpend]:
     first = spend_since(today).date()
     last = first + dt.timedelta(days=SPEND_DAYS - 1)
     reader = _agent_spend_reader or agent_spend_from_rows
-    return reader(agents, first, last) if agents else {}
-
-
-class AgentSpendChangeList(ChangeList):
-    """The agents list, each agent of the page carrying its `spend` (one read for the page, after paging)."""
-
-    def get_results(self, request):
-        super().get_results(request)
-        self.result_list = list(self.result_list)
-        found = agent_spend(self.result_list)
-        for agent in self.result_list:
-            agent.spend = found.get(agent.pk, AgentSpend())
+    return reader(agent_tenants, first, last) if agent_tenants else {}
 
 
 class AgentSpendOrder(Expression):
-    """Sorting by an agent column: the same sum as a subquery over the agent's invocation rows of the period,
-    built when the query is (the period ends today), and evaluated only when that sort is asked for."""
+    """What an agent spend column sorts by: one of `AgentSpend`'s figures. The agents list sorts by it in Python
+    (`AgentSpendChangeList`); it is never SQL."""
 
-    def __init__(self, expression, output_field):
-        super().__init__(output_field=output_field)
-        self.expression = expression
+    def __init__(self, figure: str):
+        super().__init__(output_field=FloatField())
+        self.figure = figure
 
     def resolve_expression(self, *args, **kwargs):
-        rows = _per_owner("agent", spend_since())
-        zero = Value(0, output_field=self.output_field)
-        return Coalesce(_sum(rows, self.expression, self.output_field), zero).resolve_expression(*args, **kwargs)
+        raise TypeError(f"agent spend ({self.figure}) is sorted by the agents list, not by the database")
 
 
-def session_spend_annotations() -> dict:
-    rows = _per_owner("session", None)
-    zero = Value(0, output_field=IntegerField())
-    return {
-        "spend_turns": Coalesce(_sum(rows, Count("pk"), IntegerField()), zero),
-        "spend_input_tokens": Coalesce(_sum(rows, Sum(TOTAL_INPUT), IntegerField()), zero),
-        "spend_output_tokens": Coalesce(_sum(rows, Sum("output_tokens"), IntegerField()), zero),
-        **_cost_annotations(rows),
-        # What sorting by cost orders by: one subquery, rather than the two parts' each again for every session.
-        "spend_cost": Coalesce(_sum(rows, Sum(COST), MONEY_SUM), Value(0, output_field=MONEY_SUM)),
-        "spend_hit_rate": _sum(rows, HIT_RATE, FloatField()),
-        "spend_cached_ratio": _sum(
-            rows,
-            Cast(Sum("cache_read_tokens"), FloatField()) / NullIf(Cast(Sum(TOTAL_INPUT), FloatField()), 0.0),
-            FloatField(),
-        ),
-    }
+def _spend_key(spend: AgentSpend, figure: str):
+    value = getattr(spend, figure)
+    return (value is not None, value or 0)  # no hit rate sorts below 0 %, as "-" reads
 
 
-def invocation_spend_annotations() -> dict:
-    return {"spend_input_cost": F("cost_with_cache"), "spend_output_cost": F("output_cost")}
+def _spend_orders(ordering) -> list[tuple[str, bool]]:
+    return [
+        (item.expression.figure, item.descending)
+        for item in ordering
+        if isinstance(item, OrderBy) and isinstance(item.expression, AgentSpendOrder)
+    ]
 
 
-# --- Columns (list_display entries; each reads an annotation above) ----------------------------
+class AgentSpendChangeList(admin_lists.CountOnceChangeList):
+    """The agents list, each agent of the page carrying its `spend` (one read for the page). Sorted by a spend
+    column, the spend columns sort first (in the order asked) and the other columns break ties."""
+
+    spend_orders: list[tuple[str, bool]] = []  # (figure, descending)
+
+    def get_ordering(self, request, queryset):
+        ordering = super().get_ordering(request, queryset)
+        self.spend_orders = _spend_orders(ordering)
+        return [item for item in ordering if not _spend_orders([item])]
+
+    def get_results(self, request):
+        if self.spend_orders:
+            found = self._results_by_spend(request)
+        else:
+            super().get_results(request)  # counted once when nothing narrows the list
+            self.result_list = list(self.result_list)
+            found = agent_spend({agent.pk: agent.tenant_id for agent in self.result_list})
+        for agent in self.result_list:
+            agent.spend = found.get(agent.pk, AgentSpend())
+
+    def _results_by_spend(self, request) -> dict[int, AgentSpend]:
+        """ChangeList.get_results over the filtered agents' ids, sorted by their figures in Python."""
+        agent_tenants = dict(self.queryset.values_list("pk", "tenant_id"))  # in the other columns' order
+        found = agent_spend(agent_tenants)
+        ids = list(agent_tenants)
+        for figure, descending in reversed(self.spend_orders):  # stable sorts: the first column asked wins
+            ids.sort(key=lambda pk: _spend_key(found.get(pk, AgentSpend()), figure), reverse=descending)
+        admin_lists.changelist_results(self, request, ids)
+        agents = self.queryset.filter(pk__in=self.result_list).in_bulk()
+        self.result_list = [agents[pk] for pk in self.result_list if pk in agents]
+        return found
 
 
-COST_ORDER = F("spend_input_cost") + F("spend_output_cost")  # invocations: two columns of the row
+# Sessions sort by their running totals (`agents_app.sessions`), plain columns of the row; invocations by their
+# own figures. Both carry the same names.
+TOKENS_IN_ORDER = F("input_tokens") + F("cache_read_tokens") + F("cache_write_tokens")
+HIT_RATE_ORDER = Cast(F("cache_hits"), FloatField()) / NullIf(Cast(F("caching_enabled_invocations"), FloatField()), 0.0)
+CACHED_RATIO_ORDER = Cast(F("cache_read_tokens"), FloatField()) / NullIf(Cast(TOKENS_IN_ORDER, FloatField()), 0.0)
+COST_ORDER = COST_SUM  # indexed on both tables
+
+
+# --- Columns (list_display entries) ----------------------------------------------------------
 
 
 def _usd(value) -> str:
@@ -200,56 +187,60 @@ def _usd(value) -> str:
 
 
 def _cost(row) -> str:
-    return usd(Decimal(money(row.spend_input_cost or 0)) + Decimal(money(row.spend_output_cost or 0)))
+    """Input with the cache plus output, each rounded once and their sum shown."""
+    return usd(Decimal(money(row.cost_with_cache)) + Decimal(money(row.output_cost)))
 
 
 def _rate(value) -> str:
     return "-" if value is None else percent(round(value, 6))
 
 
-@admin.display(description=f"Cost, {SPEND_DAYS} days", ordering=AgentSpendOrder(Sum(COST), MONEY_SUM))
+@admin.display(description=f"Cost, {SPEND_DAYS} days", ordering=AgentSpendOrder("cost"))
 def agent_cost(agent) -> str:
-    return usd(Decimal(money(agent.spend.input_cost)) + Decimal(money(agent.spend.output_cost)))
+    return usd(agent.spend.cost)
 
 
-@admin.display(description=f"Net savings, {SPEND_DAYS} days", ordering=AgentSpendOrder(Sum("net_savings"), MONEY_SUM))
+@admin.display(description=f"Net savings, {SPEND_DAYS} days", ordering=AgentSpendOrder("net_savings"))
 def agent_net_savings(agent) -> str:
     return _usd(agent.spend.net_savings)
 
 
-@admin.display(description=f"Hit rate, {SPEND_DAYS} days", ordering=AgentSpendOrder(HIT_RATE, FloatField()))
+@admin.display(description=f"Hit rate, {SPEND_DAYS} days", ordering=AgentSpendOrder("hit_rate"))
 def agent_hit_rate(agent) -> str:
     return _rate(agent.spend.hit_rate)
 
 
-@admin.display(description="Turns", ordering="spend_turns")
+@admin.display(description="Turns", ordering="succeeded_invocations")
 def session_turns(session) -> int:
-    return session.spend_turns
+    return session.succeeded_invocations
 
 
-@admin.display(description="Tokens in / out", ordering="spend_input_tokens")
+@admin.display(description="Tokens in / out", ordering=TOKENS_IN_ORDER)
 def session_tokens(session) -> str:
-    return f"{session.spend_input_tokens:,} / {session.spend_output_tokens:,}"
+    tokens_in = total_input_tokens(session.input_tokens, session.cache_read_tokens, session.cache_write_tokens)
+    return f"{tokens_in:,} / {session.output_tokens:,}"
 
 
-@admin.display(description="Cost", ordering="spend_cost")
+@admin.display(description="Cost", ordering=COST_ORDER)
 def session_cost(session) -> str:
     return _cost(session)
 
 
-@admin.display(description="Net savings", ordering="spend_net_savings")
+@admin.display(description="Net savings", ordering="net_savings")
 def session_net_savings(session) -> str:
-    return _usd(session.spend_net_savings)
+    return _usd(session.net_savings)
 
 
-@admin.display(description="Hit rate", ordering="spend_hit_rate")
+@admin.display(description="Hit rate", ordering=HIT_RATE_ORDER)
 def session_hit_rate(session) -> str:
-    return _rate(session.spend_hit_rate)
+    enabled = session.caching_enabled_invocations
+    return _rate(ratio(session.cache_hits, enabled) if enabled else None)
 
 
-@admin.display(description="Cached ratio", ordering="spend_cached_ratio")
+@admin.display(description="Cached ratio", ordering=CACHED_RATIO_ORDER)
 def session_cached_ratio(session) -> str:
-    return _rate(session.spend_cached_ratio)
+    tokens_in = total_input_tokens(session.input_tokens, session.cache_read_tokens, session.cache_write_tokens)
+    return _rate(ratio(session.cache_read_tokens, tokens_in) if tokens_in else None)
 
 
 @admin.display(description="Cache read / write tokens", ordering="cache_read_tokens")

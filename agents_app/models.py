@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, OuterRef, Subquery, Value, When
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 
 from agent_platform.models import Tenant, TenantAPIKey
@@ -208,6 +209,12 @@ class Deployment(models.Model):
 # --- Sessions and invocations ---------------------------------------------------------------------
 
 
+# What the sessions and invocations lists sort "cost" by (input with the cache plus output), and the expression
+# their indexes hold: the same SQL on both sides, so the sort reads the index. A float sum, not a decimal one,
+# because on SQLite Django casts a decimal expression, and casts it once more inside an index.
+COST_SUM = CombinedExpression(F("cost_with_cache"), "+", F("output_cost"), output_field=models.FloatField())
+
+
 class AgentSession(models.Model):
     """A conversation with an agent. `messages` is the Strands conversation, stored without cache points."""
 
@@ -221,10 +228,29 @@ class AgentSession(models.Model):
     # a worker that dies lets it expire and another worker takes the turn over.
     lease_token = models.CharField(max_length=32, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Running totals of its finished invocations, as `agents_app.sessions` counts them (succeeded ones; failed
+    # ones apart), added to in the transaction that finishes each: the sessions list reads and sorts by them.
+    succeeded_invocations = models.PositiveIntegerField(default=0)
+    failed_invocations = models.PositiveIntegerField(default=0)
+    caching_enabled_invocations = models.PositiveIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_with_cache = models.DecimalField(max_digits=26, decimal_places=12, default=0)
+    output_cost = models.DecimalField(max_digits=26, decimal_places=12, default=0)
+    net_savings = models.DecimalField(max_digits=26, decimal_places=12, default=0)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["agent", "session_id"], name="unique_session_per_agent")]
+        indexes = [
+            # The sessions list across tenants, in its default order and sorted by cost (ties newest first, as
+            # the list's header link asks): read off an index instead of sorting every session.
+            models.Index(fields=["created_at", "id"], name="session_created_idx"),
+            models.Index(COST_SUM, F("created_at").desc(), F("id").desc(), name="session_cost_idx"),
+        ]
 
     def __str__(self):
         return self.session_id
@@ -318,6 +344,9 @@ class Invocation(models.Model):
             # The default order across tenants (a superuser's invocations list): its first page is read off
             # this index instead of sorting every invocation.
             models.Index(fields=["queued_at", "id"]),
+            # The same list sorted by cost, the cheapest first (ties, the failed ones among them, newest first as
+            # the list's header link asks): read off this index; the dearest first, backwards, ties sorted.
+            models.Index(COST_SUM, F("queued_at").desc(), F("id").desc(), name="invocation_cost_idx"),
         ]
 
     def __str__(self):

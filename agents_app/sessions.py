@@ -12,6 +12,16 @@ what later turns read back (`later_read_tokens`), the longest idle gap, and
 how often the cache expired between two turns: the session idled longer than
 Bedrock's default cache TTL (from the end of one succeeded invocation to the
 start of the next) and the next one wrote the cache instead of reading it.
+
+Running totals: the summable figures (`SESSION_TOTAL_FIELDS`) are also kept on
+the session row, added to in the transaction that finishes each invocation
+(`session_totals_succeeded`, `session_totals_failed`), so a list of sessions
+reads and sorts by plain columns instead of summing invocations per row.
+`session_totals_sums` is the same rule in SQL, which fills them from the rows
+(`agents_app.services.session_totals`). An invocation finishes once and is
+never edited after, and none is deleted but with its session, so the totals
+stay equal to the rows' sums; archiving a month of invocations
+(`invocation_partitions --detach`) keeps its figures here, as in the rollups.
 """
 
 from __future__ import annotations
@@ -21,12 +31,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from agents_app.models import Invocation
 from bedrock.facts import DEFAULT_TTL_SECONDS
 from bedrock.misses import MISSES
-from pricing.costs import money, ratio, total_input_tokens
+from pricing.costs import Costs, TokenUsage, money, ratio, total_input_tokens
 
 # Bedrock's default cache TTL: a session idle for longer finds its cache gone.
 SESSION_CACHE_TTL = dt.timedelta(seconds=DEFAULT_TTL_SECONDS)
@@ -154,3 +164,58 @@ def session_summaries(rows: Iterable[dict], names: Mapping[int, str] | None = No
         current.add(row)
     if current is not None:
         yield current
+
+
+# --- Running totals on the session row ------------------------------------------------------------
+
+SESSION_TOTAL_FIELDS = (
+    "succeeded_invocations",
+    "failed_invocations",
+    "caching_enabled_invocations",
+    "cache_hits",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "cost_with_cache",
+    "output_cost",
+    "net_savings",
+)
+_SUMMED = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "cost_with_cache",
+    "output_cost",
+    "net_savings",
+)
+
+
+def session_totals_sums() -> dict:
+    """The totals as aggregates over a session's invocation rows (names: `SESSION_TOTAL_FIELDS`)."""
+    ok = Q(status=Invocation.Status.SUCCEEDED)
+    return {
+        "succeeded_invocations": Count("pk", filter=ok),
+        "failed_invocations": Count("pk", filter=Q(status=Invocation.Status.FAILED)),
+        "caching_enabled_invocations": Count("pk", filter=ok & Q(caching_enabled=True)),
+        "cache_hits": Count("pk", filter=ok & Q(cache_hit=True)),
+        **{name: Sum(name, filter=ok) for name in _SUMMED},
+    }
+
+
+def session_totals_succeeded(*, usage: TokenUsage, costs: Costs, caching_enabled: bool, cache_hit: bool | None) -> dict:
+    """The session row's update for one more succeeded invocation (expressions: concurrent-safe)."""
+    added = {
+        "succeeded_invocations": 1,
+        "caching_enabled_invocations": int(bool(caching_enabled)),
+        "cache_hits": int(bool(cache_hit)),
+        **{name: getattr(usage, name) for name in _SUMMED[:4]},
+        **{name: getattr(costs, name) for name in _SUMMED[4:]},
+    }
+    return {name: F(name) + value for name, value in added.items() if value}
+
+
+def session_totals_failed() -> dict:
+    """The session row's update for one more failed invocation."""
+    return {"failed_invocations": F("failed_invocations") + 1}

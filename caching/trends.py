@@ -233,12 +233,12 @@ def _by_key(tenant: Tenant, per_agent_key: dict[tuple, CacheTotals], chosen: dic
     return key_totals(tenant, sums)
 
 
-def agents_spend(agents: list[Agent], day_from: dt.date, day_to: dt.date) -> dict[int, AgentSpend]:
-    """The agents list's per-agent figures (`agents_app.admin_spend`), read like the cache stats: rollups for
-    settled days, live rows for the rest; a few queries for the agents' tenants, whatever the volume."""
-    wanted = {agent.pk for agent in agents}
+def agents_spend(agent_tenants: dict[int, int], day_from: dt.date, day_to: dt.date) -> dict[int, AgentSpend]:
+    """The agents list's per-agent figures (`agents_app.admin_spend`; agents by id, with their tenants' ids), read
+    like the cache stats: rollups for settled days, live rows for the rest; a few queries for the agents' tenants,
+    whatever the volume."""
     grouped = grouped_cache_totals(
-        tenant_from={agent.tenant_id: day_from for agent in agents}, day_to=day_to, keys=("agent_id",)
+        tenant_from=dict.fromkeys(agent_tenants.values(), day_from), day_to=day_to, keys=("agent_id",)
     )
     return {
         agent_id: AgentSpend(
@@ -248,5 +248,5 @@ def agents_spend(agents: list[Agent], day_from: dt.date, day_to: dt.date) -> dic
             hit_rate=totals.hit_rate if totals.caching_enabled_invocations else None,
         )
         for (agent_id,), totals in grouped.items()
-        if agent_id in wanted
+        if agent_id in agent_tenants
     }

@@ -43,6 +43,7 @@ from agents_app.runtime.errors import is_retryable
 from agents_app.runtime.run import RunResult, run_agent
 from agents_app.services.errors import RetryLater
 from agents_app.services.leases import session_lease_kept
+from agents_app.sessions import session_totals_failed, session_totals_succeeded
 from agents_app.telemetry import invocation_bind, traceparent_current
 from agents_app.validators import invocation_input_check
 from pricing.costs import TokenUsage, invocation_costs
@@ -174,13 +175,13 @@ def invocation_run(*, invocation_id: int) -> None:
         # A turn that keeps killing its worker (or outliving it) is not run, and billed, forever.
         error = f"WorkerLost: lost with its worker at the last of {settings.INVOCATION_MAX_ATTEMPTS} attempts"
         with transaction.atomic():
-            Invocation.objects.filter(pk=invocation.pk, status=invocation.status).update(
+            failed = Invocation.objects.filter(pk=invocation.pk, status=invocation.status).update(
                 status=Invocation.Status.FAILED,
                 finished_at=started_at,
                 error=error,
                 lost_attempts=F("lost_attempts") + 1,
             )
-            _session_lease_release(session_pk, token)
+            _session_lease_release(session_pk, token, **(session_totals_failed() if failed else {}))
         logger.error("invocation %s failed: %s", invocation.pk, error)
         return
     if lost:
@@ -334,8 +335,8 @@ def _handle_failure(invocation: Invocation, token: str, exc: Exception, botocore
         counted = {"attempts": F("attempts") + len(botocore_retries), "retries": retries, "error": error}
         if retry:
             running.update(status=Invocation.Status.QUEUED, **counted)
-        else:
-            running.update(status=Invocation.Status.FAILED, finished_at=timezone.now(), **counted)
+        elif running.update(status=Invocation.Status.FAILED, finished_at=timezone.now(), **counted):
+            AgentSession.objects.filter(pk=invocation.session_id).update(**session_totals_failed())
     if retry:
         logger.warning(
             "invocation %s attempt %s failed, retrying in %s s: %s", invocation.pk, attempt, countdown, error
@@ -361,8 +362,15 @@ def _store_success(
     costs = invocation_costs(usage, prices)
     now = timezone.now()
     miss = invocation_miss_reason(invocation=invocation, config=config, result=result, finished_at=now)
+    # The session's running totals move in the same update that stores its conversation; rolled back with the
+    # rest when the invocation was not ours to finish.
+    totals = session_totals_succeeded(
+        usage=usage, costs=costs, caching_enabled=result.caching_enabled, cache_hit=result.cache_hit
+    )
     with transaction.atomic():
-        if not _session_lease_release(invocation.session_id, token, messages=result.messages, last_invoked_at=now):
+        if not _session_lease_release(
+            invocation.session_id, token, messages=result.messages, last_invoked_at=now, **totals
+        ):
             transaction.set_rollback(True)
             return
         stored = Invocation.objects.filter(pk=invocation.pk, status=Invocation.Status.RUNNING).update(

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from agents_app.models import Agent, AgentSession, Invocation
+from agents_app.sessions import session_totals_failed, session_totals_succeeded
 from caching.periods import UTC, utc_today
-from pricing.costs import TokenUsage, invocation_costs
+from pricing.costs import Costs, TokenUsage, invocation_costs
 from pricing.prices import Prices
 
 PRICES = Prices(
@@ -85,6 +86,17 @@ def add_invocation(
     # queued_at is auto_now_add: set the time we want afterwards.
     Invocation.objects.filter(pk=invocation.pk).update(queued_at=when)
     invocation.queued_at = when
+    # The session's running totals, as the service finishing an invocation keeps them.
+    if status == Invocation.Status.SUCCEEDED:
+        totals = session_totals_succeeded(
+            usage=TokenUsage(input, output, read, write),
+            costs=Costs(**costs),
+            caching_enabled=caching,
+            cache_hit=invocation.cache_hit,
+        )
+        AgentSession.objects.filter(pk=session_obj.pk).update(**totals)
+    elif status == Invocation.Status.FAILED:
+        AgentSession.objects.filter(pk=session_obj.pk).update(**session_totals_failed())
     return invocation
 
 
