@@ -17,7 +17,7 @@ Sessions: their running totals (`agents_app.sessions`), plain columns of the
 session row, kept as its invocations finish. Invocations: their own figures.
 Both sort in SQL.
 
-What counts is reporting's rule (`caching.totals`): succeeded invocations
+What counts is reporting's rule (`caching.sums`): succeeded invocations
 only; the hit rate is cache hits over succeeded invocations with caching on,
 shown as "-" when none had caching on; cost is input with cache plus output,
 each rounded once and their sum shown.

@@ -25,7 +25,7 @@ KINDS = ["succeeds"] * 4 + ["denied", "throttled", "gives_up", "lost", "lost_at_
 
 def computed_totals(session: AgentSession) -> dict:
     """The session's figures as `agents_app.sessions` computes them from its rows, by the totals' names."""
-    rows = session_rows(Invocation.objects.filter(session=session))
+    rows = session_rows(Invocation.objects.filter(session=session), names=True)
     summary = next(session_summaries(rows), None)
     figures = {name: getattr(summary, name, 0) for name in SESSION_TOTAL_FIELDS if name != "succeeded_invocations"}
     figures["succeeded_invocations"] = summary.invocations if summary else 0
