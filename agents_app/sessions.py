@@ -168,19 +168,6 @@ def session_summaries(rows: Iterable[dict], names: Mapping[int, str] | None = No
 
 # --- Running totals on the session row ------------------------------------------------------------
 
-SESSION_TOTAL_FIELDS = (
-    "succeeded_invocations",
-    "failed_invocations",
-    "caching_enabled_invocations",
-    "cache_hits",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "cost_with_cache",
-    "output_cost",
-    "net_savings",
-)
 _SUMMED = (
     "input_tokens",
     "cache_read_tokens",
@@ -189,6 +176,13 @@ _SUMMED = (
     "cost_with_cache",
     "output_cost",
     "net_savings",
+)
+SESSION_TOTAL_FIELDS = (
+    "succeeded_invocations",
+    "failed_invocations",
+    "caching_enabled_invocations",
+    "cache_hits",
+    *_SUMMED,
 )
 
 
