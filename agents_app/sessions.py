@@ -36,7 +36,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from agents_app.models import Invocation
 from bedrock.facts import DEFAULT_TTL_SECONDS
 from bedrock.misses import MISSES
-from pricing.costs import Costs, TokenUsage, money, ratio, total_input_tokens
+from pricing.costs import TOKEN_FIELDS, Costs, TokenUsage, money, ratio, total_input_tokens
 
 # Bedrock's default cache TTL: a session idle for longer finds its cache gone.
 SESSION_CACHE_TTL = dt.timedelta(seconds=DEFAULT_TTL_SECONDS)
@@ -168,15 +168,9 @@ def session_summaries(rows: Iterable[dict], names: Mapping[int, str] | None = No
 
 # --- Running totals on the session row ------------------------------------------------------------
 
-_SUMMED = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "cost_with_cache",
-    "output_cost",
-    "net_savings",
-)
+# The session's share of the invocation's tokens (`TokenUsage`) and money (`Costs`).
+_MONEY = ("cost_with_cache", "output_cost", "net_savings")
+_SUMMED = (*TOKEN_FIELDS, *_MONEY)
 SESSION_TOTAL_FIELDS = (
     "succeeded_invocations",
     "failed_invocations",
@@ -204,8 +198,8 @@ def session_totals_succeeded(*, usage: TokenUsage, costs: Costs, caching_enabled
         "succeeded_invocations": 1,
         "caching_enabled_invocations": int(bool(caching_enabled)),
         "cache_hits": int(bool(cache_hit)),
-        **{name: getattr(usage, name) for name in _SUMMED[:4]},
-        **{name: getattr(costs, name) for name in _SUMMED[4:]},
+        **{name: getattr(usage, name) for name in TOKEN_FIELDS},
+        **{name: getattr(costs, name) for name in _MONEY},
     }
     return {name: F(name) + value for name, value in added.items() if value}
 
