@@ -43,15 +43,18 @@ arrivals: its own rollup rows are still right.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BigIntegerField, ExpressionWrapper, F, Max, Q, QuerySet
 from django.db.models.functions import TruncHour
 
 from agents_app.models import Invocation
 from caching.models import CacheRollupDay, CacheRollupHour
 from caching.periods import ONE_DAY, UTC, day_start
+from caching.statements import Statement, unfiltered
 
 MAX_ID = 2**63 - 1
 
@@ -99,6 +102,7 @@ def rollup_freshness(
     lowest = min(starts) if len(starts) == len(tenant_from) else None
     if not tenant_from:
         return RollupFreshness()
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
     clean: dict[tuple[int, dt.date | dt.datetime], int] = {}
     stale: set[tuple[int, dt.date | dt.datetime]] = set()
 
@@ -108,20 +112,20 @@ def rollup_freshness(
         else:
             clean[key] = covered
 
-    # Each read is built with one filter: a request reads the markers every time, and each further
-    # `filter()` call is a queryset copied and compiled again.
+    # Each read is built with one filter, and compiled once (`caching.statements`): a request reads the
+    # markers every time.
     if lowest is None or day_to >= lowest:
         since = Q(day__gte=lowest) if lowest is not None else Q()
-        markers = CacheRollupDay.objects.values_list("tenant_id", "day", "open_invocations", "covers_through_id")
-        for t, day, open_count, covered in markers.filter(since, tenant_id__in=list(tenant_from), day__lte=day_to):
+        markers = CacheRollupDay.objects.filter(since, tenant_id__in=list(tenant_from), day__lte=day_to)
+        for t, day, open_count, covered in _markers(CacheRollupDay, vendor).converted(markers):
             if tenant_from[t] is None or day >= tenant_from[t]:
                 sort((t, day), open_count, covered)
     walk_to = day_start(day_to + ONE_DAY)
     if hours_to is not None and (lowest is None or hours_to > day_start(lowest)):
         walk_to = max(walk_to, hours_to)
         since = Q(hour__gte=day_start(lowest)) if lowest is not None else Q()
-        markers = CacheRollupHour.objects.values_list("tenant_id", "hour", "open_invocations", "covers_through_id")
-        for t, hour, open_count, covered in markers.filter(since, tenant_id__in=list(tenant_from), hour__lt=hours_to):
+        markers = CacheRollupHour.objects.filter(since, tenant_id__in=list(tenant_from), hour__lt=hours_to)
+        for t, hour, open_count, covered in _markers(CacheRollupHour, vendor).converted(markers):
             if tenant_from[t] is None or hour >= day_start(tenant_from[t]):
                 sort((t, hour), open_count, covered)
     if clean:
@@ -143,6 +147,20 @@ def rollup_freshness(
     return freshness
 
 
+@functools.cache
+def _markers(model: type, vendor: str) -> Statement:
+    """(tenant, day or hour, open invocations, watermark) of the day or hour markers."""
+    span = "day" if model is CacheRollupDay else "hour"
+    return unfiltered(model.objects.values_list("tenant_id", span, "open_invocations", "covers_through_id").order_by())
+
+
+@functools.cache
+def _arrivals(vendor: str) -> Statement:
+    """(tenant, hour, highest id) of invocations."""
+    by_hour = Invocation.objects.values("tenant_id", hour=TruncHour("queued_at", tzinfo=UTC))
+    return unfiltered(by_hour.annotate(newest=Max("pk")).values_list("tenant_id", "hour", "newest").order_by())
+
+
 def _newest_arrivals(
     watermark: int, tenant_ids: list[int], day_from: dt.date | None, end: dt.datetime, agent_id: int | None
 ) -> list[tuple[tuple[int, dt.datetime], int]]:
@@ -157,13 +175,6 @@ def _newest_arrivals(
     if agent_id is not None:
         scope["scope_agent"] = unindexed("agent_id")
         where &= Q(scope_agent=agent_id)
-    rows = (
-        invocations_after(watermark)
-        .alias(**scope)
-        .filter(where)
-        .values("tenant_id", hour=TruncHour("queued_at", tzinfo=UTC))
-        .annotate(newest=Max("pk"))
-        .values_list("tenant_id", "hour", "newest")
-        .order_by()
-    )
+    late = invocations_after(watermark).alias(**scope).filter(where)
+    rows = _arrivals(connections[DEFAULT_DB_ALIAS].vendor).converted(late)
     return [((t, hour), newest) for t, hour, newest in rows]

@@ -40,6 +40,7 @@ from bedrock import misses
 from caching import histograms
 from caching.models import HourlyCacheRollup
 from caching.periods import UTC
+from caching.statements import Statement, unfiltered
 from pricing.costs import MONEY_FIELDS, TOKEN_FIELDS
 
 SUCCEEDED = Invocation.Status.SUCCEEDED
@@ -92,17 +93,14 @@ def fields_summed(metrics: bool) -> tuple[str, ...]:
     return SUM_FIELDS if metrics else FIGURE_FIELDS
 
 
-# Summing statements are written once per process, and a request compiles only its filter: the ORM would
-# compile twenty-odd aggregates anew each time, which costs more than running the query over a day's rollup
-# rows or an hour's invocations. The values are converted here a column at a time, as the ORM would convert
-# them: its generic per-value converters cost more than the query too. (`vendor` keys the caches: each
-# database writes its statements its own way.)
+# Summing statements are compiled once per process (`caching.statements`). The values are converted here a
+# column at a time, as the ORM would convert them: its generic per-value converters cost more than the query.
+# (`vendor` keys the caches: each database writes its statements its own way.)
 
 
 @functools.cache
-def _invocation_statement(keys: tuple[str, ...], fields: tuple[str, ...], vendor: str) -> tuple:
-    """(SELECT ... WHERE, its params, GROUP BY ..., its params, the columns' names) of invocations summed by
-    `keys` as rollups sum them (`invocation_sums`), compiled by the ORM once, without a filter."""
+def _invocation_statement(keys: tuple[str, ...], fields: tuple[str, ...], vendor: str) -> tuple[Statement, tuple]:
+    """Invocations summed by `keys` as rollups sum them (`invocation_sums`), and the columns' names."""
     rows = Invocation.objects.all()
     if "day" in keys:
         rows = rows.annotate(day=TruncDate("queued_at", tzinfo=UTC))
@@ -110,42 +108,35 @@ def _invocation_statement(keys: tuple[str, ...], fields: tuple[str, ...], vendor
         rows = rows.annotate(hour=TruncHour("queued_at", tzinfo=UTC))
     # In `invocation_sums`' order, which matters: see "attempts" there.
     sums = {name: sum_ for name, sum_ in invocation_sums().items() if name in fields}
-    sql, params = rows.values(*keys).annotate(**sums).order_by().query.get_compiler(DEFAULT_DB_ALIAS).as_sql()
-    select, _, grouping = sql.rpartition(" GROUP BY ")  # unfiltered: the request's filter goes before it
-    tail = f" GROUP BY {grouping}"
-    split = len(params) - tail.count("%s")
-    return f"{select} WHERE ", tuple(params[:split]), tail, tuple(params[split:]), (*keys, *sums)
+    return unfiltered(rows.values(*keys).annotate(**sums).order_by()), (*keys, *sums)
 
 
 @functools.cache
-def _rollup_statement(model: type, keys: tuple[str, ...], fields: tuple[str, ...], vendor: str) -> tuple:
+def _rollup_statement(
+    model: type, keys: tuple[str, ...], fields: tuple[str, ...], vendor: str
+) -> tuple[Statement, tuple]:
     """The same for a rollup table: plain sums of plain columns, written here."""
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     table = quote(model._meta.db_table)
     keyed = [f"{table}.{quote(model._meta.get_field(k).column)}" for k in keys]
     sums = [f"SUM({table}.{quote(model._meta.get_field(f).column)})" for f in fields]
     head = f"SELECT {', '.join(keyed + sums)} FROM {table} WHERE "
-    return head, (), f" GROUP BY {', '.join(keyed)}", (), (*keys, *fields)
+    return Statement(head, (), f" GROUP BY {', '.join(keyed)}", ()), (*keys, *fields)
 
 
 def summed(model: type, where: Q, keys: tuple[str, ...], metrics: bool) -> list[dict]:
     """The rows of `model` (invocations or a rollup) matching `where`, summed by `keys` (none: by agent, for
     the caller to add up), as the ORM would return them."""
     keys, fields = keys or ("agent_id",), fields_summed(metrics)
-    connection = connections[DEFAULT_DB_ALIAS]
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
     if model is Invocation:
-        head, head_params, tail, tail_params, names = _invocation_statement(keys, fields, connection.vendor)
+        statement, names = _invocation_statement(keys, fields, vendor)
     else:
-        head, head_params, tail, tail_params, names = _rollup_statement(model, keys, fields, connection.vendor)
-    filtered = model.objects.filter(where).query
-    where_sql, where_params = filtered.get_compiler(connection=connection).compile(filtered.where)
+        statement, names = _rollup_statement(model, keys, fields, vendor)
     # Invocations' sums and keys come back as the hourly rollup's columns of the same names would.
-    conversions = _conversions(HourlyCacheRollup if model is Invocation else model, names, connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(head + where_sql + tail, (*head_params, *where_params, *tail_params))
-        rows = cursor.fetchall()
+    conversions = _conversions(HourlyCacheRollup if model is Invocation else model, names, vendor)
     result = []
-    for row in rows:
+    for row in statement.rows(model.objects.filter(where)):
         values = list(row)
         for i, convert in conversions:
             if values[i] is not None:
