@@ -6,15 +6,18 @@ reads choose the sessions and the period's invocations to feed it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q, QuerySet
 
 from agent_platform.models import Tenant
 from agents_app.models import Agent, AgentSession, Invocation
 from agents_app.selectors import agent_check
-from agents_app.sessions import SessionCacheSummary, session_rows, session_summaries
+from agents_app.sessions import SESSION_ROW_FIELDS, SessionCacheSummary, session_rows, session_summaries
 from caching.periods import Period
+from caching.statements import Statement, unfiltered
 
 
 def period_invocations(*, tenant: Tenant, agent: Agent, period: Period) -> QuerySet[Invocation]:
@@ -31,15 +34,14 @@ def _recent_session_ids(invocations: QuerySet[Invocation], limit: int) -> tuple[
     turns each), never a scan of the period.
     """
     chosen: dict[int, None] = {}  # ordered, with a set's lookups
-    newest_first = invocations.order_by("-queued_at", "-id")
     page_size = 8 * (limit + 1)
     after = None
     while True:
-        page = newest_first
+        page = invocations
         if after is not None:
             page = page.filter(Q(queued_at__lt=after[0]) | Q(queued_at=after[0], pk__lt=after[1]))
         # Session ids only: the place to go on from is read once, when a page was not enough.
-        rows = list(page.values_list("session_id", "pk")[:page_size])
+        rows = _newest_first(page_size, connections[DEFAULT_DB_ALIAS].vendor).rows(page)
         for session_id, _ in rows:
             chosen[session_id] = None
             if len(chosen) > limit:
@@ -50,6 +52,18 @@ def _recent_session_ids(invocations: QuerySet[Invocation], limit: int) -> tuple[
         page_size *= 4
 
 
+# The reads of every cache-stats request of an agent, compiled once (`caching.statements`).
+@functools.cache
+def _newest_first(page_size: int, vendor: str) -> Statement:
+    """(session, invocation) ids of invocations, newest first, a page of them."""
+    return unfiltered(Invocation.objects.order_by("-queued_at", "-id").values_list("session_id", "pk")[:page_size])
+
+
+@functools.cache
+def _session_rows(vendor: str) -> Statement:
+    return unfiltered(session_rows(Invocation.objects.all()))
+
+
 def agent_cache_sessions(
     *, tenant: Tenant, agent: Agent, period: Period, limit: int
 ) -> tuple[list[SessionCacheSummary], bool]:
@@ -57,13 +71,15 @@ def agent_cache_sessions(
 
     Their figures are over the period's invocations only.
     """
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
     chosen, has_more = _recent_session_ids(period_invocations(tenant=tenant, agent=agent, period=period), limit)
     if not chosen:
         return [], has_more
     # By session only (the sessions are the agent's): the (session, queued_at) index then serves the IN list.
-    rows = session_rows(
-        Invocation.objects.filter(session_id__in=chosen, queued_at__gte=period.start, queued_at__lt=period.end)
+    invocations = Invocation.objects.filter(
+        session_id__in=chosen, queued_at__gte=period.start, queued_at__lt=period.end
     )
+    rows = [dict(zip(SESSION_ROW_FIELDS, row, strict=True)) for row in _session_rows(vendor).converted(invocations)]
     names = dict(AgentSession.objects.filter(pk__in=chosen).values_list("pk", "session_id"))
     by_id = {summary.id: summary for summary in session_summaries(rows, names)}
     return [by_id[session_id] for session_id in chosen if session_id in by_id], has_more

@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 @dataclass(frozen=True)
 class Statement:
-    """SELECT ... FROM ... WHERE, then GROUP BY ... (or nothing), with their params."""
+    """SELECT ... FROM ... WHERE, then GROUP BY, ORDER BY, LIMIT (or nothing), with their params."""
 
     head: str
     head_params: tuple
@@ -55,18 +55,20 @@ class Statement:
 
 
 def unfiltered(queryset: QuerySet) -> Statement:
-    """`queryset` (values or values_list, unfiltered and unordered) compiled into a Statement that takes any
-    filter, with the ORM's converters of its columns for `Statement.converted`."""
+    """`queryset` (values or values_list, not filtered; grouped, ordered or sliced as wished) compiled into a
+    Statement that takes any filter, with the ORM's converters of its columns for `Statement.converted`."""
     connection = connections[DEFAULT_DB_ALIAS]
     compiler = queryset.query.get_compiler(connection=connection)
     sql, params = compiler.as_sql()
-    if queryset.query.where or " ORDER BY " in sql:
-        raise ValueError(f"Not a statement a filter can be added to: {sql}")
-    select, grouped, grouping = sql.rpartition(" GROUP BY ")
-    tail = f" GROUP BY {grouping}" if grouped else ""
-    select = select if grouped else sql
+    if queryset.query.where:
+        raise ValueError(f"Already filtered: {sql}")
+    # The filter goes before the first clause after FROM that follows it.
+    after_from = sql.index(" FROM ")
+    clauses = [at for clause in (" GROUP BY ", " ORDER BY ", " LIMIT ") if (at := sql.find(clause, after_from)) > 0]
+    split_at = min(clauses, default=len(sql))
+    head, tail = sql[:split_at], sql[split_at:]
     split = len(params) - tail.count("%s")
     converters: tuple[tuple[int, tuple[list[Callable], object]], ...] = tuple(
         compiler.get_converters([column for column, _, _ in compiler.select]).items()
     )
-    return Statement(f"{select} WHERE ", tuple(params[:split]), tail, tuple(params[split:]), converters)
+    return Statement(f"{head} WHERE ", tuple(params[:split]), tail, tuple(params[split:]), converters)
