@@ -83,14 +83,18 @@ class DailyCacheRollup(CacheSums):
         return f"{self.agent} on {self.day}"
 
 
-class CacheRollupDay(models.Model):
-    """A tenant's day has been rolled up: its `DailyCacheRollup` rows are complete as of `covers_through_id`.
+class CacheRollupDay(CacheSums):
+    """A tenant's day has been rolled up: its `DailyCacheRollup` rows are complete as of `covers_through_id`,
+    and its figures (`CacheSums`) are theirs summed, the tenant's day.
 
     The rollup rows hold every invocation of the day with an id up to
     `covers_through_id` (the highest invocation id in the table when the day
     was summed, or when it was last checked). Readers trust them only when
     `open_invocations` is 0 and no invocation of that day has a larger id; see
-    `caching.rollups` for the whole design.
+    `caching.rollups` for the whole design. The tenant's by-day figures are
+    read from here, one row a day however many agents it has: they are written
+    with its agents' rows (`caching.services.rollup_day`), and an agent that is
+    deleted takes its share with it (`caching.services.agent_rollups_drop`).
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cache_rollup_days")

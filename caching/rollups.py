@@ -55,6 +55,7 @@ from agents_app.models import Invocation
 from caching.models import CacheRollupDay, CacheRollupHour
 from caching.periods import ONE_DAY, UTC, day_start
 from caching.statements import Statement, unfiltered
+from caching.sums import FIGURE_FIELDS
 
 MAX_ID = 2**63 - 1
 
@@ -82,6 +83,8 @@ class RollupFreshness:
     stale: dict[int, set[dt.date]] = field(default_factory=dict)
     fresh_hours: dict[int, set[dt.datetime]] = field(default_factory=dict)
     stale_hours: dict[int, set[dt.datetime]] = field(default_factory=dict)
+    # With `figures`: per (tenant id, day), the fresh day's figures (`FIGURE_FIELDS`), the tenant's whole day.
+    day_figures: dict[tuple[int, dt.date], dict] = field(default_factory=dict)
 
 
 def rollup_freshness(
@@ -90,13 +93,15 @@ def rollup_freshness(
     day_to: dt.date,
     agent_id: int | None = None,
     hours_to: dt.datetime | None = None,
+    figures: bool = False,
 ) -> RollupFreshness:
     """Which rolled-up days from each tenant's day (None: its first) to the closed `day_to`, and with `hours_to`
     which rolled-up hours from that day up to `hours_to` (exclusive, the current hour at most), are fresh or stale.
 
     With `agent_id`, only that agent's late arrivals make a span stale (its own
     figures are all the caller reads). Three queries at most: the day markers,
-    the hour markers, and the walk for late arrivals.
+    the hour markers, and the walk for late arrivals. With `figures`, the day
+    markers' figures come too: the tenants' by-day figures of the fresh days.
     """
     starts = [day for day in tenant_from.values() if day is not None]
     lowest = min(starts) if len(starts) == len(tenant_from) else None
@@ -104,6 +109,7 @@ def rollup_freshness(
         return RollupFreshness()
     vendor = connections[DEFAULT_DB_ALIAS].vendor
     clean: dict[tuple[int, dt.date | dt.datetime], int] = {}
+    day_figures: dict[tuple[int, dt.date], dict] = {}
     stale: set[tuple[int, dt.date | dt.datetime]] = set()
 
     def sort(key, open_count, covered):
@@ -117,15 +123,18 @@ def rollup_freshness(
     if lowest is None or day_to >= lowest:
         since = Q(day__gte=lowest) if lowest is not None else Q()
         markers = CacheRollupDay.objects.filter(since, tenant_id__in=list(tenant_from), day__lte=day_to)
-        for t, day, open_count, covered in _markers(CacheRollupDay, vendor).converted(markers):
+        fields = FIGURE_FIELDS if figures else ()
+        for t, day, open_count, covered, *values in _markers(CacheRollupDay, vendor, fields).converted(markers):
             if tenant_from[t] is None or day >= tenant_from[t]:
                 sort((t, day), open_count, covered)
+                if fields:
+                    day_figures[t, day] = dict(zip(fields, values, strict=True))
     walk_to = day_start(day_to + ONE_DAY)
     if hours_to is not None and (lowest is None or hours_to > day_start(lowest)):
         walk_to = max(walk_to, hours_to)
         since = Q(hour__gte=day_start(lowest)) if lowest is not None else Q()
         markers = CacheRollupHour.objects.filter(since, tenant_id__in=list(tenant_from), hour__lt=hours_to)
-        for t, hour, open_count, covered in _markers(CacheRollupHour, vendor).converted(markers):
+        for t, hour, open_count, covered in _markers(CacheRollupHour, vendor, ()).converted(markers):
             if tenant_from[t] is None or hour >= day_start(tenant_from[t]):
                 sort((t, hour), open_count, covered)
     if clean:
@@ -137,7 +146,7 @@ def rollup_freshness(
             if key in clean and top > clean[key]:
                 del clean[key]
                 stale.add(key)
-    freshness = RollupFreshness()
+    freshness = RollupFreshness(day_figures={key: day_figures[key] for key in clean if key in day_figures})
     for keys, days, hours in (
         (clean, freshness.fresh, freshness.fresh_hours),
         (stale, freshness.stale, freshness.stale_hours),
@@ -148,10 +157,11 @@ def rollup_freshness(
 
 
 @functools.cache
-def _markers(model: type, vendor: str) -> Statement:
-    """(tenant, day or hour, open invocations, watermark) of the day or hour markers."""
+def _markers(model: type, vendor: str, fields: tuple[str, ...]) -> Statement:
+    """(tenant, day or hour, open invocations, watermark, *fields) of the day or hour markers."""
     span = "day" if model is CacheRollupDay else "hour"
-    return unfiltered(model.objects.values_list("tenant_id", span, "open_invocations", "covers_through_id").order_by())
+    columns = ("tenant_id", span, "open_invocations", "covers_through_id", *fields)
+    return unfiltered(model.objects.values_list(*columns).order_by())
 
 
 @functools.cache

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -105,9 +105,37 @@ def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, to
         CacheRollupDay.objects.update_or_create(
             tenant=tenant,
             day=day,
-            defaults={"open_invocations": open_invocations, "covers_through_id": watermark, "rolled_up_at": now},
+            defaults={
+                "open_invocations": open_invocations,
+                "covers_through_id": watermark,
+                "rolled_up_at": now,
+                **{name: sum(row[name] for row in sums) for name in SUM_FIELDS},
+            },
         )
     return len(sums)
+
+
+def agent_rollups_drop(*, agent) -> None:
+    """Before `agent` is deleted: its daily rollup rows go, and its share of its tenant's day figures with
+    them (in the deleting transaction), so the tenant's days still sum what is left."""
+    rows = DailyCacheRollup.objects.filter(agent=agent)
+    days = sorted(set(rows.values_list("day", flat=True)))
+    rows.delete()
+    if not days:
+        return
+    remaining = (
+        DailyCacheRollup.objects.filter(tenant_id=agent.tenant_id, day__in=days)
+        .values("day")
+        .annotate(**{name: Sum(name) for name in SUM_FIELDS})
+        .order_by()
+    )
+    by_day = {row["day"]: row for row in remaining}
+    markers = list(CacheRollupDay.objects.filter(tenant_id=agent.tenant_id, day__in=days))
+    for marker in markers:
+        row = by_day.get(marker.day, {})
+        for name in SUM_FIELDS:
+            setattr(marker, name, row.get(name) or 0)
+    CacheRollupDay.objects.bulk_update(markers, SUM_FIELDS, batch_size=500)
 
 
 def rollup_hour(*, tenant: Tenant, hour: dt.datetime, watermark: int | None = None) -> int:

@@ -232,6 +232,8 @@ def grouped_cache_totals_many(
     # Daily rollups cannot split a day into hours: a grouping by hour reads hourly rollups and invocations.
     by_hour = any("hour" in keys for keys in groupings)
     end = day_start(day_to + ONE_DAY)
+    # A tenant's by-day figures of a closed day are its day marker's (one row a day, whatever its agents).
+    tenant_days = agent_id is None and not metrics and ("day",) in groupings
     freshness = rollups.RollupFreshness()
     if use_rollups:
         freshness = rollups.rollup_freshness(
@@ -239,6 +241,7 @@ def grouped_cache_totals_many(
             day_to=min(day_to, today - ONE_DAY),
             agent_id=agent_id,
             hours_to=min(hour_start(now), end),
+            figures=tenant_days,
         )
 
     hourly_q, live_q = Q(), Q()
@@ -292,6 +295,15 @@ def grouped_cache_totals_many(
             daily, keys = DailyKeyRollup, tuple(k for k in ("agent_id", "api_key_id") if k in shared)
         else:
             daily = DailyKeyRollup if "api_key_id" in keys else DailyCacheRollup
+        if tenant_days and keys == ("day",):
+            rows = []
+            for t, (_, fresh_days) in daily_of.items():
+                for day in fresh_days:
+                    figures = freshness.day_figures[t, day]
+                    # A day without invocations has no row, as in the daily rollup.
+                    if (span is None or span[0] <= day <= span[1]) and any(figures.values()):
+                        rows.append({"day": day, **figures})
+            return rows
         if (daily, keys, span) not in daily_reads:
             daily_q = Q()
             for owner, fresh_days in daily_of.values():

@@ -22,8 +22,9 @@ from django.db import connection
 
 from agent_platform.services import api_key_create
 from agents_app.models import Invocation
+from agents_app.services.agents import agent_delete
 from caching import services
-from caching.models import CacheRollupHour, DailyCacheRollup, HourlyCacheRollup
+from caching.models import CacheRollupDay, CacheRollupHour, DailyCacheRollup, HourlyCacheRollup
 from caching.periods import Period, utc_today
 from caching.sums import SUM_FIELDS
 from caching.totals import grouped_cache_totals
@@ -182,15 +183,21 @@ def test_rollups_equal_raw_aggregation_for_random_histories(tenant, other_tenant
         )
         assert_rollups_equal_raw(agents, "deleted and backfilled")
 
+        # An agent deleted: its rollup rows go, and its share of its tenant's rolled-up days with them.
+        agent_delete(agent=agents[1])
+        assert_rollups_equal_raw([agents[0], agents[2]], "an agent deleted")
 
-def test_the_hourly_rollup_holds_every_figure_the_daily_rollup_sums():
-    """A figure added to the daily rollup (and to SUM_FIELDS) is summed per hour too, with no edit here."""
+
+def test_the_hourly_rollup_and_the_day_marker_hold_every_figure_the_daily_rollup_sums():
+    """A figure added to the daily rollup (and to SUM_FIELDS) is summed per hour and per tenant's day too, with
+    no edit here."""
     daily = {f.name: type(f) for f in DailyCacheRollup._meta.concrete_fields}
-    hourly = {f.name: type(f) for f in HourlyCacheRollup._meta.concrete_fields}
     figures = {name for name in daily if name not in ("id", "tenant", "agent", "day", "rolled_up_at")}
 
     assert figures == set(SUM_FIELDS)
-    assert {name: hourly[name] for name in figures} == {name: daily[name] for name in figures}
+    for model in (HourlyCacheRollup, CacheRollupDay):
+        columns = {f.name: type(f) for f in model._meta.concrete_fields}
+        assert {name: columns.get(name) for name in figures} == {name: daily[name] for name in figures}
 
 
 def test_an_hour_is_read_from_its_rollup_and_only_the_current_hour_live(tenant, agent, django_assert_max_num_queries):
