@@ -179,10 +179,11 @@ def tenant_cache_stats(
     with invocations in the period (the stored reports keep it).
     """
     stats = _scope_stats(tenant_id=tenant.pk, agent_id=None, period=period, today=today, use_rollups=use_rollups)
-    agents = {
-        a.pk: a
-        for a in Agent.objects.filter(tenant=tenant, pk__in=list(stats.by_agent)).select_related("model__family")
-    }
+    named = Agent.objects.filter(tenant=tenant, pk__in=list(stats.by_agent)).select_related("model__family")
+    # What the figures are shown with (`caching.serializers`, the families, the pages): not the prompts.
+    shown = ("tenant_id", "name", "model__model_id", "model__cache_min_tokens", "model__family__slug")
+    named = named.only(*shown, "model__family__name")
+    agents = {a.pk: a for a in named.order_by()}
     active = [
         AgentTotals(agents[agent_id], totals)
         for agent_id, totals in stats.by_agent.items()
