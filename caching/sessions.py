@@ -64,6 +64,12 @@ def _session_rows(vendor: str) -> Statement:
     return unfiltered(session_rows(Invocation.objects.all()))
 
 
+@functools.cache
+def _session_names(vendor: str) -> Statement:
+    """(id, the session's own id) of sessions."""
+    return unfiltered(AgentSession.objects.values_list("pk", "session_id").order_by())
+
+
 def agent_cache_sessions(
     *, tenant: Tenant, agent: Agent, period: Period, limit: int
 ) -> tuple[list[SessionCacheSummary], bool]:
@@ -80,7 +86,7 @@ def agent_cache_sessions(
         session_id__in=chosen, queued_at__gte=period.start, queued_at__lt=period.end
     )
     rows = [dict(zip(SESSION_ROW_FIELDS, row, strict=True)) for row in _session_rows(vendor).converted(invocations)]
-    names = dict(AgentSession.objects.filter(pk__in=chosen).values_list("pk", "session_id"))
+    names = dict(_session_names(vendor).rows(AgentSession.objects.filter(pk__in=chosen)))
     by_id = {summary.id: summary for summary in session_summaries(rows, names)}
     return [by_id[session_id] for session_id in chosen if session_id in by_id], has_more
 

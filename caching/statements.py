@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
+from psycopg.types.datetime import TimestamptzLoader
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class Statement:
         query = filtered.query
         where, where_params = query.get_compiler(connection=connection).compile(query.where)
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql" and connection.timezone_name == "UTC":
+                # psycopg's own timestamptz loader, compiled, reads them in the session's zone (UTC, which Django
+                # sets) as Django's does; Django's is a Python subclass of it, several times slower, which a read
+                # of a hundred turns' times feels.
+                cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
             cursor.execute(self.head + where + self.tail, (*self.head_params, *where_params, *self.tail_params))
             return cursor.fetchall()
 
