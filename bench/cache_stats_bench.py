@@ -21,6 +21,12 @@ rollups p95. Memory: the process's RSS, and the tracemalloc peak of one request.
 On PostgreSQL the invocations table is partitioned by month (the migrations
 do it), and the bench records its size and the rollups'.
 
+`--baseline REV` measures an older commit's code on the same data as well:
+after this code's run, the largest size is measured again in alternating
+rounds (REV's code, then this code, `--rounds` times, each in a process of its
+own, REV's code extracted with `git archive`), so the change between two
+versions reads as a ratio however fast the shared machine is that hour.
+
 PostgreSQL: BENCH_POSTGRES_URL or TEST_POSTGRES_URL (a database named
 `cache_stats_bench` is created on that server and dropped after); with
 neither, a throwaway server is started with scripts/test_services.sh.
@@ -54,8 +60,8 @@ AGENTS = 20
 TURNS = 5
 NOTES = """
 Reading the figures: with rollups, a request costs a fixed number of queries whatever the range (auth, agent,
-day and hour markers, the late-arrival walk, the live rows, the hourly rollups, one daily-rollup query per
-grouping, sessions for one agent). What still grows with volume is the current hour's live rows (here a whole
+day markers, which bring a tenant's figures by day, hour markers, the late-arrival walk, the live rows, the
+hourly rollups, one daily-rollup read: the agent's days, or the tenant's agents and keys; sessions for one agent). What still grows with volume is the current hour's live rows (here a whole
 hour's, about 1/2,160 of the rows), read twice: summed through the `(tenant, queued_at)` or `(agent, queued_at)`
 index, and walked by primary key from the last refresh's watermark. Raw aggregation grows with the whole range.
 Memory per request stays flat (tracemalloc); the RSS column also carries the bench's own inserts in the same
@@ -303,6 +309,40 @@ def period_query(name: str, today) -> str:
     return f"period={name}"
 
 
+def cell_urls(agent_id: int, today) -> dict:
+    urls = {}
+    for period in PERIODS:
+        query = period_query(period, today)
+        urls[("agent", period)] = f"/api/agents/{agent_id}/cache-stats/?{query}&sessions_limit=20"
+        urls[("tenant", period)] = f"/api/cache-stats/?{query}&top=10"
+    return urls
+
+
+def run_measure(repeat: int) -> dict:
+    """Measure the cells again on the data a worker left, with the code on the path first (`BENCH_CODE`)."""
+    if code := os.environ.get("BENCH_CODE"):  # an older commit's apps first (this file is the bench's)
+        sys.path.insert(0, code)
+    import django
+
+    django.setup()
+    from rest_framework.test import APIClient
+
+    from agent_platform.models import Role, Tenant
+    from agent_platform.services import api_key_create
+    from agents_app.models import Agent
+    from caching.periods import utc_today
+
+    tenant = Tenant.objects.get(slug="bench")
+    agent = Agent.objects.filter(tenant=tenant).order_by("name").first()
+    _, key = api_key_create(tenant=tenant, name="bench again", role=Role.VIEWER)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    cells = {}
+    for (scope, period), url in cell_urls(agent.pk, utc_today()).items():
+        cells[f"{scope} {period}"] = measure(client, url, repeat, raw=False)
+    return {"code": "baseline" if code else "this", "load": loadavg(), "cells": cells}
+
+
 def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> dict:
     import django
 
@@ -345,11 +385,7 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
     today = utc_today()
     closed = [today - timedelta(days=n) for n in range(DAYS - 1, 0, -1)]
     closed_windows = [(day_start(day), 86400) for day in closed]
-    urls = {}
-    for period in PERIODS:
-        query = period_query(period, today)
-        urls[("agent", period)] = f"/api/agents/{agents[0].pk}/cache-stats/?{query}&sessions_limit=20"
-        urls[("tenant", period)] = f"/api/cache-stats/?{query}&top=10"
+    urls = cell_urls(agents[0].pk, today)
     csv_url = f"/api/agents/{agents[0].pk}/invocations.csv?period=90d"
     result = {"db": db, "vendor": connection.vendor, "sizes": [], "load_before": loadavg()}
 
@@ -431,7 +467,7 @@ def with_database(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def run_db(db: str, args, tmp: Path) -> dict:
+def run_db(db: str, args, tmp: Path, baseline: Path | None = None) -> dict:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agent_platform.settings", "DEBUG": "false", "DATA_DIR": str(tmp)}
     env.pop("DJANGO_ENV", None)
     stop = lambda: None  # noqa: E731
@@ -449,7 +485,16 @@ def run_db(db: str, args, tmp: Path) -> dict:
         command = [sys.executable, __file__, "--worker", db, "--rows", str(args.rows), "--small", str(args.small)]
         command += ["--repeat", str(args.repeat), "--raw-repeat", str(args.raw_repeat)]
         out = subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if baseline is not None:
+            result["baseline"], result["rounds"] = args.baseline, []
+            for _ in range(args.rounds):
+                for code in (baseline, None):
+                    again = [sys.executable, __file__, "--measure", "--repeat", str(args.repeat)]
+                    env_code = {**env, "BENCH_CODE": str(code)} if code else env
+                    out = subprocess.run(again, env=env_code, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+                    result["rounds"].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        return result
     finally:
         if db == "postgres":
             import psycopg
@@ -457,6 +502,36 @@ def run_db(db: str, args, tmp: Path) -> dict:
             with psycopg.connect(server, autocommit=True) as conn:
                 conn.execute("DROP DATABASE IF EXISTS cache_stats_bench")
             stop()
+
+
+def side_by_side(results: list[dict]) -> list[str]:
+    """The `--baseline` rounds: per cell, the median over rounds of each round's p50 and p95, for both codes."""
+    runs = [r for r in results if r.get("rounds")]
+    if not runs:
+        return []
+    lines = [
+        "",
+        f"Side by side with the code at `{runs[0]['baseline']}`, on the same data (the largest size), in alternating "
+        "rounds (that code, then this, each in a process of its own; "
+        f"{len(runs[0]['rounds']) // 2} rounds): the medians over rounds of each round's p50 and p95, and this "
+        "code's p50 over the other's, which the machine's speed that hour affects far less than the figures.",
+        "",
+        "| DB | endpoint | period | before p50 / p95 ms | this code p50 / p95 ms | p50 ratio |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for r in runs:
+        for name in r["rounds"][0]["cells"]:
+            figures = {}
+            for code in ("baseline", "this"):
+                cells = [x["cells"][name] for x in r["rounds"] if x["code"] == code]
+                figures[code] = [statistics.median(c[f] for c in cells) for f in ("median_ms", "p95_ms")]
+            (b50, b95), (t50, t95) = figures["baseline"], figures["this"]
+            scope, period = name.split(" ")
+            ratio = t50 / b50
+            lines.append(f"| {r['vendor']} | {scope} | {period} | {b50} / {b95} | {t50} / **{t95}** | {ratio:.2f} |")
+        loads = ", ".join(x["load"].split("/")[0] for x in r["rounds"])
+        lines.append(f"| {r['vendor']} | load average (1 min) after each round: {loads} | | | | |")
+    return lines
 
 
 def render(results: list[dict], args, info: dict, section: str) -> str:
@@ -494,6 +569,7 @@ def render(results: list[dict], args, info: dict, section: str) -> str:
                 f"| {r['vendor']} | {size['invocations']:,} | `/metrics` | all time | {m['median_ms']} / "
                 f"{m['p95_ms']} | {m['cpu_p50_ms']} / {m['cpu_p95_ms']} | | |"
             )
+    lines += side_by_side(results)
     lines += [
         "",
         "Memory of the web process (this process; tracemalloc peak of one request, RSS after it). The CSV is the "
@@ -547,10 +623,16 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--raw-repeat", type=int, default=5)
+    parser.add_argument("--baseline", help="Also measure this older commit's code on the same data, alternately.")
+    parser.add_argument("--rounds", type=int, default=3, help="Alternating rounds with --baseline.")
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing RESULTS.md.")
     parser.add_argument("--results", nargs="+", metavar="FILE", help="Render saved runs instead of running.")
     parser.add_argument("--worker", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(run_measure(args.repeat)))
+        return
     if args.worker:
         result = run_worker(args.worker, args.rows, args.small, args.repeat, args.raw_repeat)
         print(json.dumps(result))
@@ -559,9 +641,16 @@ def main() -> None:
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results = [json.loads(Path(name).read_text()) for name in args.results or []]
     with tempfile.TemporaryDirectory(prefix="cache-stats-bench-") as tmp:
+        baseline = None
+        if args.baseline and not args.results:
+            baseline = Path(tmp) / "baseline"
+            baseline.mkdir()
+            archive = ["git", "-C", str(ROOT), "archive", args.baseline]
+            archive = subprocess.run(archive, check=True, capture_output=True)
+            subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
         for db in dbs if not args.results else []:
             print(f"==> {db}", file=sys.stderr, flush=True)
-            results.append(run_db(db, args, Path(tmp)))
+            results.append(run_db(db, args, Path(tmp), baseline))
             # Kept, so a later failure loses nothing: `--results FILE...` renders saved runs again.
             saved = Path(tempfile.gettempdir()) / f"cache-stats-bench-{db}-{args.rows}.json"
             saved.write_text(json.dumps(results[-1]))
