@@ -61,11 +61,12 @@ TURNS = 5
 NOTES = """
 Reading the figures: with rollups, a request costs a fixed number of queries whatever the range (auth, agent,
 day markers, which bring a tenant's figures by day, hour markers, the late-arrival walk, the live rows, the
-hourly rollups, one daily-rollup read: the agent's days, or the tenant's agents and keys; sessions for one agent). What still grows with volume is the current hour's live rows (here a whole
-hour's, about 1/2,160 of the rows), read twice: summed through the `(tenant, queued_at)` or `(agent, queued_at)`
-index, and walked by primary key from the last refresh's watermark. Raw aggregation grows with the whole range.
-Memory per request stays flat (tracemalloc); the RSS column also carries the bench's own inserts in the same
-process, so it is an upper bound, not the request's footprint.""".strip()
+hourly rollups, one daily-rollup read: the agent's days, or the tenant's agents and keys; sessions for one
+agent). What still grows with volume is the current hour's live rows (here a whole hour's, about 1/2,160 of the
+rows), read twice: summed through the `(tenant, queued_at)` or `(agent, queued_at)` index, and walked by primary
+key from the last refresh's watermark. Raw aggregation grows with the whole range. Memory per request stays flat
+(tracemalloc); the RSS column also carries the bench's own inserts in the same process, so it is an upper bound,
+not the request's footprint.""".strip()
 
 
 # --- The worker: one database, one process (Django settings are per process) ---------------------
@@ -492,7 +493,10 @@ def run_db(db: str, args, tmp: Path, baseline: Path | None = None) -> dict:
                 for code in (baseline, None):
                     again = [sys.executable, __file__, "--measure", "--repeat", str(args.repeat)]
                     env_code = {**env, "BENCH_CODE": str(code)} if code else env
-                    out = subprocess.run(again, env=env_code, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+                    # The working directory is the code's: Celery puts it first on the path when the app loads.
+                    out = subprocess.run(
+                        again, env=env_code, cwd=code or ROOT, check=True, stdout=subprocess.PIPE, text=True
+                    )
                     result["rounds"].append(json.loads(out.stdout.strip().splitlines()[-1]))
         return result
     finally:

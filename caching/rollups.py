@@ -27,9 +27,10 @@ it finishes (a finished invocation is never edited; content retention blanks
 its prompt and response, not its figures), which is what makes "open at rollup
 time" the only status change to watch.
 
-Deleting invocations (not agents, whose rollups go with them) is not detected:
-run `backfill_rollups` over the days of the deleted invocations (today's
-included), which recomputes their daily and hourly rollups. Archiving a month
+Deleting invocations (not agents: their rollup rows go with them, and their
+share of their tenant's day figures, `caching.services.agent_rollups_drop`) is
+not detected: run `backfill_rollups` over the days of the deleted invocations
+(today's included), which recomputes their daily and hourly rollups. Archiving a month
 of invocations (`invocation_partitions --detach`) is no deletion for reporting:
 the rollups keep the figures, which is why a month is detached only once every
 day of it is rolled up.
