@@ -30,10 +30,10 @@ time" the only status change to watch.
 Deleting invocations (not agents: their rollup rows go with them, and their
 share of their tenant's day figures, `caching.services.agent_rollups_drop`) is
 not detected: run `backfill_rollups` over the days of the deleted invocations
-(today's included), which recomputes their daily and hourly rollups. Archiving a month
-of invocations (`invocation_partitions --detach`) is no deletion for reporting:
-the rollups keep the figures, which is why a month is detached only once every
-day of it is rolled up.
+(today's included), which recomputes their daily and hourly rollups. Archiving
+a month of invocations (`invocation_partitions --detach`) is no deletion for
+reporting: the rollups keep the figures, which is why a month is detached only
+once every day of it is rolled up.
 
 `rollup_freshness` is that rule. The reader (`caching.totals`) reads the fresh
 spans from rollups and the rest live; the writer (`caching.services`)

@@ -290,11 +290,6 @@ def grouped_cache_totals_many(
     daily_reads: dict[tuple, list[dict]] = {}
 
     def daily_rows(keys: tuple[str, ...], span: tuple | None) -> list[dict]:
-        shared = undated.get(span, set())
-        if "api_key_id" in shared and len(shared) > 1 and set(keys) <= shared:
-            daily, keys = DailyKeyRollup, tuple(k for k in ("agent_id", "api_key_id") if k in shared)
-        else:
-            daily = DailyKeyRollup if "api_key_id" in keys else DailyCacheRollup
         if tenant_days and keys == ("day",):
             rows = []
             for t, (_, fresh_days) in daily_of.items():
@@ -304,6 +299,11 @@ def grouped_cache_totals_many(
                     if (span is None or span[0] <= day <= span[1]) and any(figures.values()):
                         rows.append({"day": day, **figures})
             return rows
+        shared = undated.get(span, set())
+        if "api_key_id" in shared and len(shared) > 1 and set(keys) <= shared:
+            daily, keys = DailyKeyRollup, tuple(k for k in ("agent_id", "api_key_id") if k in shared)
+        else:
+            daily = DailyKeyRollup if "api_key_id" in keys else DailyCacheRollup
         if (daily, keys, span) not in daily_reads:
             daily_q = Q()
             for owner, fresh_days in daily_of.values():
