@@ -245,27 +245,35 @@ class Generator:
             return None
 
 
-def measure(client, url: str, repeat: int, *, raw: bool) -> dict:
+def measure(client, urls: dict[str, str], repeat: int, *, raw: bool) -> dict[str, dict]:
+    """Latency and CPU per request of each named URL, requested in turn for `repeat` rounds: a slow minute of the
+    shared machine then falls on every cell alike, not on whichever cell was being measured in it."""
     from caching import rollups
 
     nothing_fresh = rollups.RollupFreshness()
     patcher = mock.patch.object(rollups, "rollup_freshness", return_value=nothing_fresh) if raw else nullcontext()
+    samples = {name: [] for name in urls}
+    cpu = {name: [] for name in urls}
     with patcher:
-        for _ in range(2):  # warm-up
-            assert client.get(url).status_code == 200
-        samples, cpu = [], []
+        for url in urls.values():
+            for _ in range(2):  # warm-up
+                assert client.get(url).status_code == 200
         for _ in range(repeat):
-            t0, c0 = time.perf_counter(), time.process_time()
-            response = client.get(url)
-            samples.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-            assert response.status_code == 200, response.content[:300]
+            for name, url in urls.items():
+                t0, c0 = time.perf_counter(), time.process_time()
+                response = client.get(url)
+                samples[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+                assert response.status_code == 200, response.content[:300]
     # The web process's own CPU per request: what the machine's load inflates least (the database server's
     # work is in it on SQLite, not on PostgreSQL).
     return {
-        **percentiles(samples),
-        "cpu_p50_ms": percentiles(cpu)["median_ms"],
-        "cpu_p95_ms": percentiles(cpu)["p95_ms"],
+        name: {
+            **percentiles(samples[name]),
+            "cpu_p50_ms": percentiles(cpu[name])["median_ms"],
+            "cpu_p95_ms": percentiles(cpu[name])["p95_ms"],
+        }
+        for name in urls
     }
 
 
@@ -310,12 +318,13 @@ def period_query(name: str, today) -> str:
     return f"period={name}"
 
 
-def cell_urls(agent_id: int, today) -> dict:
+def cell_urls(agent_id: int, today) -> dict[str, str]:
+    """The cells' URLs by name ("agent 7d", "tenant all", ...)."""
     urls = {}
     for period in PERIODS:
         query = period_query(period, today)
-        urls[("agent", period)] = f"/api/agents/{agent_id}/cache-stats/?{query}&sessions_limit=20"
-        urls[("tenant", period)] = f"/api/cache-stats/?{query}&top=10"
+        urls[f"agent {period}"] = f"/api/agents/{agent_id}/cache-stats/?{query}&sessions_limit=20"
+        urls[f"tenant {period}"] = f"/api/cache-stats/?{query}&top=10"
     return urls
 
 
@@ -338,9 +347,7 @@ def run_measure(repeat: int) -> dict:
     _, key = api_key_create(tenant=tenant, name="bench again", role=Role.VIEWER)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    cells = {}
-    for (scope, period), url in cell_urls(agent.pk, utc_today()).items():
-        cells[f"{scope} {period}"] = measure(client, url, repeat, raw=False)
+    cells = measure(client, cell_urls(agent.pk, utc_today()), repeat, raw=False)
     return {"code": "baseline" if code else "this", "load": loadavg(), "cells": cells}
 
 
@@ -429,17 +436,16 @@ def run_worker(db: str, rows: int, small: int, repeat: int, raw_repeat: int) -> 
             "hourly_seconds": round(hours_seconds, 1),
             "rollup_hours": len(refreshed.hours) + len(hourly.hours),
             "latency": {},
-            "metrics": measure(client, "/metrics", max(5, repeat // 4), raw=False),
-            "memory_agent": memory_of(client, urls[("agent", "90d")]),
-            "memory_tenant": memory_of(client, urls[("tenant", "90d")]),
+            "metrics": measure(client, {"metrics": "/metrics"}, max(5, repeat // 4), raw=False)["metrics"],
+            "memory_agent": memory_of(client, urls["agent 90d"]),
+            "memory_tenant": memory_of(client, urls["tenant 90d"]),
             "memory_csv": memory_of(client, csv_url),
         }
-        for (scope, period), url in urls.items():
-            entry["latency"][f"{scope} {period}"] = {
-                "rollups": measure(client, url, repeat, raw=False),
-                "raw": measure(client, url, raw_repeat, raw=True),
-            }
-            print(scope, period, json.dumps(entry["latency"][f"{scope} {period}"]), file=sys.stderr, flush=True)
+        rolled = measure(client, urls, repeat, raw=False)
+        raw = measure(client, urls, raw_repeat, raw=True)
+        for name in urls:
+            entry["latency"][name] = {"rollups": rolled[name], "raw": raw[name]}
+            print(name, json.dumps(entry["latency"][name]), file=sys.stderr, flush=True)
         entry["rss_mb_after"] = round(rss_mb(), 1)
         print(json.dumps(entry), file=sys.stderr, flush=True)
         result["sizes"].append(entry)
@@ -457,6 +463,7 @@ def postgres_server(tmp: Path):
     if url:
         return url, lambda: None
     services_dir = tmp / "services"
+    tmp.chmod(0o755)  # run as root, the server runs as `postgres`, which must reach its directory under ours
     subprocess.run(["bash", str(ROOT / "scripts" / "test_services.sh"), "start", str(services_dir)], check=True)
     env_file = (services_dir / "env").read_text()
     url = next(line.split("=", 1)[1] for line in env_file.splitlines() if "TEST_POSTGRES_URL" in line)
@@ -547,7 +554,8 @@ def render(results: list[dict], args, info: dict, section: str) -> str:
         f"(16 Claude, 4 Nova), {DAYS} days, sessions of {TURNS} turns, 2% failed. Closed days rolled up daily; "
         "today's closed hours rolled up hourly; a whole hour's rows (a day's / 24) inserted in the current hour "
         "after that refresh (live). Latency through Django's test client with an API key "
-        f"({args.repeat} requests per cell, {args.raw_repeat} for raw; 2 warm-ups). Agent: "
+        f"({args.repeat} requests per cell, {args.raw_repeat} for raw, after 2 warm-ups; in rounds that request every "
+        "cell once, so the shared machine's slower minutes fall on every cell alike). Agent: "
         "`GET /api/agents/{id}/cache-stats/` (1/20 of the rows, 20 sessions); tenant: `GET /api/cache-stats/`; "
         "periods `7d`, `30d`, `90d`, `all`, and custom `from`/`to` (30 closed days a month ago). Raw: rollups "
         "switched off, every day aggregated from invocations; ratio = raw p95 / rollups p95. CPU: the web "
