@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import BigIntegerField, ExpressionWrapper, F, Max, Q, QuerySet
+from django.db.models import Max, Q
 from django.db.models.functions import TruncHour
 
 from agents_app.models import Invocation
@@ -59,21 +59,6 @@ from caching.statements import Statement, unfiltered
 from caching.sums import FIGURE_FIELDS
 
 MAX_ID = 2**63 - 1
-
-
-def invocations_after(invocation_id: int) -> QuerySet[Invocation]:
-    """Invocations with a larger id, read by walking the primary key from `invocation_id`.
-
-    The upper bound is never reached; it is there because SQLite without
-    statistics prices a one-sided range as a quarter of the table and scans a
-    covering index instead, while a two-sided range gets the primary key.
-    """
-    return Invocation.objects.filter(pk__gt=invocation_id, pk__lt=MAX_ID)
-
-
-def unindexed(name: str) -> ExpressionWrapper:
-    """`name + 0`: the same value, but no index on `name` applies, so the planner walks the primary key."""
-    return ExpressionWrapper(F(name) + 0, output_field=BigIntegerField())
 
 
 @dataclass
@@ -123,7 +108,7 @@ def rollup_freshness(
     # markers every time.
     if lowest is None or day_to >= lowest:
         since = Q(day__gte=lowest) if lowest is not None else Q()
-        markers = CacheRollupDay.objects.filter(since, tenant_id__in=list(tenant_from), day__lte=day_to)
+        markers = since & Q(tenant_id__in=list(tenant_from), day__lte=day_to)
         fields = FIGURE_FIELDS if figures else ()
         for t, day, open_count, covered, *values in _markers(CacheRollupDay, vendor, fields).converted(markers):
             if tenant_from[t] is None or day >= tenant_from[t]:
@@ -134,7 +119,7 @@ def rollup_freshness(
     if hours_to is not None and (lowest is None or hours_to > day_start(lowest)):
         walk_to = max(walk_to, hours_to)
         since = Q(hour__gte=day_start(lowest)) if lowest is not None else Q()
-        markers = CacheRollupHour.objects.filter(since, tenant_id__in=list(tenant_from), hour__lt=hours_to)
+        markers = since & Q(tenant_id__in=list(tenant_from), hour__lt=hours_to)
         for t, hour, open_count, covered in _markers(CacheRollupHour, vendor, ()).converted(markers):
             if tenant_from[t] is None or hour >= day_start(tenant_from[t]):
                 sort((t, hour), open_count, covered)
@@ -177,15 +162,14 @@ def _newest_arrivals(
 ) -> list[tuple[tuple[int, dt.datetime], int]]:
     """((tenant, hour), highest id) of the invocations above `watermark` queued from `day_from` to `end`."""
     # Walk the primary key from the watermark (no index leads with queued_at, and the tenant and agent are
-    # hidden from the others); the time filter is checked row by row, so the hour is computed only for the
-    # few late rows, not for the current hour's.
-    scope = {"scope_tenant": unindexed("tenant_id")}
-    where = Q(scope_tenant__in=tenant_ids, queued_at__lt=end)
+    # hidden from the others: `unindexed`); the time filter is checked row by row, so the hour is computed only
+    # for the few late rows, not for the current hour's. The upper bound is never reached; SQLite without
+    # statistics prices a one-sided range as a quarter of the table and scans a covering index instead, while a
+    # two-sided range gets the primary key.
+    where = Q(pk__gt=watermark, pk__lt=MAX_ID, tenant_id__in=tenant_ids, queued_at__lt=end)
     if day_from is not None:
         where &= Q(queued_at__gte=day_start(day_from))
     if agent_id is not None:
-        scope["scope_agent"] = unindexed("agent_id")
-        where &= Q(scope_agent=agent_id)
-    late = invocations_after(watermark).alias(**scope).filter(where)
-    rows = _arrivals(connections[DEFAULT_DB_ALIAS].vendor).converted(late)
+        where &= Q(agent_id=agent_id)
+    rows = _arrivals(connections[DEFAULT_DB_ALIAS].vendor).converted(where, unindexed=("tenant_id", "agent_id"))
     return [((t, hour), newest) for t, hour, newest in rows]

@@ -26,8 +26,9 @@ def period_invocations(*, tenant: Tenant, agent: Agent, period: Period) -> Query
     return Invocation.objects.filter(agent=agent, queued_at__gte=period.start, queued_at__lt=period.end)
 
 
-def _recent_session_ids(invocations: QuerySet[Invocation], limit: int) -> tuple[list[int], bool]:
-    """The `limit` most recently active sessions among `invocations`, and whether there are more.
+def _recent_session_ids(invocations: Q, limit: int) -> tuple[list[int], bool]:
+    """The `limit` most recently active sessions among the invocations matching `invocations`, and whether
+    there are more.
 
     Walks the agent's invocations newest first (index on agent, queued_at) in
     pages, keyset-paginated: usually one short query (sessions have a few
@@ -39,7 +40,7 @@ def _recent_session_ids(invocations: QuerySet[Invocation], limit: int) -> tuple[
     while True:
         page = invocations
         if after is not None:
-            page = page.filter(Q(queued_at__lt=after[0]) | Q(queued_at=after[0], pk__lt=after[1]))
+            page = page & (Q(queued_at__lt=after[0]) | Q(queued_at=after[0], pk__lt=after[1]))
         # Session ids only: the place to go on from is read once, when a page was not enough.
         rows = _newest_first(page_size, connections[DEFAULT_DB_ALIAS].vendor).rows(page)
         for session_id, _ in rows:
@@ -77,16 +78,16 @@ def agent_cache_sessions(
 
     Their figures are over the period's invocations only.
     """
+    agent_check(tenant=tenant, agent=agent)
     vendor = connections[DEFAULT_DB_ALIAS].vendor
-    chosen, has_more = _recent_session_ids(period_invocations(tenant=tenant, agent=agent, period=period), limit)
+    in_period = Q(queued_at__gte=period.start, queued_at__lt=period.end)
+    chosen, has_more = _recent_session_ids(Q(agent_id=agent.pk) & in_period, limit)
     if not chosen:
         return [], has_more
     # By session only (the sessions are the agent's): the (session, queued_at) index then serves the IN list.
-    invocations = Invocation.objects.filter(
-        session_id__in=chosen, queued_at__gte=period.start, queued_at__lt=period.end
-    )
+    invocations = Q(session_id__in=chosen) & in_period
     rows = [dict(zip(SESSION_ROW_FIELDS, row, strict=True)) for row in _session_rows(vendor).converted(invocations)]
-    names = dict(_session_names(vendor).rows(AgentSession.objects.filter(pk__in=chosen)))
+    names = dict(_session_names(vendor).rows(Q(pk__in=chosen)))
     by_id = {summary.id: summary for summary in session_summaries(rows, names)}
     return [by_id[session_id] for session_id in chosen if session_id in by_id], has_more
 

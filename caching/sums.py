@@ -121,7 +121,7 @@ def _rollup_statement(
     keyed = [f"{table}.{quote(model._meta.get_field(k).column)}" for k in keys]
     sums = [f"SUM({table}.{quote(model._meta.get_field(f).column)})" for f in fields]
     head = f"SELECT {', '.join(keyed + sums)} FROM {table} WHERE "
-    return Statement(head, (), f" GROUP BY {', '.join(keyed)}", ()), (*keys, *fields)
+    return Statement(model, head, (), f" GROUP BY {', '.join(keyed)}", ()), (*keys, *fields)
 
 
 def summed(model: type, where: Q, keys: tuple[str, ...], metrics: bool) -> list[dict]:
@@ -136,7 +136,7 @@ def summed(model: type, where: Q, keys: tuple[str, ...], metrics: bool) -> list[
     # Invocations' sums and keys come back as the hourly rollup's columns of the same names would.
     conversions = _conversions(HourlyCacheRollup if model is Invocation else model, names, vendor)
     result = []
-    for row in statement.rows(model.objects.filter(where)):
+    for row in statement.rows(where):
         values = list(row)
         for i, convert in conversions:
             if values[i] is not None:
