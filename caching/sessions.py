@@ -20,10 +20,15 @@ from caching.periods import Period
 from caching.statements import Statement, unfiltered
 
 
+def queued_in(period: Period) -> Q:
+    """Invocations queued in the period."""
+    return Q(queued_at__gte=period.start, queued_at__lt=period.end)
+
+
 def period_invocations(*, tenant: Tenant, agent: Agent, period: Period) -> QuerySet[Invocation]:
     """The agent's invocations queued in the period; another tenant's agent is refused (`Agent.DoesNotExist`)."""
     agent_check(tenant=tenant, agent=agent)
-    return Invocation.objects.filter(agent=agent, queued_at__gte=period.start, queued_at__lt=period.end)
+    return Invocation.objects.filter(queued_in(period), agent=agent)
 
 
 def _recent_session_ids(invocations: Q, limit: int) -> tuple[list[int], bool]:
@@ -80,7 +85,7 @@ def agent_cache_sessions(
     """
     agent_check(tenant=tenant, agent=agent)
     vendor = connections[DEFAULT_DB_ALIAS].vendor
-    in_period = Q(queued_at__gte=period.start, queued_at__lt=period.end)
+    in_period = queued_in(period)
     chosen, has_more = _recent_session_ids(Q(agent_id=agent.pk) & in_period, limit)
     if not chosen:
         return [], has_more

@@ -37,14 +37,14 @@ class Statement:
     def rows(self, where: Q, unindexed: tuple[str, ...] = ()) -> list[tuple]:
         """The rows matching `where` (see `where_sql`; `unindexed` there too), as the database returns them."""
         connection = connections[DEFAULT_DB_ALIAS]
-        where, where_params = where_sql(self.model, where, unindexed)
+        sql, params = where_sql(self.model, where, unindexed)
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql" and connection.timezone_name == "UTC":
                 # psycopg's own timestamptz loader, compiled, reads them in the session's zone (UTC, which Django
                 # sets) as Django's does; Django's is a Python subclass of it, several times slower, which a read
                 # of a hundred turns' times feels.
                 cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
-            cursor.execute(self.head + where + self.tail, (*self.head_params, *where_params, *self.tail_params))
+            cursor.execute(self.head + sql + self.tail, (*self.head_params, *params, *self.tail_params))
             return cursor.fetchall()
 
     def converted(self, where: Q, unindexed: tuple[str, ...] = ()) -> list[tuple]:
