@@ -1,14 +1,27 @@
 """Tenancy: who owns what. Every row a tenant owns points at its `Tenant`."""
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+
+
+def new_rollups_version() -> int:
+    return secrets.randbits(62)
 
 
 class Tenant(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Random rather than counted: a version is never given twice, not even after a restore from a backup.
+    rollups_version = models.PositiveBigIntegerField(
+        default=new_rollups_version,
+        editable=False,
+        help_text="New whenever the tenant's cache-stats rollups are written: what a process read from them is "
+        "kept under it (caching.settled).",
+    )
 
     class Meta:
         ordering = ["slug"]

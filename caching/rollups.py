@@ -73,6 +73,24 @@ class RollupFreshness:
     day_figures: dict[tuple[int, dt.date], dict] = field(default_factory=dict)
 
 
+Span = tuple[int, dt.date | dt.datetime]  # (tenant id, a day or the start of an hour)
+
+
+@dataclass
+class RollupMarkers:
+    """What the day and hour markers say, before the walk for late arrivals (`late_arrivals`)."""
+
+    # Per span rolled up with nothing open, its watermark; and the spans rolled up while invocations were open.
+    settled: dict[Span, int] = field(default_factory=dict)
+    open: set[Span] = field(default_factory=set)
+    # With `figures`: per settled day, its figures (`FIGURE_FIELDS`), the tenant's whole day.
+    day_figures: dict[tuple[int, dt.date], dict] = field(default_factory=dict)
+    # What the walk covers: these tenants' invocations queued from `day_from` (None: any day) to `walk_to`.
+    tenant_ids: tuple[int, ...] = ()
+    day_from: dt.date | None = None
+    walk_to: dt.datetime | None = None
+
+
 def rollup_freshness(
     *,
     tenant_from: Mapping[int, dt.date | None],
@@ -86,56 +104,77 @@ def rollup_freshness(
 
     With `agent_id`, only that agent's late arrivals make a span stale (its own
     figures are all the caller reads). Three queries at most: the day markers,
-    the hour markers, and the walk for late arrivals. With `figures`, the day
-    markers' figures come too: the tenants' by-day figures of the fresh days.
+    the hour markers (`rollup_markers`), and the walk for late arrivals
+    (`late_arrivals`). With `figures`, the day markers' figures come too: the
+    tenants' by-day figures of the fresh days.
     """
+    markers = rollup_markers(tenant_from=tenant_from, day_to=day_to, hours_to=hours_to, figures=figures)
+    return freshness_of(markers, late_arrivals(markers, agent_id))
+
+
+def rollup_markers(
+    *,
+    tenant_from: Mapping[int, dt.date | None],
+    day_to: dt.date,
+    hours_to: dt.datetime | None = None,
+    figures: bool = False,
+) -> RollupMarkers:
+    """The markers of `rollup_freshness`'s days and hours: two queries at most."""
+    if not tenant_from:
+        return RollupMarkers()
     starts = [day for day in tenant_from.values() if day is not None]
     lowest = min(starts) if len(starts) == len(tenant_from) else None
-    if not tenant_from:
-        return RollupFreshness()
     vendor = connections[DEFAULT_DB_ALIAS].vendor
-    clean: dict[tuple[int, dt.date | dt.datetime], int] = {}
-    day_figures: dict[tuple[int, dt.date], dict] = {}
-    stale: set[tuple[int, dt.date | dt.datetime]] = set()
+    markers = RollupMarkers(tenant_ids=tuple(tenant_from), day_from=lowest, walk_to=day_start(day_to + ONE_DAY))
 
     def sort(key, open_count, covered):
         if open_count:
-            stale.add(key)
+            markers.open.add(key)
         else:
-            clean[key] = covered
+            markers.settled[key] = covered
 
     # Each read is built with one filter, and compiled once (`caching.statements`): a request reads the
     # markers every time.
     if lowest is None or day_to >= lowest:
         since = Q(day__gte=lowest) if lowest is not None else Q()
-        markers = since & Q(tenant_id__in=list(tenant_from), day__lte=day_to)
+        where = since & Q(tenant_id__in=list(tenant_from), day__lte=day_to)
         fields = FIGURE_FIELDS if figures else ()
-        for t, day, open_count, covered, *values in _markers(CacheRollupDay, vendor, fields).converted(markers):
+        for t, day, open_count, covered, *values in _markers(CacheRollupDay, vendor, fields).converted(where):
             if tenant_from[t] is None or day >= tenant_from[t]:
                 sort((t, day), open_count, covered)
-                if fields:
-                    day_figures[t, day] = dict(zip(fields, values, strict=True))
-    walk_to = day_start(day_to + ONE_DAY)
+                if fields and not open_count:
+                    markers.day_figures[t, day] = dict(zip(fields, values, strict=True))
     if hours_to is not None and (lowest is None or hours_to > day_start(lowest)):
-        walk_to = max(walk_to, hours_to)
+        markers.walk_to = max(markers.walk_to, hours_to)
         since = Q(hour__gte=day_start(lowest)) if lowest is not None else Q()
-        markers = since & Q(tenant_id__in=list(tenant_from), hour__lt=hours_to)
-        for t, hour, open_count, covered in _markers(CacheRollupHour, vendor, ()).converted(markers):
+        where = since & Q(tenant_id__in=list(tenant_from), hour__lt=hours_to)
+        for t, hour, open_count, covered in _markers(CacheRollupHour, vendor, ()).converted(where):
             if tenant_from[t] is None or hour >= day_start(tenant_from[t]):
                 sort((t, hour), open_count, covered)
-    if clean:
-        newest: dict[tuple[int, dt.date | dt.datetime], int] = {}
-        for (t, hour), top in _newest_arrivals(min(clean.values()), list(tenant_from), lowest, walk_to, agent_id):
-            for key in ((t, hour), (t, hour.astimezone(UTC).date())):
-                newest[key] = max(newest.get(key, 0), top)
-        for key, top in newest.items():
-            if key in clean and top > clean[key]:
-                del clean[key]
-                stale.add(key)
-    freshness = RollupFreshness(day_figures={key: day_figures[key] for key in clean if key in day_figures})
+    return markers
+
+
+def late_arrivals(markers: RollupMarkers, agent_id: int | None = None) -> set[Span]:
+    """The settled spans with an invocation above their watermark (with `agent_id`, one of that agent's): one
+    query, which walks the invocations since the lowest watermark."""
+    if not markers.settled:
+        return set()
+    newest: dict[Span, int] = {}
+    lowest, tenant_ids = min(markers.settled.values()), list(markers.tenant_ids)
+    for (t, hour), top in _newest_arrivals(lowest, tenant_ids, markers.day_from, markers.walk_to, agent_id):
+        for key in ((t, hour), (t, hour.astimezone(UTC).date())):
+            newest[key] = max(newest.get(key, 0), top)
+    return {key for key, top in newest.items() if key in markers.settled and top > markers.settled[key]}
+
+
+def freshness_of(markers: RollupMarkers, late: set[Span]) -> RollupFreshness:
+    """The markers' settled spans without the `late` ones are fresh; those and the open ones are stale."""
+    clean = [key for key in markers.settled if key not in late]
+    figures = markers.day_figures
+    freshness = RollupFreshness(day_figures={key: figures[key] for key in clean if key in figures})
     for keys, days, hours in (
         (clean, freshness.fresh, freshness.fresh_hours),
-        (stale, freshness.stale, freshness.stale_hours),
+        (markers.open | late, freshness.stale, freshness.stale_hours),
     ):
         for t, span in keys:
             (hours if isinstance(span, dt.datetime) else days).setdefault(t, set()).add(span)

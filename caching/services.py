@@ -25,7 +25,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
-from agent_platform.models import Membership, Role, Tenant
+from agent_platform.models import Membership, Role, Tenant, new_rollups_version
 from agents_app.models import Invocation
 from caching.advice import agents_with_traffic
 from caching.advice_services import tenant_cache_advice_request
@@ -74,9 +74,12 @@ def _agent_sums(
     return sums, open_invocations
 
 
-def _lock_tenant(tenant: Tenant) -> None:
-    # One rollup of a tenant at a time (beat and a backfill may overlap); SQLite serializes anyway.
-    list(Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk"))
+def _rollups_changing(tenant: Tenant) -> None:
+    """In a transaction that writes the tenant's rollups, first: a new `rollups_version`, so what readers kept
+    from the old rollups is not used again (`caching.settled`). The update also locks the tenant's row: one
+    rollup of a tenant at a time (beat and a backfill may overlap; SQLite serializes anyway)."""
+    tenant.rollups_version = new_rollups_version()
+    Tenant.objects.filter(pk=tenant.pk).update(rollups_version=tenant.rollups_version)
 
 
 def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, today: dt.date | None = None) -> int:
@@ -92,7 +95,7 @@ def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, to
         watermark = invocation_watermark()
     now = timezone.now()
     with transaction.atomic():
-        _lock_tenant(tenant)
+        _rollups_changing(tenant)
         sums, open_invocations = _agent_sums(tenant, day_start(day), day_start(day + ONE_DAY))
         DailyCacheRollup.objects.filter(tenant=tenant, day=day).delete()
         DailyCacheRollup.objects.bulk_create(
@@ -118,6 +121,7 @@ def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, to
 def agent_rollups_drop(*, agent) -> None:
     """Before `agent` is deleted: its daily rollup rows go, and its share of its tenant's day figures with
     them (in the deleting transaction), so the tenant's days still sum what is left."""
+    _rollups_changing(agent.tenant)  # its hourly and per-key rows go too, with the agent
     rows = DailyCacheRollup.objects.filter(agent=agent)
     days = sorted(set(rows.values_list("day", flat=True)))
     rows.delete()
@@ -148,7 +152,7 @@ def rollup_hour(*, tenant: Tenant, hour: dt.datetime, watermark: int | None = No
         watermark = invocation_watermark()
     now = timezone.now()
     with transaction.atomic():
-        _lock_tenant(tenant)
+        _rollups_changing(tenant)
         sums, open_invocations = _agent_sums(tenant, hour, hour + ONE_HOUR, keys=("agent_id", "api_key_id"))
         HourlyCacheRollup.objects.filter(tenant=tenant, hour=hour).delete()
         HourlyCacheRollup.objects.bulk_create(
@@ -258,17 +262,21 @@ def rollups_refresh(
             on_day(day)
     for hour in due_hours:
         rollup_hour(tenant=tenant, hour=hour, watermark=watermark)
-    CacheRollupDay.objects.filter(tenant=tenant, covers_through_id__lt=watermark).exclude(day__in=due).update(
-        covers_through_id=watermark
-    )
-    if hours:
-        # Only the fresh ones: a stale hour of a day its daily rollup serves keeps its staleness.
-        CacheRollupHour.objects.filter(
-            tenant=tenant, covers_through_id__lt=watermark, hour__in=plan.fresh_hours - set(due_hours)
-        ).update(covers_through_id=watermark)
-        oldest = day_start(today - (HOURLY_ROLLUP_DAYS - 1) * ONE_DAY)
-        HourlyCacheRollup.objects.filter(tenant=tenant, hour__lt=oldest).delete()
-        CacheRollupHour.objects.filter(tenant=tenant, hour__lt=oldest).delete()
+    with transaction.atomic():
+        # A new version too: readers then keep watermarks at most one refresh old, and walk only the
+        # invocations since.
+        _rollups_changing(tenant)
+        CacheRollupDay.objects.filter(tenant=tenant, covers_through_id__lt=watermark).exclude(day__in=due).update(
+            covers_through_id=watermark
+        )
+        if hours:
+            # Only the fresh ones: a stale hour of a day its daily rollup serves keeps its staleness.
+            CacheRollupHour.objects.filter(
+                tenant=tenant, covers_through_id__lt=watermark, hour__in=plan.fresh_hours - set(due_hours)
+            ).update(covers_through_id=watermark)
+            oldest = day_start(today - (HOURLY_ROLLUP_DAYS - 1) * ONE_DAY)
+            HourlyCacheRollup.objects.filter(tenant=tenant, hour__lt=oldest).delete()
+            CacheRollupHour.objects.filter(tenant=tenant, hour__lt=oldest).delete()
     return RefreshResult(tenant=tenant, days=due, watermark=watermark, hours=due_hours)
 
 

@@ -39,7 +39,8 @@ def _scope_stats(
     *, tenant_id: int, agent_id: int | None, period: Period, today: dt.date | None, use_rollups: bool
 ) -> ScopeStats:
     today = today or utc_today()
-    common = {"agent_id": agent_id, "today": today, "use_rollups": use_rollups}
+    # Kept in the process between rollup refreshes (`caching.settled`): dashboards ask the same again and again.
+    common = {"agent_id": agent_id, "today": today, "use_rollups": use_rollups, "keep": True}
     recent = recent_periods(today)
     month = recent["last_30_days"]
     # The recent periods' days are read with the period's when they are near it (7d, a custom range of the
@@ -274,9 +275,10 @@ def key_totals(tenant: Tenant, by_key: dict[str | None, CacheTotals]) -> list[Ke
     """Totals by the tenant's API key that asked (None: the admin, commands), those with invocations, highest
     spend first."""
     keys = TenantAPIKey.objects.filter(tenant=tenant, pk__in=[key_id for key_id in by_key if key_id]).in_bulk()
-    rows = [
-        KeyTotals(keys.get(key_id), totals)
-        for key_id, totals in by_key.items()
-        if totals.total_invocations or totals.failed_invocations
-    ]
-    return sorted(rows, key=lambda row: (-row.totals.spend, row.api_key.prefix if row.api_key else ""))
+    rows: dict[str | None, KeyTotals] = {}
+    for key_id, totals in by_key.items():
+        # A key deleted since the rollups were read is no key, as its invocations and rollup rows now say.
+        key = keys.get(key_id)
+        rows.setdefault(key and key.pk, KeyTotals(key, CacheTotals())).totals.add(totals)
+    shown = [row for row in rows.values() if row.totals.total_invocations or row.totals.failed_invocations]
+    return sorted(shown, key=lambda row: (-row.totals.spend, row.api_key.prefix if row.api_key else ""))

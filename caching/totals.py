@@ -22,6 +22,7 @@ from agents_app.models import Invocation
 from caching import histograms, rollups
 from caching.models import DailyCacheRollup, DailyKeyRollup, HourlyCacheRollup
 from caching.periods import ONE_DAY, ONE_HOUR, UTC, day_ranges, day_start, hour_start
+from caching.settled import Settled, rollups_version, settled_get, settled_put
 from caching.sums import ATTEMPT_FIELDS, FIGURE_FIELDS, MISS_REASON_FIELDS, summed
 from pricing.costs import ratio, spend, total_input_tokens
 
@@ -180,6 +181,7 @@ def grouped_cache_totals(
     today: dt.date | None = None,
     use_rollups: bool = True,
     metrics: bool = False,
+    keep: bool = False,
 ) -> dict[tuple, CacheTotals]:
     """Totals grouped by `keys` (any of "agent_id", "api_key_id", "day", "hour", or none) per tenant from its
     day to `day_to`."""
@@ -191,6 +193,7 @@ def grouped_cache_totals(
         today=today,
         use_rollups=use_rollups,
         metrics=metrics,
+        keep=keep,
     )
     return grouped
 
@@ -205,6 +208,7 @@ def grouped_cache_totals_many(
     today: dt.date | None = None,
     use_rollups: bool = True,
     metrics: bool = False,
+    keep: bool = False,
 ) -> list[dict[tuple, CacheTotals]]:
     """The same totals grouped several ways (by day, by agent, not at all...), one dict per grouping.
 
@@ -223,6 +227,11 @@ def grouped_cache_totals_many(
     ones, whatever the range: the database does the summing, Python merges a
     few rows. `use_rollups=False` reads invocations only (the reference answer
     the rollup path must equal).
+
+    `keep` keeps the markers and the rollup sums of one tenant's read in the
+    process, under the tenant's rollups version (`caching.settled`): asked
+    again before its rollups change, the read costs the version, the walk for
+    late arrivals and the live invocations.
     """
     now = timezone.now()
     today = today or now.astimezone(UTC).date()
@@ -234,15 +243,25 @@ def grouped_cache_totals_many(
     end = day_start(day_to + ONE_DAY)
     # A tenant's by-day figures of a closed day are its day marker's (one row a day, whatever its agents).
     tenant_days = agent_id is None and not metrics and ("day",) in groupings
-    freshness = rollups.RollupFreshness()
+    freshness, settled, keep_as = rollups.RollupFreshness(), Settled(rollups.RollupMarkers()), None
     if use_rollups:
-        freshness = rollups.rollup_freshness(
-            tenant_from=tenant_from,
-            day_to=min(day_to, today - ONE_DAY),
-            agent_id=agent_id,
-            hours_to=min(hour_start(now), end),
-            figures=tenant_days,
-        )
+        hours_to = min(hour_start(now), end)
+        question = None
+        if keep and len(tenant_from) == 1 and not metrics:
+            version = rollups_version(*tenant_from)
+            question = (version, *tenant_from.items(), day_to, today, hours_to, agent_id, *groupings, *(ranges or ()))
+        found = settled_get(question) if question else None
+        if found:
+            settled = found
+        else:
+            markers = rollups.rollup_markers(
+                tenant_from=tenant_from, day_to=min(day_to, today - ONE_DAY), hours_to=hours_to, figures=tenant_days
+            )
+            settled, keep_as = Settled(markers), question
+        late = rollups.late_arrivals(settled.markers, agent_id)
+        freshness = rollups.freshness_of(settled.markers, late)
+        if late:  # kept sums cover spans now stale: read them anew, and keep nothing
+            settled, keep_as = Settled(settled.markers), None
 
     hourly_q, live_q = Q(), Q()
     live_spans: list[Span] = []
@@ -272,7 +291,9 @@ def grouped_cache_totals_many(
         for k in ("agent_id", "api_key_id", "day", "hour")
         if any(k in keys for keys in groupings) or (k == "day" and any(ranges))
     )
-    fine_rows: list[dict] = summed(HourlyCacheRollup, hourly_q, needed, metrics) if hourly_q else []
+    if settled.hourly_rows is None:
+        settled.hourly_rows = summed(HourlyCacheRollup, hourly_q, needed, metrics) if hourly_q else []
+    fine_rows = list(settled.hourly_rows)
     if live_q:
         live_days = _days_of(live_spans)
         live_day = next(iter(live_days)) if len(live_days) == 1 else None
@@ -287,18 +308,20 @@ def grouped_cache_totals_many(
     for keys, span in zip(groupings, ranges, strict=True):
         if "day" not in keys and "hour" not in keys:
             undated.setdefault(span, set()).update(keys or ("agent_id",))
-    daily_reads: dict[tuple, list[dict]] = {}
+    daily_reads = settled.daily_reads
 
     def daily_rows(keys: tuple[str, ...], span: tuple | None) -> list[dict]:
         if tenant_days and keys == ("day",):
-            rows = []
-            for t, (_, fresh_days) in daily_of.items():
-                for day in fresh_days:
-                    figures = freshness.day_figures[t, day]
-                    # A day without invocations has no row, as in the daily rollup.
-                    if (span is None or span[0] <= day <= span[1]) and any(figures.values()):
-                        rows.append({"day": day, **figures})
-            return rows
+            if ("markers", span) not in daily_reads:
+                rows = []
+                for t, (_, fresh_days) in daily_of.items():
+                    for day in fresh_days:
+                        figures = freshness.day_figures[t, day]
+                        # A day without invocations has no row, as in the daily rollup.
+                        if (span is None or span[0] <= day <= span[1]) and any(figures.values()):
+                            rows.append({"day": day, **figures})
+                daily_reads["markers", span] = rows
+            return daily_reads["markers", span]
         shared = undated.get(span, set())
         if "api_key_id" in shared and len(shared) > 1 and set(keys) <= shared:
             daily, keys = DailyKeyRollup, tuple(k for k in ("agent_id", "api_key_id") if k in shared)
@@ -324,4 +347,6 @@ def grouped_cache_totals_many(
             else:
                 results[key] = CacheTotals.from_row(row)
         answers.append(results)
+    if keep_as:
+        settled_put(keep_as, settled)
     return answers

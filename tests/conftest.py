@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from agent_platform.models import Role, Tenant
 from agent_platform.services import api_key_create, member_ensure
 from agents_app.models import Agent, FoundationModel
+from caching.settled import settled_clear
 
 pytest_plugins = ["tests.emulator_plugin"]
 
@@ -31,6 +32,13 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _nothing_settled():
+    """What a process keeps from the rollups (`caching.settled`) is per tenant id and version; a rolled-back test's
+    ids come again in the next one."""
+    settled_clear()
 
 
 @pytest.fixture(autouse=True)

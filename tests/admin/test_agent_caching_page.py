@@ -220,9 +220,9 @@ def test_caching_page_queries_do_not_grow_with_sessions(member, agent, django_as
         Deployment.objects.create(tenant=agent.tenant, agent=agent, version=index + 1, config={}, backend="local")
 
     # (The first view also stores the agent's pending cache advice, the marker that its refresh is queued; the
-    # figures read hour markers and hourly rollups besides the daily ones, and the sessions' own ids apart
-    # from their invocations.)
-    with django_assert_max_num_queries(23):
+    # figures read the rollups' version, hour markers and hourly rollups besides the daily ones, and the
+    # sessions' own ids apart from their invocations.)
+    with django_assert_max_num_queries(24):
         html = page(member.get(url(agent)))
 
     assert html.count("data-session-id=") == 20

@@ -199,11 +199,19 @@ def test_agent_stats_take_a_fixed_number_of_queries(api, agent, django_assert_ma
     for n in range(30):
         add_invocation(agent, at(utc_today() - dt.timedelta(days=2), 8, n), session=f"extra{n}", input=1)
 
-    # Auth 2 (the address's failed keys, the key with its tenant), the agent, the rollups' freshness 3, hourly,
-    # live and daily sums, and the sessions: the walk, their invocations, their ids.
-    with django_assert_max_num_queries(12):
+    # Auth 2 (the address's failed keys, the key with its tenant), the agent, the rollups' version, their
+    # freshness 3, hourly, live and daily sums, and the sessions: the walk, their invocations, their ids.
+    with django_assert_max_num_queries(13):
         response = api.get(url(agent, period="90d", sessions_limit=50))
     assert response.status_code == 200 and len(response.json()["sessions"]) == 33
+
+    # Once those late arrivals are rolled up, asked twice before the rollups change again: the second time, the
+    # markers (2) and the hourly and daily sums are the ones kept the first time.
+    services.rollups_refresh(tenant=agent.tenant)
+    first = api.get(url(agent, period="90d", sessions_limit=50)).json()
+    with django_assert_max_num_queries(9):
+        again = api.get(url(agent, period="90d", sessions_limit=50))
+    assert again.json() == first == response.json()
 
 
 # --- Tenant -----------------------------------------------------------------------------------------
@@ -289,12 +297,17 @@ def test_tenant_stats_take_a_fixed_number_of_queries(api, tenant, tenant_agents,
         add_invocation(extra, at(utc_today() - dt.timedelta(days=3), 8), input=5, read=10)
     services.rollups_refresh(tenant=tenant, days=[utc_today() - dt.timedelta(days=3)])
 
-    # Auth 2, the rollups' freshness 3 (the day markers bring the tenant's figures by day), hourly and live sums
-    # (by agent and key: today's closed hours serve the breakdown by key too), daily sums by agent and key, the
-    # agents. (The keys' names are read when keys asked for invocations; none did here.)
-    with django_assert_max_num_queries(9):
+    # Auth 2, the rollups' version, their freshness 3 (the day markers bring the tenant's figures by day), hourly
+    # and live sums (by agent and key: today's closed hours serve the breakdown by key too), daily sums by agent
+    # and key, the agents. (The keys' names are read when keys asked for invocations; none did here.)
+    with django_assert_max_num_queries(10):
         response = api.get("/api/cache-stats/?period=90d&top=20")
     assert response.status_code == 200 and len(response.json()["top_agents"]) == 13
+
+    # Asked again before the rollups change: the markers (2) and the hourly and daily sums were kept.
+    with django_assert_max_num_queries(6):
+        again = api.get("/api/cache-stats/?period=90d&top=20")
+    assert again.json() == response.json()
 
 
 def test_sessions_are_found_past_long_sessions(api, agent):

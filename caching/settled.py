@@ -1,0 +1,88 @@
+"""The settled part of a tenant's cache-stats read, kept in the process under the tenant's rollups version.
+
+Most of what a read of a tenant's (or one agent's) figures reads is settled:
+the day and hour markers, and the sums of the rollup rows they vouch for.
+Those change only when the rollups are written, and every such write gives the
+tenant a new `rollups_version` in its transaction (`caching.services`). A
+dashboard asks the same question many times between two refreshes, so the
+totals engine (`caching.totals`) keeps that part here, keyed by the version
+and the question, and reads only the rest again:
+
+- the version itself, read anew by every request;
+- the walk for late arrivals since the markers' watermarks (an invocation
+  committed after a span was rolled up). If it finds one, that request reads
+  the rollup sums anew, without the late spans, and keeps nothing. Every
+  refresh (every few minutes) writes a new version, so the walk starts from
+  watermarks at most one refresh old;
+- the live invocations (the current hour, what is stale or not rolled up).
+
+So the answer is the one the engine gives without it. What the walk cannot
+see, a deletion, is followed by a backfill (`caching.rollups`), which is a
+rollup write: a new version. A deleted API key's rows read as no key's
+(`caching.stats.key_totals`), as they do once the database has set them so.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Q
+
+from agent_platform.models import Tenant
+from caching.rollups import RollupMarkers
+from caching.statements import Statement, unfiltered
+
+# Questions kept per process, the least recently asked dropped first. A tenant's 90 days (its figures by day,
+# its agents' and keys' sums) take about 320 KiB, one agent's 180 KiB: 20 MiB at most.
+MAX_ENTRIES = 64
+
+
+@dataclass
+class Settled:
+    """The markers (before the walk), and the rollup sums read for the spans they settle."""
+
+    markers: RollupMarkers
+    hourly_rows: list[dict] | None = None
+    daily_reads: dict[tuple, list[dict]] = field(default_factory=dict)
+
+
+def rollups_version(tenant_id: int) -> int | None:
+    """The tenant's `rollups_version` now (None: no such tenant). Read anew by every request that keeps: a
+    tenant object read earlier may hold an older one."""
+    rows = _version_statement(connections[DEFAULT_DB_ALIAS].vendor).rows(Q(pk=tenant_id))
+    return rows[0][0] if rows else None
+
+
+@functools.cache
+def _version_statement(vendor: str) -> Statement:
+    return unfiltered(Tenant.objects.values_list("rollups_version"))
+
+
+_entries: OrderedDict[Hashable, Settled] = OrderedDict()
+_lock = threading.Lock()
+
+
+def settled_get(key: Hashable) -> Settled | None:
+    with _lock:
+        entry = _entries.get(key)
+        if entry is not None:
+            _entries.move_to_end(key)
+        return entry
+
+
+def settled_put(key: Hashable, entry: Settled) -> None:
+    with _lock:
+        _entries[key] = entry
+        _entries.move_to_end(key)
+        while len(_entries) > MAX_ENTRIES:
+            _entries.popitem(last=False)
+
+
+def settled_clear() -> None:
+    with _lock:
+        _entries.clear()

@@ -1,0 +1,147 @@
+"""What a process keeps from the rollups (`caching.settled`): used again only while the rollups stay as they were."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from agent_platform.models import Tenant
+from agent_platform.services import api_key_create
+from agents_app.models import Invocation
+from agents_app.services.agents import agent_delete
+from caching import services, settled
+from caching.models import CacheRollupDay, CacheRollupHour, DailyCacheRollup, DailyKeyRollup, HourlyCacheRollup
+from caching.periods import Period, hour_start
+from caching.totals import grouped_cache_totals
+from tests.caching.stats_data import add_invocation, at
+from tests.caching.test_rollups import both_ways, busy_tenant  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.django_db
+
+ONE_DAY = dt.timedelta(days=1)
+ROLLUP_TABLES = [
+    model._meta.db_table
+    for model in (CacheRollupDay, CacheRollupHour, DailyCacheRollup, DailyKeyRollup, HourlyCacheRollup)
+]
+
+
+def week(today):
+    return Period(today - 7 * ONE_DAY, today, "7d")
+
+
+def rollup_reads(queries) -> list[str]:
+    return [q["sql"] for q in queries if any(table in q["sql"] for table in ROLLUP_TABLES)]
+
+
+def version(tenant) -> int:
+    return Tenant.objects.get(pk=tenant.pk).rollups_version
+
+
+@pytest.fixture
+def rolled_up(tenant, busy_tenant):  # noqa: F811 (the fixture imported above)
+    """The busy tenant's week rolled up, and today's closed hours (one invocation at 00:00:01 today)."""
+    services.rollups_refresh(tenant=tenant, days=[busy_tenant["today"] - n * ONE_DAY for n in range(1, 8)])
+    return busy_tenant
+
+
+@pytest.mark.postgres
+def test_a_question_asked_again_reads_no_rollup_and_answers_the_same(tenant, rolled_up):
+    agent, period = rolled_up["agent"], week(rolled_up["today"])
+    for scope in ({"agent": agent}, {"tenant": tenant}):
+        with CaptureQueriesContext(connection) as first:
+            rolled, raw = both_ways(**scope, period=period)
+        assert rolled == raw
+        assert rollup_reads(first.captured_queries)  # the first time, markers and rollup sums
+
+        with CaptureQueriesContext(connection) as again:
+            rolled_again, _ = both_ways(**scope, period=period)
+        assert rolled_again == raw
+        assert rollup_reads(again.captured_queries) == []
+
+
+@pytest.mark.postgres
+def test_a_late_arrival_into_a_kept_day_is_counted_before_any_refresh(tenant, rolled_up):
+    agent, today = rolled_up["agent"], rolled_up["today"]
+    period = week(today)
+    before, _ = both_ways(tenant=tenant, period=period)
+
+    add_invocation(agent, at(today - 3 * ONE_DAY, 9), session="late", input=50, read=1500)
+    rolled, raw = both_ways(tenant=tenant, period=period)
+    assert rolled == raw
+    assert rolled["total_invocations"] == before["total_invocations"] + 1
+
+
+@pytest.mark.postgres
+def test_every_rollup_write_gives_its_tenant_a_new_version_and_no_other(tenant, other_tenant, rolled_up):
+    today, agent, nova = rolled_up["today"], rolled_up["agent"], rolled_up["nova"]
+    others = version(other_tenant)
+    seen = [version(tenant)]
+    writes = [
+        lambda: services.rollup_day(tenant=tenant, day=today - ONE_DAY),
+        lambda: services.rollup_hour(tenant=tenant, hour=hour_start(at(today, 0))),
+        lambda: services.rollups_refresh(tenant=tenant, days=[]),
+        lambda: agent_delete(agent=nova),
+    ]
+    for write in writes:
+        write()
+        seen.append(version(tenant))
+    assert len(set(seen)) == len(seen)
+    assert version(other_tenant) == others
+    assert agent.tenant_id == tenant.pk
+
+
+@pytest.mark.postgres
+def test_deleted_invocations_backfilled_read_as_raw_though_their_rollups_were_kept(tenant, rolled_up):
+    """The walk cannot see a deletion; the backfill that must follow it is a rollup write: a new version."""
+    agent, today = rolled_up["agent"], rolled_up["today"]
+    period = week(today)
+    before = [both_ways(**scope, period=period)[0] for scope in ({"agent": agent}, {"tenant": tenant})]
+
+    day = today - 2 * ONE_DAY
+    deleted, _ = Invocation.objects.filter(agent=agent, queued_at__date=day).delete()
+    services.rollups_refresh(tenant=tenant, days=[day])
+
+    for scope, earlier in zip(({"agent": agent}, {"tenant": tenant}), before, strict=True):
+        rolled, raw = both_ways(**scope, period=period)
+        assert rolled == raw
+        failed = earlier["failed_invocations"] - rolled["failed_invocations"]
+        assert earlier["total_invocations"] - rolled["total_invocations"] + failed == deleted > 0
+
+
+@pytest.mark.postgres
+def test_an_api_key_deleted_after_its_figures_were_kept_reads_as_no_key(tenant, rolled_up):
+    """Deleting a key sets its invocations' and rollup rows' key to none, which no version marks: the kept rows
+    still name it, and are shown as no key's, with the rest that no key asked for."""
+    agent, today = rolled_up["agent"], rolled_up["today"]
+    period = week(today)
+    key, _ = api_key_create(tenant=tenant, name="gone soon")
+    Invocation.objects.filter(agent=agent, queued_at__date=today - ONE_DAY).update(api_key=key)
+    services.rollups_refresh(tenant=tenant, days=[today - ONE_DAY])
+    rolled, raw = both_ways(tenant=tenant, period=period)
+    assert rolled == raw
+    assert [row["api_key"] for row in rolled["by_key"]].count(None) == 1 and len(rolled["by_key"]) == 2
+
+    key.delete()
+    rolled, raw = both_ways(tenant=tenant, period=period)
+    assert rolled == raw
+    assert [row["api_key"] for row in rolled["by_key"]] == [None]
+
+
+def test_the_least_recently_asked_questions_go_first(tenant, rolled_up, monkeypatch):
+    monkeypatch.setattr(settled, "MAX_ENTRIES", 2)
+    today = rolled_up["today"]
+
+    def ask(days: int):
+        return grouped_cache_totals(tenant_from={tenant.pk: today - days * ONE_DAY}, day_to=today, keep=True)
+
+    for days in (2, 3, 4):
+        ask(days)
+    assert len(settled._entries) == 2
+
+    with CaptureQueriesContext(connection) as queries:
+        ask(4)
+    assert rollup_reads(queries.captured_queries) == []
+    with CaptureQueriesContext(connection) as queries:
+        ask(2)
+    assert rollup_reads(queries.captured_queries)
