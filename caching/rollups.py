@@ -35,10 +35,13 @@ a month of invocations (`invocation_partitions --detach`) is no deletion for
 reporting: the rollups keep the figures, which is why a month is detached only
 once every day of it is rolled up.
 
-`rollup_freshness` is that rule. The reader (`caching.totals`) reads the fresh
-spans from rollups and the rest live; the writer (`caching.services`)
-recomputes the stale ones. One agent's reader ignores other agents' late
-arrivals: its own rollup rows are still right.
+`rollup_freshness` is that rule: what the markers say (`rollup_markers`), less
+the spans the walk finds late arrivals in (`late_arrivals`). The reader
+(`caching.totals`) reads the fresh spans from rollups and the rest live, and
+may keep the markers between two rollup writes (`caching.settled`), walking
+again each time; the writer (`caching.services`) recomputes the stale ones.
+One agent's reader ignores other agents' late arrivals: its own rollup rows
+are still right.
 """
 
 from __future__ import annotations
