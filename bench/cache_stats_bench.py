@@ -15,11 +15,14 @@ SQLite), 250,000 at a time, so 10M take minutes and little memory. Each
 measurement runs the real API view through Django's test client, with an API
 key: `GET /api/agents/{id}/cache-stats/` (one agent, about 1/20 of the rows)
 and `GET /api/cache-stats/` (the tenant), for the periods 7d, 30d, 90d, all
-and a custom 30-day range a month ago. "raw" is the same request with rollups
-switched off (every day aggregated from invocations); the ratio is raw p95 over
-rollups p95. Memory: the process's RSS, and the tracemalloc peak of one request.
-On PostgreSQL the invocations table is partitioned by month (the migrations
-do it), and the bench records its size and the rollups'.
+and a custom 30-day range a month ago. Each cell is measured "kept" (as between
+two rollup refreshes: the process serves the markers and rollup sums it kept,
+`caching.settled`) and at its "first ask" since a refresh (nothing kept). "raw"
+is the same request with rollups switched off (every day aggregated from
+invocations); the ratios are raw p95 over kept and over first-ask p95.
+Memory: the process's RSS, and the tracemalloc peak of one request. On
+PostgreSQL the invocations table is partitioned by month (the migrations do
+it), and the bench records its size and the rollups'.
 
 `--baseline REV` measures an older commit's code on the same data as well:
 after this code's run, the largest size is measured again in alternating

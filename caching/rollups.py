@@ -136,8 +136,8 @@ def rollup_markers(
         else:
             markers.settled[key] = covered
 
-    # Each read is built with one filter, and compiled once (`caching.statements`): a request reads the
-    # markers every time.
+    # Each read is built with one filter, and compiled once (`caching.statements`): every first ask since a
+    # rollup write reads the markers.
     if lowest is None or day_to >= lowest:
         since = Q(day__gte=lowest) if lowest is not None else Q()
         where = since & Q(tenant_id__in=list(tenant_from), day__lte=day_to)
