@@ -249,7 +249,8 @@ def grouped_cache_totals_many(
         question = None
         if keep and len(tenant_from) == 1 and not metrics:
             version = rollups_version(*tenant_from)
-            question = (version, *tenant_from.items(), day_to, today, hours_to, agent_id, *groupings, *(ranges or ()))
+            asked = (day_to, today, hours_to, agent_id, tuple(groupings), tuple(ranges or ()))
+            question = (version, *tenant_from.items(), *asked)
         found = settled_get(question) if question else None
         if found:
             settled = found
