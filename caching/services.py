@@ -82,6 +82,11 @@ def _rollups_changing(tenant: Tenant) -> None:
     Tenant.objects.filter(pk=tenant.pk).update(rollups_version=tenant.rollups_version)
 
 
+def _tenant_locked(tenant: Tenant) -> None:
+    """The tenant's row locked for the transaction, as `_rollups_changing` locks it, without a new version."""
+    list(Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk"))
+
+
 def rollup_day(*, tenant: Tenant, day: dt.date, watermark: int | None = None, today: dt.date | None = None) -> int:
     """Recompute `tenant`'s rollup rows for the closed UTC `day`; returns how many agents had invocations.
 
@@ -263,9 +268,10 @@ def rollups_refresh(
     for hour in due_hours:
         rollup_hour(tenant=tenant, hour=hour, watermark=watermark)
     with transaction.atomic():
-        # A new version too: readers then keep watermarks at most one refresh old, and walk only the
-        # invocations since.
-        _rollups_changing(tenant)
+        # Moving watermarks up changes no figure, so what readers kept stays right: they walk for late arrivals
+        # from their older watermarks, a longer walk to the same answer, until the next rollup write (within the
+        # hour: each closed hour is rolled up). Only dropping rows is a write they must see.
+        _tenant_locked(tenant)
         CacheRollupDay.objects.filter(tenant=tenant, covers_through_id__lt=watermark).exclude(day__in=due).update(
             covers_through_id=watermark
         )
@@ -275,8 +281,10 @@ def rollups_refresh(
                 tenant=tenant, covers_through_id__lt=watermark, hour__in=plan.fresh_hours - set(due_hours)
             ).update(covers_through_id=watermark)
             oldest = day_start(today - (HOURLY_ROLLUP_DAYS - 1) * ONE_DAY)
-            HourlyCacheRollup.objects.filter(tenant=tenant, hour__lt=oldest).delete()
-            CacheRollupHour.objects.filter(tenant=tenant, hour__lt=oldest).delete()
+            dropped, _ = HourlyCacheRollup.objects.filter(tenant=tenant, hour__lt=oldest).delete()
+            dropped_markers, _ = CacheRollupHour.objects.filter(tenant=tenant, hour__lt=oldest).delete()
+            if dropped or dropped_markers:
+                _rollups_changing(tenant)
     return RefreshResult(tenant=tenant, days=due, watermark=watermark, hours=due_hours)
 
 

@@ -11,9 +11,11 @@ and the question, and reads only the rest again:
 - the version itself, read anew by every request;
 - the walk for late arrivals since the markers' watermarks (an invocation
   committed after a span was rolled up). If it finds one, that request reads
-  the rollup sums anew, without the late spans, and keeps nothing. Every
-  refresh (every few minutes) writes a new version, so the walk starts from
-  watermarks at most one refresh old;
+  the rollup sums anew, without the late spans, and keeps nothing. A refresh
+  that only moves watermarks up keeps the version (no figure changed): the
+  walk then starts from the kept, older watermarks, which sees all the newer
+  ones would. Each closed hour's rollup is a write, so they are at most about
+  an hour old;
 - the live invocations (the current hour, what is stale or not rolled up).
 
 So the answer is the one the engine gives without it. What the walk cannot

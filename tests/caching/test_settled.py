@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from agent_platform.models import Tenant
 from agent_platform.services import api_key_create
@@ -80,7 +81,9 @@ def test_every_rollup_write_gives_its_tenant_a_new_version_and_no_other(tenant, 
     writes = [
         lambda: services.rollup_day(tenant=tenant, day=today - ONE_DAY),
         lambda: services.rollup_hour(tenant=tenant, hour=hour_start(at(today, 0))),
-        lambda: services.rollups_refresh(tenant=tenant, days=[]),
+        lambda: services.rollups_refresh(tenant=tenant, days=[today - 2 * ONE_DAY]),
+        # A refresh that drops hourly rows past the hourly window (here, all of today's and yesterday's).
+        lambda: services.rollups_refresh(tenant=tenant, days=[], today=today + 3 * ONE_DAY),
         lambda: agent_delete(agent=nova),
     ]
     for write in writes:
@@ -89,6 +92,30 @@ def test_every_rollup_write_gives_its_tenant_a_new_version_and_no_other(tenant, 
     assert len(set(seen)) == len(seen)
     assert version(other_tenant) == others
     assert agent.tenant_id == tenant.pk
+
+
+@pytest.mark.postgres
+def test_a_refresh_that_only_moves_watermarks_keeps_the_version_and_late_arrivals_still_count(tenant, rolled_up):
+    """What was kept carries the older watermarks: its walk still finds an arrival the newer ones were moved
+    past (the refresh moved them past every invocation then, the late one came after)."""
+    agent, today = rolled_up["agent"], rolled_up["today"]
+    period = week(today)
+    before, _ = both_ways(tenant=tenant, period=period)
+    kept = version(tenant)
+
+    newest = add_invocation(agent, timezone.now(), session="now", input=7)  # the current hour: nothing to roll up
+    services.rollups_refresh(tenant=tenant, days=[], hours=False)
+    assert CacheRollupDay.objects.filter(tenant=tenant, covers_through_id__gte=newest.pk).count() == 7
+    assert version(tenant) == kept
+    with CaptureQueriesContext(connection) as again:
+        rolled, raw = both_ways(tenant=tenant, period=period)
+    assert rolled == raw
+    assert rollup_reads(again.captured_queries) == []
+
+    add_invocation(agent, at(today - 3 * ONE_DAY, 9), session="late", input=50, read=1500)
+    rolled, raw = both_ways(tenant=tenant, period=period)
+    assert rolled == raw
+    assert rolled["total_invocations"] == before["total_invocations"] + 2
 
 
 @pytest.mark.postgres
