@@ -9,10 +9,13 @@ they read the same parameters the same way.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Q
 from django.utils import timezone
 
 from agent_platform.errors import ApplicationError
@@ -20,6 +23,7 @@ from agent_platform.models import Tenant
 from agents_app.models import Agent, Invocation
 from agents_app.selectors import agent_check
 from caching.models import DailyCacheRollup
+from caching.statements import Statement, unfiltered
 
 UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
@@ -100,11 +104,21 @@ def first_invocation_day(*, tenant: Tenant, agent: Agent | None = None) -> dt.da
     Rollups count too: a month of invocations archived (`invocation_partitions --detach`) keeps its figures
     there, so `all` still begins with it.
     """
-    owner = {"agent": agent_check(tenant=tenant, agent=agent)} if agent is not None else {"tenant": tenant}
-    first = Invocation.objects.filter(**owner).order_by("queued_at").values_list("queued_at", flat=True).first()
-    first_rolled = DailyCacheRollup.objects.filter(**owner).order_by("day").values_list("day", flat=True).first()
-    days = [day for day in (first and first.astimezone(UTC).date(), first_rolled) if day]
-    return min(days) if days else None
+    owner = Q(agent_id=agent_check(tenant=tenant, agent=agent).pk) if agent is not None else Q(tenant_id=tenant.pk)
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
+    rolled = _first(DailyCacheRollup, "day", vendor).converted(owner)
+    first_rolled = rolled[0][0] if rolled else None
+    # Only an invocation before the first rolled-up day can begin `all` earlier: on PostgreSQL, the months
+    # before it are all that is read (most often none).
+    before = owner & Q(queued_at__lt=day_start(first_rolled)) if first_rolled else owner
+    first = _first(Invocation, "queued_at", vendor).converted(before)
+    return first[0][0].astimezone(UTC).date() if first else first_rolled
+
+
+@functools.cache
+def _first(model: type, column: str, vendor: str) -> Statement:
+    """The lowest `column` of the model's rows, compiled once (`caching.statements`): every `all` asks."""
+    return unfiltered(model.objects.order_by(column).values_list(column)[:1])
 
 
 # --- Query parameters ----------------------------------------------------------------------------
