@@ -249,7 +249,10 @@ def grouped_cache_totals_many(
         question = None
         if keep and len(tenant_from) == 1 and not metrics:
             version = rollups_version(*tenant_from)
-            asked = (day_to, today, hours_to, agent_id, tuple(groupings), tuple(ranges or ()))
+            # Not the current hour: an hour gets its marker only from a rollup write, a new version, so the
+            # markers kept under this one are all there are up to any later hour (the hour just closed is read
+            # live, as without them, until the refresh rolls it up).
+            asked = (day_to, today, agent_id, tuple(groupings), tuple(ranges or ()))
             question = (version, *tenant_from.items(), *asked)
         found = settled_get(question) if question else None
         if found:

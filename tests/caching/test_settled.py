@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -13,7 +14,7 @@ from agents_app.models import Invocation
 from agents_app.services.agents import agent_delete
 from caching import services, settled
 from caching.models import CacheRollupDay, CacheRollupHour, DailyCacheRollup, DailyKeyRollup, HourlyCacheRollup
-from caching.periods import Period, hour_start
+from caching.periods import Period, hour_start, utc_today
 from caching.totals import grouped_cache_totals
 from tests.caching.stats_data import add_invocation, at
 from tests.caching.test_rollups import both_ways, busy_tenant  # noqa: F401 (a fixture)
@@ -116,6 +117,37 @@ def test_a_refresh_that_only_moves_watermarks_keeps_the_version_and_late_arrival
     rolled, raw = both_ways(tenant=tenant, period=period)
     assert rolled == raw
     assert rolled["total_invocations"] == before["total_invocations"] + 2
+
+
+@pytest.fixture
+def half_past_ten():
+    """The clock at 10:30 today (UTC), standing still until moved."""
+    with time_machine.travel(at(utc_today(), 10, 30), tick=False) as clock:
+        yield clock
+
+
+@pytest.mark.postgres
+def test_a_question_kept_past_the_hour_reads_the_hour_just_closed_live_until_it_is_rolled_up(
+    half_past_ten, tenant, rolled_up
+):
+    agent, today = rolled_up["agent"], rolled_up["today"]
+    period = week(today)
+    before, _ = both_ways(tenant=tenant, period=period)
+    add_invocation(agent, at(today, 10, 40), session="ten", input=9)
+
+    half_past_ten.move_to(at(today, 11, 5))
+    with CaptureQueriesContext(connection) as again:
+        rolled, raw = both_ways(tenant=tenant, period=period)
+    assert rolled == raw
+    assert rolled["total_invocations"] == before["total_invocations"] + 1
+    assert rollup_reads(again.captured_queries) == []
+
+    services.rollups_refresh(tenant=tenant, days=[])  # 10:00 rolled up: a write
+    assert CacheRollupHour.objects.filter(tenant=tenant, hour=at(today, 10)).exists()
+    with CaptureQueriesContext(connection) as rolled_again:
+        rolled, raw = both_ways(tenant=tenant, period=period)
+    assert rolled == raw
+    assert rollup_reads(rolled_again.captured_queries)
 
 
 @pytest.mark.postgres
