@@ -17,7 +17,8 @@ goes stale in two ways, each detected without scanning its invocations:
    checked. One query walks the primary key from the lowest watermark in
    range and finds such days and hours. Every refresh (every few minutes,
    `caching.services`) moves each settled marker's watermark up, so the walk
-   reads the invocations of those last minutes, not a day's.
+   reads the invocations of those last minutes, not a day's (or of the last
+   hour at most, from the markers a reader kept: `caching.settled`).
 
 A span without a marker (never rolled up) is neither fresh nor stale: readers
 read it live, and the refreshes catch up on recent ones. So the answer never
