@@ -16,8 +16,9 @@ measurement runs the real API view through Django's test client, with an API
 key: `GET /api/agents/{id}/cache-stats/` (one agent, about 1/20 of the rows)
 and `GET /api/cache-stats/` (the tenant), for the periods 7d, 30d, 90d, all
 and a custom 30-day range a month ago. Each cell is measured "kept" (as between
-two rollup refreshes: the process serves the markers and rollup sums it kept,
-`caching.settled`) and at its "first ask" since a refresh (nothing kept). "raw"
+two rollup writes, about an hour: the process serves the markers and rollup
+sums it kept, `caching.settled`) and at its "first ask" since a rollup write
+(nothing kept). "raw"
 is the same request with rollups switched off (every day aggregated from
 invocations); the ratios are raw p95 over kept and over first-ask p95.
 Memory: the process's RSS, and the tracemalloc peak of one request. On
@@ -63,13 +64,13 @@ AGENTS = 20
 TURNS = 5
 NOTES = """
 Reading the figures: with rollups, a request costs a fixed number of queries whatever the range. The first ask
-since a refresh reads auth, agent, the rollups' version, day markers (which bring a tenant's figures by day),
+since a rollup write reads auth, agent, the rollups' version, day markers (which bring a tenant's figures by day),
 hour markers, the late-arrival walk, the live rows, the hourly rollups, one daily-rollup read (the agent's days,
-or the tenant's agents and keys), and sessions for one agent. Asked again before the next refresh, the markers
+or the tenant's agents and keys), and sessions for one agent. Asked again before the next write, the markers
 and the rollup sums are the ones the process kept (`caching.settled`): four queries fewer. What still grows
 with volume is the current hour's live rows (here a whole hour's, about 1/2,160 of the
 rows), read twice: summed through the `(tenant, queued_at)` or `(agent, queued_at)` index, and walked by primary
-key from the last refresh's watermark. Raw aggregation grows with the whole range. Memory per request stays flat
+key from the kept markers' watermarks. Raw aggregation grows with the whole range. Memory per request stays flat
 (tracemalloc); the RSS column also carries the bench's own inserts in the same process, so it is an upper bound,
 not the request's footprint.""".strip()
 
@@ -254,8 +255,8 @@ def measure(client, urls: dict[str, str], repeat: int, *, mode: str = "kept") ->
     """Latency and CPU per request of each named URL, requested in turn for `repeat` rounds: a slow minute of the
     shared machine then falls on every cell alike, not on whichever cell was being measured in it.
 
-    `mode`: "kept", as between two rollup refreshes (what the process keeps from the rollups, `caching.settled`,
-    serves every request after the first); "first", each request the first since a refresh (nothing kept);
+    `mode`: "kept", as between two rollup writes (what the process keeps from the rollups, `caching.settled`,
+    serves every request after the first); "first", each request the first since a rollup write (nothing kept);
     "raw", rollups switched off (every day aggregated from invocations)."""
     from caching import rollups
 
@@ -550,8 +551,8 @@ def side_by_side(results: list[dict]) -> list[str]:
         f"{len(runs[0]['rounds']) // 2} rounds): the medians over rounds of each round's p50 and p95, and this "
         "code's p50 over the other's, which the machine's speed that hour affects far less than the figures.",
         "",
-        "This code is measured twice: kept (between two rollup refreshes, what the process keeps from the "
-        "rollups serves every request but the first) and first ask (each request the first since a refresh).",
+        "This code is measured twice: kept (between two rollup writes, what the process keeps from the "
+        "rollups serves every request but the first) and first ask (each request the first since a rollup write).",
         "",
         "| DB | endpoint | period | before p50 / p95 ms | kept p50 / p95 ms | p50 ratio | first ask p50 / p95 ms "
         "| p50 ratio |",
@@ -591,9 +592,10 @@ def render(results: list[dict], args, info: dict, section: str) -> str:
         "cell once, so the shared machine's slower minutes fall on every cell alike). Agent: "
         "`GET /api/agents/{id}/cache-stats/` (1/20 of the rows, 20 sessions); tenant: `GET /api/cache-stats/`; "
         "periods `7d`, `30d`, `90d`, `all`, and custom `from`/`to` (30 closed days a month ago). Kept: as between "
-        "two rollup refreshes (every 5 minutes), when the process has kept what it read from the rollups "
-        "(`caching.settled`) and reads only their version, the late arrivals and the live rows; first ask: each "
-        "request the first since a refresh, which reads the markers and the rollup sums as well. Raw: rollups "
+        "two rollup writes (about an hour: each closed hour's rollup is one, a refresh that only moves watermarks "
+        "is not), when the process has kept what it read from the rollups (`caching.settled`) and reads only their "
+        "version, the late arrivals and the live rows; first ask: each request the first since a rollup write, "
+        "which reads the markers and the rollup sums as well. Raw: rollups "
         "switched off, every day aggregated from invocations; ratio = raw p95 / kept p95 and / first-ask p95. "
         "CPU (kept): the web "
         "process's own CPU time per request (with rollups), which the machine's load inflates least; on SQLite it "
