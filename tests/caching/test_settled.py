@@ -6,7 +6,6 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from agent_platform.models import Tenant
 from agent_platform.services import api_key_create
@@ -45,6 +44,13 @@ def rolled_up(tenant, busy_tenant):  # noqa: F811 (the fixture imported above)
     """The busy tenant's week rolled up, and today's closed hours (one invocation at 00:00:01 today)."""
     services.rollups_refresh(tenant=tenant, days=[busy_tenant["today"] - n * ONE_DAY for n in range(1, 8)])
     return busy_tenant
+
+
+@pytest.fixture
+def half_past_ten():
+    """The clock at 10:30 today (UTC), standing still until moved."""
+    with time_machine.travel(at(utc_today(), 10, 30), tick=False) as clock:
+        yield clock
 
 
 @pytest.mark.postgres
@@ -96,7 +102,9 @@ def test_every_rollup_write_gives_its_tenant_a_new_version_and_no_other(tenant, 
 
 
 @pytest.mark.postgres
-def test_a_refresh_that_only_moves_watermarks_keeps_the_version_and_late_arrivals_still_count(tenant, rolled_up):
+def test_a_refresh_that_only_moves_watermarks_keeps_the_version_and_late_arrivals_still_count(
+    half_past_ten, tenant, rolled_up
+):
     """What was kept carries the older watermarks: its walk still finds an arrival the newer ones were moved
     past (the refresh moved them past every invocation then, the late one came after)."""
     agent, today = rolled_up["agent"], rolled_up["today"]
@@ -104,7 +112,7 @@ def test_a_refresh_that_only_moves_watermarks_keeps_the_version_and_late_arrival
     before, _ = both_ways(tenant=tenant, period=period)
     kept = version(tenant)
 
-    newest = add_invocation(agent, timezone.now(), session="now", input=7)  # the current hour: nothing to roll up
+    newest = add_invocation(agent, at(today, 10, 20), session="now", input=7)  # the current hour: nothing to roll up
     services.rollups_refresh(tenant=tenant, days=[], hours=False)
     assert CacheRollupDay.objects.filter(tenant=tenant, covers_through_id__gte=newest.pk).count() == 7
     assert version(tenant) == kept
@@ -117,13 +125,6 @@ def test_a_refresh_that_only_moves_watermarks_keeps_the_version_and_late_arrival
     rolled, raw = both_ways(tenant=tenant, period=period)
     assert rolled == raw
     assert rolled["total_invocations"] == before["total_invocations"] + 2
-
-
-@pytest.fixture
-def half_past_ten():
-    """The clock at 10:30 today (UTC), standing still until moved."""
-    with time_machine.travel(at(utc_today(), 10, 30), tick=False) as clock:
-        yield clock
 
 
 @pytest.mark.postgres
