@@ -22,6 +22,12 @@ class Tenant(models.Model):
         help_text="New whenever the tenant's cache-stats rollups are written: what a process read from them is "
         "kept under it (caching.settled).",
     )
+    rollups_rewrite_version = models.PositiveBigIntegerField(
+        default=new_rollups_version,
+        editable=False,
+        help_text="New whenever a rollup write changes or drops rollup rows, not when it only adds an hour never "
+        "rolled up before: while it stays, what a process kept is extended by the new hours (caching.settled).",
+    )
 
     class Meta:
         ordering = ["slug"]

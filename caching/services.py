@@ -74,12 +74,17 @@ def _agent_sums(
     return sums, open_invocations
 
 
-def _rollups_changing(tenant: Tenant) -> None:
+def _rollups_changing(tenant: Tenant, *, rewrite: bool = True) -> None:
     """In a transaction that writes the tenant's rollups, first: a new `rollups_version`, so what readers kept
-    from the old rollups is not used again (`caching.settled`). The update also locks the tenant's row: one
-    rollup of a tenant at a time (beat and a backfill may overlap; SQLite serializes anyway)."""
+    from the old rollups is not used again as it was (`caching.settled`); with `rewrite` (every write but the
+    first rollup of an hour), a new `rollups_rewrite_version` too, so it is not extended by new hours either.
+    The update also locks the tenant's row: one rollup of a tenant at a time (beat and a backfill may
+    overlap; SQLite serializes anyway)."""
     tenant.rollups_version = new_rollups_version()
-    Tenant.objects.filter(pk=tenant.pk).update(rollups_version=tenant.rollups_version)
+    versions = {"rollups_version": tenant.rollups_version}
+    if rewrite:
+        tenant.rollups_rewrite_version = versions["rollups_rewrite_version"] = new_rollups_version()
+    Tenant.objects.filter(pk=tenant.pk).update(**versions)
 
 
 def _tenant_locked(tenant: Tenant) -> None:
@@ -157,7 +162,11 @@ def rollup_hour(*, tenant: Tenant, hour: dt.datetime, watermark: int | None = No
         watermark = invocation_watermark()
     now = timezone.now()
     with transaction.atomic():
-        _rollups_changing(tenant)
+        _tenant_locked(tenant)
+        # Until its first rollup an hour is read live: rolling it up only adds to what readers kept. Rolling it
+        # up again changes rows they may have read.
+        rolled_before = CacheRollupHour.objects.filter(tenant=tenant, hour=hour).exists()
+        _rollups_changing(tenant, rewrite=rolled_before)
         sums, open_invocations = _agent_sums(tenant, hour, hour + ONE_HOUR, keys=("agent_id", "api_key_id"))
         HourlyCacheRollup.objects.filter(tenant=tenant, hour=hour).delete()
         HourlyCacheRollup.objects.bulk_create(

@@ -1,14 +1,14 @@
-"""The settled part of a tenant's cache-stats read, kept in the process under the tenant's rollups version.
+"""The settled part of a tenant's cache-stats read, kept in the process under the tenant's rollups versions.
 
 Most of what a read of a tenant's (or one agent's) figures reads is settled:
 the day and hour markers, and the sums of the rollup rows they vouch for.
 Those change only when the rollups are written, and every such write gives the
 tenant a new `rollups_version` in its transaction (`caching.services`). A
 dashboard asks the same question many times between two refreshes, so the
-totals engine (`caching.totals`) keeps that part here, keyed by the version
-and the question, and reads only the rest again:
+totals engine (`caching.totals`) keeps that part here, per question, with the
+versions it was read under, and reads only the rest again:
 
-- the version itself, read anew by every request;
+- the versions themselves, read anew by every request;
 - the walk for late arrivals since the markers' watermarks (an invocation
   committed after a span was rolled up). If it finds one, that request reads
   the rollup sums anew, without the late spans, and keeps nothing. A refresh
@@ -17,6 +17,14 @@ and the question, and reads only the rest again:
   ones would. Each closed hour's rollup is a write, so they are at most about
   an hour old;
 - the live invocations (the current hour, what is stale or not rolled up).
+
+Most writes are the first rollup of an hour that just closed, which readers
+read live until then: it changes `rollups_version` but not
+`rollups_rewrite_version`. A question kept under the same rewrite version is
+extended, not read again: the markers anew, the new hours' rollup rows, and
+the kept sums as they were. Any other write (a day, an hour rolled up again,
+old hours dropped, an agent deleted) changes both, and the question is read in
+full.
 
 So the answer is the one the engine gives without it. What the walk cannot
 see, a deletion, is followed by a backfill (`caching.rollups`), which is a
@@ -44,25 +52,35 @@ from caching.statements import Statement, unfiltered
 MAX_ENTRIES = 64
 
 
+Versions = tuple[int, int]  # the tenant's rollups_version and rollups_rewrite_version
+
+
 @dataclass
 class Settled:
-    """The markers (before the walk), and the rollup sums read for the spans they settle."""
+    """The markers (before the walk), and the rollup sums read for the spans they settle, under `versions`."""
 
     markers: RollupMarkers
-    hourly_rows: list[dict] | None = None
+    versions: Versions | None = None
+    # The hourly rollup rows read, of the (tenant, hour)s in `hours_read`.
+    hourly_rows: list[dict] = field(default_factory=list)
+    hours_read: frozenset = frozenset()
     daily_reads: dict[tuple, list[dict]] = field(default_factory=dict)
 
+    def extended(self, markers: RollupMarkers, versions: Versions) -> Settled:
+        """This, with `markers` read under `versions` (only new hours since): the hours' rows are read on top."""
+        return Settled(markers, versions, self.hourly_rows, self.hours_read, dict(self.daily_reads))
 
-def rollups_version(tenant_id: int) -> int | None:
-    """The tenant's `rollups_version` now (None: no such tenant). Read anew by every request that keeps: a
-    tenant object read earlier may hold an older one."""
-    rows = _version_statement(connections[DEFAULT_DB_ALIAS].vendor).rows(Q(pk=tenant_id))
-    return rows[0][0] if rows else None
+
+def rollups_versions(tenant_id: int) -> Versions | None:
+    """The tenant's rollups versions now (None: no such tenant). Read anew by every request that keeps: a
+    tenant object read earlier may hold older ones."""
+    rows = _versions_statement(connections[DEFAULT_DB_ALIAS].vendor).rows(Q(pk=tenant_id))
+    return rows[0] if rows else None
 
 
 @functools.cache
-def _version_statement(vendor: str) -> Statement:
-    return unfiltered(Tenant.objects.values_list("rollups_version"))
+def _versions_statement(vendor: str) -> Statement:
+    return unfiltered(Tenant.objects.values_list("rollups_version", "rollups_rewrite_version"))
 
 
 _entries: OrderedDict[Hashable, Settled] = OrderedDict()

@@ -22,7 +22,7 @@ from agents_app.models import Invocation
 from caching import histograms, rollups
 from caching.models import DailyCacheRollup, DailyKeyRollup, HourlyCacheRollup
 from caching.periods import ONE_DAY, ONE_HOUR, UTC, day_ranges, day_start, hour_start
-from caching.settled import Settled, rollups_version, settled_get, settled_put
+from caching.settled import Settled, rollups_versions, settled_get, settled_put
 from caching.sums import ATTEMPT_FIELDS, FIGURE_FIELDS, MISS_REASON_FIELDS, summed
 from pricing.costs import ratio, spend, total_input_tokens
 
@@ -229,9 +229,10 @@ def grouped_cache_totals_many(
     the rollup path must equal).
 
     `keep` keeps the markers and the rollup sums of one tenant's read in the
-    process, under the tenant's rollups version (`caching.settled`): asked
-    again before its rollups change, the read costs the version, the walk for
-    late arrivals and the live invocations.
+    process, under the tenant's rollups versions (`caching.settled`): asked
+    again before its rollups change, the read costs the versions, the walk for
+    late arrivals and the live invocations; after an hour's first rollup, the
+    markers and that hour's rollup rows too.
     """
     now = timezone.now()
     today = today or now.astimezone(UTC).date()
@@ -246,22 +247,23 @@ def grouped_cache_totals_many(
     freshness, settled, keep_as = rollups.RollupFreshness(), Settled(rollups.RollupMarkers()), None
     if use_rollups:
         hours_to = min(hour_start(now), end)
-        question = None
+        question, versions = None, None
         if keep and len(tenant_from) == 1 and not metrics:
-            version = rollups_version(*tenant_from)
+            versions = rollups_versions(*tenant_from)
             # Not the current hour: an hour gets its marker only from a rollup write, a new version, so the
             # markers kept under this one are all there are up to any later hour (the hour just closed is read
             # live, as without them, until the refresh rolls it up).
-            asked = (day_to, today, agent_id, tuple(groupings), tuple(ranges or ()))
-            question = (version, *tenant_from.items(), *asked)
+            question = (*tenant_from.items(), day_to, today, agent_id, tuple(groupings), tuple(ranges or ()))
         found = settled_get(question) if question else None
-        if found:
+        if found and found.versions == versions:
             settled = found
         else:
             markers = rollups.rollup_markers(
                 tenant_from=tenant_from, day_to=min(day_to, today - ONE_DAY), hours_to=hours_to, figures=tenant_days
             )
-            settled, keep_as = Settled(markers), question
+            settled, keep_as = Settled(markers, versions), question
+            if found and versions and found.versions[1] == versions[1]:  # only new hours rolled up since
+                settled = found.extended(markers, versions)
         late = rollups.late_arrivals(settled.markers, agent_id)
         freshness = rollups.freshness_of(settled.markers, late)
         if late:  # kept sums cover spans now stale: read them anew, and keep nothing
@@ -270,6 +272,7 @@ def grouped_cache_totals_many(
     hourly_q, live_q = Q(), Q()
     live_spans: list[Span] = []
     daily_of: dict[int, tuple[Q, set[dt.date]]] = {}
+    hours_unread: set[tuple[int, dt.datetime]] = set()
     for t, first in tenant_from.items():
         # One agent (of tenant t, as the caller checked): its own index (agent, day / queued_at) serves best.
         owner = Q(agent_id=agent_id) if agent_id is not None else Q(tenant_id=t)
@@ -278,8 +281,11 @@ def grouped_cache_totals_many(
         fresh_hours = [h for h in fresh_hours if h.astimezone(UTC).date() not in fresh_days]
         daily_of[t] = (owner, fresh_days)
         hour_spans = _merged([(h, h + ONE_HOUR) for h in fresh_hours])
-        if hour_spans:
-            hourly_q |= _spans_q(owner, hour_spans, "hour__gte", "hour__lt")
+        # Kept rows serve the hours they were read for; the others (all, unless kept) are read now.
+        unread = [h for h in fresh_hours if (t, h) not in settled.hours_read]
+        if unread:
+            hourly_q |= _spans_q(owner, _merged([(h, h + ONE_HOUR) for h in unread]), "hour__gte", "hour__lt")
+            hours_unread.update((t, h) for h in unread)
         covered = _merged(hour_spans + [(day_start(d), day_start(d + ONE_DAY)) for d in fresh_days])
         gaps = _gaps(covered, day_start(first), end)
         if gaps:
@@ -295,8 +301,9 @@ def grouped_cache_totals_many(
         for k in ("agent_id", "api_key_id", "day", "hour")
         if any(k in keys for keys in groupings) or (k == "day" and any(ranges))
     )
-    if settled.hourly_rows is None:
-        settled.hourly_rows = summed(HourlyCacheRollup, hourly_q, needed, metrics) if hourly_q else []
+    if hourly_q:
+        settled.hourly_rows = settled.hourly_rows + summed(HourlyCacheRollup, hourly_q, needed, metrics)
+        settled.hours_read = settled.hours_read | hours_unread
     fine_rows = list(settled.hourly_rows)
     if live_q:
         live_days = _days_of(live_spans)

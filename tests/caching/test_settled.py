@@ -39,6 +39,15 @@ def version(tenant) -> int:
     return Tenant.objects.get(pk=tenant.pk).rollups_version
 
 
+def rewrite_version(tenant) -> int:
+    return Tenant.objects.get(pk=tenant.pk).rollups_rewrite_version
+
+
+def daily_rollup_reads(queries) -> list[str]:
+    daily = [model._meta.db_table for model in (DailyCacheRollup, DailyKeyRollup)]
+    return [q["sql"] for q in queries if any(table in q["sql"] for table in daily)]
+
+
 @pytest.fixture
 def rolled_up(tenant, busy_tenant):  # noqa: F811 (the fixture imported above)
     """The busy tenant's week rolled up, and today's closed hours (one invocation at 00:00:01 today)."""
@@ -81,13 +90,14 @@ def test_a_late_arrival_into_a_kept_day_is_counted_before_any_refresh(tenant, ro
 
 
 @pytest.mark.postgres
-def test_every_rollup_write_gives_its_tenant_a_new_version_and_no_other(tenant, other_tenant, rolled_up):
+def test_every_rollup_write_gives_its_tenant_a_new_version_and_no_other(half_past_ten, tenant, other_tenant, rolled_up):
+    """Each of these changes rows readers may have read: a new rewrite version as well."""
     today, agent, nova = rolled_up["today"], rolled_up["agent"], rolled_up["nova"]
-    others = version(other_tenant)
-    seen = [version(tenant)]
+    others = version(other_tenant), rewrite_version(other_tenant)
+    seen, rewrites = [version(tenant)], [rewrite_version(tenant)]
     writes = [
         lambda: services.rollup_day(tenant=tenant, day=today - ONE_DAY),
-        lambda: services.rollup_hour(tenant=tenant, hour=hour_start(at(today, 0))),
+        lambda: services.rollup_hour(tenant=tenant, hour=hour_start(at(today, 0))),  # rolled up before
         lambda: services.rollups_refresh(tenant=tenant, days=[today - 2 * ONE_DAY]),
         # A refresh that drops hourly rows past the hourly window (here, all of today's and yesterday's).
         lambda: services.rollups_refresh(tenant=tenant, days=[], today=today + 3 * ONE_DAY),
@@ -96,9 +106,43 @@ def test_every_rollup_write_gives_its_tenant_a_new_version_and_no_other(tenant, 
     for write in writes:
         write()
         seen.append(version(tenant))
+        rewrites.append(rewrite_version(tenant))
     assert len(set(seen)) == len(seen)
-    assert version(other_tenant) == others
+    assert len(set(rewrites)) == len(rewrites)
+    assert (version(other_tenant), rewrite_version(other_tenant)) == others
     assert agent.tenant_id == tenant.pk
+
+
+@pytest.mark.postgres
+def test_the_first_rollup_of_an_hour_extends_what_was_kept_and_a_second_one_has_it_read_again(
+    half_past_ten, tenant, rolled_up
+):
+    agent, today = rolled_up["agent"], rolled_up["today"]
+    period, scopes = week(today), ({"agent": agent}, {"tenant": tenant})
+    for scope in scopes:
+        both_ways(**scope, period=period)
+    add_invocation(agent, at(today, 10, 40), session="ten", input=9)
+    half_past_ten.move_to(at(today, 11, 5))
+    kept_version, kept_rewrite = version(tenant), rewrite_version(tenant)
+
+    services.rollup_hour(tenant=tenant, hour=at(today, 10))
+    assert version(tenant) != kept_version
+    assert rewrite_version(tenant) == kept_rewrite
+    for scope in scopes:
+        with CaptureQueriesContext(connection) as extended:
+            rolled, raw = both_ways(**scope, period=period)
+        assert rolled == raw
+        hourly = HourlyCacheRollup._meta.db_table
+        assert len([sql for sql in rollup_reads(extended.captured_queries) if hourly in sql]) == 1  # 10:00's rows
+        assert daily_rollup_reads(extended.captured_queries) == []  # the days' sums as kept
+
+    services.rollup_hour(tenant=tenant, hour=at(today, 10))  # again: its rows may change
+    assert rewrite_version(tenant) != kept_rewrite
+    for scope in scopes:
+        with CaptureQueriesContext(connection) as read_again:
+            rolled, raw = both_ways(**scope, period=period)
+        assert rolled == raw
+        assert daily_rollup_reads(read_again.captured_queries)
 
 
 @pytest.mark.postgres
