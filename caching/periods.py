@@ -23,6 +23,7 @@ from agent_platform.models import Tenant
 from agents_app.models import Agent, Invocation
 from agents_app.selectors import agent_check
 from caching.models import DailyCacheRollup
+from caching.settled import FirstDay, rollups_versions, settled_get, settled_put
 from caching.statements import Statement, unfiltered
 
 UTC = dt.UTC
@@ -115,6 +116,25 @@ def first_invocation_day(*, tenant: Tenant, agent: Agent | None = None) -> dt.da
     return first[0][0].astimezone(UTC).date() if first else first_rolled
 
 
+def kept_first_day(*, tenant: Tenant, agent: Agent | None = None) -> dt.date | None:
+    """`first_invocation_day`, kept in the process under the tenant's rollups versions (`caching.settled`), as
+    the figures are: asked again, the versions are one read where the first day was two.
+
+    Only a rollup write can make the first day earlier (a backfill of older days) or later (a deletion is
+    followed by one), and every rollup write is a new version. A new invocation is today's, after any first
+    day kept; a tenant (or agent) with none yet keeps nothing, so its first is seen as soon as it comes.
+    """
+    agent_id = agent_check(tenant=tenant, agent=agent).pk if agent is not None else None
+    key, versions = ("first day", tenant.pk, agent_id), rollups_versions(tenant.pk)
+    found = settled_get(key)
+    if isinstance(found, FirstDay) and found.versions == versions:
+        return found.day
+    first = first_invocation_day(tenant=tenant, agent=agent)
+    if first is not None:
+        settled_put(key, FirstDay(first, versions))
+    return first
+
+
 @functools.cache
 def _first(model: type, column: str, vendor: str) -> Statement:
     """The lowest `column` of the model's rows, compiled once (`caching.statements`): every `all` asks."""
@@ -164,7 +184,7 @@ def period_from_params(params, *, tenant: Tenant, agent: Agent | None = None, to
         return Period(today - (PERIOD_DAYS[name] - 1) * ONE_DAY, today, name)
     if name == "all":
         # The whole history, from the first invocation: not subject to CACHE_STATS_MAX_DAYS.
-        first = first_invocation_day(tenant=tenant, agent=agent)
+        first = kept_first_day(tenant=tenant, agent=agent)
         return Period(min(first or today, today), today, "all")
     names = ", ".join(PERIOD_DAYS)
     raise ApplicationError(f"Unknown period {name!r}; use one of {names}, all, or from/to.", field="period")

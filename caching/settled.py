@@ -26,6 +26,10 @@ the kept sums as they were. Any other write (a day, an hour rolled up again,
 old hours dropped, an agent deleted) changes both, and the question is read in
 full.
 
+The period `all` begins at the first day of the figures, two reads
+(`caching.periods.first_invocation_day`) that only a rollup write can change:
+it is kept here too, under the versions it was read under.
+
 So the answer is the one the engine gives without it. What the walk cannot
 see, a deletion, is followed by a backfill (`caching.rollups`), which is a
 rollup write: a new version. A deleted API key's rows read as no key's
@@ -34,18 +38,22 @@ rollup write: a new version. A deleted API key's rows read as no key's
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
 
 from agent_platform.models import Tenant
-from caching.rollups import RollupMarkers
 from caching.statements import Statement, unfiltered
+
+if TYPE_CHECKING:  # not at run time: `caching.periods` keeps its first day here, and the rollups read periods
+    from caching.rollups import RollupMarkers
 
 # Questions kept per process, the least recently asked dropped first. A tenant's 90 days (its figures by day,
 # its agents' and keys' sums) take about 320 KiB, one agent's 180 KiB: 20 MiB at most.
@@ -71,6 +79,14 @@ class Settled:
         return Settled(markers, versions, self.hourly_rows, self.hours_read, dict(self.daily_reads))
 
 
+@dataclass(frozen=True)
+class FirstDay:
+    """The first day of a tenant's (or one agent's) figures, where the period `all` begins, read under `versions`."""
+
+    day: dt.date
+    versions: Versions | None
+
+
 def rollups_versions(tenant_id: int) -> Versions | None:
     """The tenant's rollups versions now (None: no such tenant). Read anew by every request that keeps: a
     tenant object read earlier may hold older ones."""
@@ -83,11 +99,11 @@ def _versions_statement(vendor: str) -> Statement:
     return unfiltered(Tenant.objects.values_list("rollups_version", "rollups_rewrite_version"))
 
 
-_entries: OrderedDict[Hashable, Settled] = OrderedDict()
+_entries: OrderedDict[Hashable, Settled | FirstDay] = OrderedDict()
 _lock = threading.Lock()
 
 
-def settled_get(key: Hashable) -> Settled | None:
+def settled_get(key: Hashable) -> Settled | FirstDay | None:
     with _lock:
         entry = _entries.get(key)
         if entry is not None:
@@ -95,7 +111,7 @@ def settled_get(key: Hashable) -> Settled | None:
         return entry
 
 
-def settled_put(key: Hashable, entry: Settled) -> None:
+def settled_put(key: Hashable, entry: Settled | FirstDay) -> None:
     with _lock:
         _entries[key] = entry
         _entries.move_to_end(key)

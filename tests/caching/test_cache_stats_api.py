@@ -7,7 +7,7 @@ import pytest
 
 from agents_app.models import Agent
 from caching import exports, services, sessions, stats
-from caching.periods import Period, first_invocation_day, utc_today
+from caching.periods import Period, first_invocation_day, kept_first_day, utc_today
 from tests.caching.stats_data import (
     EXPECTED,
     EXPECTED_TODAY,
@@ -339,6 +339,9 @@ def test_agent_reads_refuse_another_tenants_agent(tenant, other_tenant, other_ag
         exports.session_csv_rows(tenant=tenant, agent=other_agent, period=period)
     with pytest.raises(Agent.DoesNotExist):
         first_invocation_day(tenant=tenant, agent=other_agent)
+    kept_first_day(tenant=other_tenant, agent=other_agent)  # kept for its own tenant, still refused to another
+    with pytest.raises(Agent.DoesNotExist):
+        kept_first_day(tenant=tenant, agent=other_agent)
     own = stats.agent_cache_stats(tenant=other_tenant, agent=other_agent, period=period)
     assert own.stats.totals.total_invocations == 5
 

@@ -9,11 +9,11 @@ from django.test.utils import CaptureQueriesContext
 
 from agent_platform.models import Tenant
 from agent_platform.services import api_key_create
-from agents_app.models import Invocation
+from agents_app.models import Agent, Invocation
 from agents_app.services.agents import agent_delete
 from caching import services, settled
 from caching.models import CacheRollupDay, CacheRollupHour, DailyCacheRollup, DailyKeyRollup, HourlyCacheRollup
-from caching.periods import Period, hour_start, utc_today
+from caching.periods import Period, hour_start, period_from_params, utc_today
 from caching.totals import grouped_cache_totals
 from tests.caching.stats_data import add_invocation, at
 from tests.caching.test_rollups import both_ways, busy_tenant  # noqa: F401 (a fixture)
@@ -230,6 +230,38 @@ def test_an_api_key_deleted_after_its_figures_were_kept_reads_as_no_key(tenant, 
     rolled, raw = both_ways(tenant=tenant, period=period)
     assert rolled == raw
     assert [row["api_key"] for row in rolled["by_key"]] == [None]
+
+
+def first_day_reads(queries) -> list[str]:
+    tables = [DailyCacheRollup._meta.db_table, Invocation._meta.db_table]
+    return [q["sql"] for q in queries if any(table in q["sql"] for table in tables)]
+
+
+def test_the_period_all_keeps_its_first_day_until_a_rollup_write_moves_it(tenant, rolled_up):
+    agent, today = rolled_up["agent"], rolled_up["today"]
+    first = today - 7 * ONE_DAY
+    for scope in ({}, {"agent": agent}):
+        assert period_from_params({"period": "all"}, tenant=tenant, **scope).day_from == first
+        with CaptureQueriesContext(connection) as again:
+            assert period_from_params({"period": "all"}, tenant=tenant, **scope).day_from == first
+        assert first_day_reads(again.captured_queries) == [] and len(again) == 1  # the versions
+
+    # Older figures come with a rollup write (a backfill), a new version: the first day is read again.
+    older = today - 30 * ONE_DAY
+    add_invocation(agent, at(older, 9), input=4)
+    services.rollups_refresh(tenant=tenant, days=[older])
+    for scope in ({}, {"agent": agent}):
+        assert period_from_params({"period": "all"}, tenant=tenant, **scope).day_from == older
+
+
+def test_an_agent_without_invocations_keeps_no_first_day_and_its_first_counts_at_once(tenant, rolled_up):
+    quiet = Agent.objects.create(tenant=tenant, name="Quiet", system_prompt="-", model=rolled_up["agent"].model)
+    today = rolled_up["today"]
+    assert period_from_params({"period": "all"}, tenant=tenant, agent=quiet).day_from == today
+    # Yesterday's (a new one is today's, and `all` would begin today either way), and no rollup write since.
+    add_invocation(quiet, at(today - ONE_DAY, 23))
+
+    assert period_from_params({"period": "all"}, tenant=tenant, agent=quiet).day_from == today - ONE_DAY
 
 
 def test_the_least_recently_asked_questions_go_first(tenant, rolled_up, monkeypatch):
