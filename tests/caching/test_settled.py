@@ -237,6 +237,7 @@ def first_day_reads(queries) -> list[str]:
     return [q["sql"] for q in queries if any(table in q["sql"] for table in tables)]
 
 
+@pytest.mark.postgres
 def test_the_period_all_keeps_its_first_day_until_a_rollup_write_moves_it(tenant, rolled_up):
     agent, today = rolled_up["agent"], rolled_up["today"]
     first = today - 7 * ONE_DAY
