@@ -202,12 +202,12 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^metrics$"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["agent_platform.tenancy.TenantAPIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["agent_platform.tenancy.TenantRolePermission"],
-    # JSON with size and depth limits (agent_platform.parsers); forms and multipart as DRF reads them.
     # JSON out encoded by orjson, as DRF would write it (agent_platform.renderers).
     "DEFAULT_RENDERER_CLASSES": [
         "agent_platform.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # JSON with size and depth limits (agent_platform.parsers); forms and multipart as DRF reads them.
     "DEFAULT_PARSER_CLASSES": [
         "agent_platform.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
