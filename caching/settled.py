@@ -55,8 +55,9 @@ from caching.statements import Statement, unfiltered
 if TYPE_CHECKING:  # not at run time: `caching.periods` keeps its first day here, and the rollups read periods
     from caching.rollups import RollupMarkers
 
-# Questions kept per process, the least recently asked dropped first. A tenant's 90 days (its figures by day,
-# its agents' and keys' sums) take about 320 KiB, one agent's 180 KiB: 20 MiB at most.
+# Entries kept per process, the least recently asked dropped first: questions and the first days of `all` share
+# them. A tenant's 90 days (its figures by day, its agents' and keys' sums) take about 320 KiB, one agent's
+# 180 KiB, a first day a few hundred bytes: 20 MiB at most.
 MAX_ENTRIES = 64
 
 
